@@ -1,0 +1,161 @@
+"""What every handler shares: JSON errors, CORS on GET /api/*, cached-bytes writes, the admin rule."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import tornado.web
+
+from services.config import Config, is_loopback
+from services.errors import ServiceError
+from services.snapshots import dumps
+
+log = logging.getLogger("trakt_watch.http")
+
+JSON_TYPE = "application/json; charset=UTF-8"
+
+
+class CachedBody:
+    """A response serialised once: the bytes and their strong ETag."""
+
+    __slots__ = ("body", "etag")
+
+    def __init__(self, body: bytes, etag: str) -> None:
+        self.body = body
+        self.etag = etag
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    """Errors as `{"error": …}` JSON, never a traceback."""
+
+    config: Config
+
+    def initialize(self, config: Config, **_: Any) -> None:
+        self.config = config
+        self._cached_etag: str | None = None
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "no-referrer")
+
+    # --- writing -----------------------------------------------------------------------
+    def write_json(self, obj: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", JSON_TYPE)
+        self.finish(dumps(obj).encode())
+
+    def write_cached(self, entry: CachedBody) -> None:
+        """Answer with bytes computed at load time; Tornado turns a matching If-None-Match into 304."""
+        self._cached_etag = entry.etag
+        self.set_header("Content-Type", JSON_TYPE)
+        self.finish(entry.body)
+
+    def compute_etag(self) -> str | None:
+        if self._cached_etag is not None:
+            return self._cached_etag
+        return super().compute_etag()
+
+    # --- errors --------------------------------------------------------------------------
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        message = None
+        exc_info = kwargs.get("exc_info")
+        if exc_info:
+            exc = exc_info[1]
+            if isinstance(exc, tornado.web.HTTPError) and exc.reason and exc.status_code < 500:
+                message = exc.reason
+            elif isinstance(exc, tornado.web.HTTPError) and exc.reason and exc.status_code == 503:
+                message = exc.reason
+        if message is None:
+            message = self._reason if status_code < 500 and self._reason else _default_message(status_code)
+        self.clear_header("Content-Disposition")
+        self.set_header("Content-Type", JSON_TYPE)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(dumps({"error": message}).encode())
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, ServiceError):
+            # A service said what went wrong; map it to the status it names.
+            e = tornado.web.HTTPError(e.status, reason=str(e))
+        super()._handle_request_exception(e)
+
+    def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
+        if isinstance(value, tornado.web.HTTPError):
+            return  # an expected error answer; the access log has the status
+        log.error("unexpected error on %s %s", self.request.method, self.request.path,
+                  exc_info=(typ, value, tb))
+
+    # --- admin rule (CONTRACT §3) --------------------------------------------------------
+    def require_admin(self) -> None:
+        """ADMIN_TOKEN set: `Authorization: Bearer <token>` (401 missing, 403 wrong).
+        Not set: loopback clients only (403 otherwise)."""
+        token = self.config.admin_token
+        if token:
+            header = self.request.headers.get("Authorization", "")
+            scheme, _, supplied = header.partition(" ")
+            if not header:
+                raise tornado.web.HTTPError(401, reason="Missing admin token: send 'Authorization: Bearer <ADMIN_TOKEN>'")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(supplied.strip().encode(), token.encode()):
+                raise tornado.web.HTTPError(403, reason="Invalid admin token")
+            return
+        if not is_loopback(self.request.remote_ip or ""):
+            raise tornado.web.HTTPError(
+                403, reason="Admin requests are accepted from this machine only; set ADMIN_TOKEN to allow others")
+
+
+class ApiHandler(BaseHandler):
+    """JSON API: CORS for GET from any origin (no credentials)."""
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.set_header("Content-Type", JSON_TYPE)
+        if self.request.method in ("GET", "HEAD", "OPTIONS"):
+            self.set_header("Access-Control-Allow-Origin", "*")
+
+    def options(self, *args: Any) -> None:
+        self.set_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+        self.set_header("Access-Control-Allow-Headers", "If-None-Match, Content-Type")
+        self.set_header("Access-Control-Max-Age", "86400")
+        self.set_status(204)
+        self.finish()
+
+    def query_choice(self, name: str, options: tuple[str, ...], default: str) -> str:
+        """A query parameter that must be one of `options`; 400 naming the allowed values."""
+        value = self.get_query_argument(name, None)
+        if value is None or value == "":
+            return default
+        if value not in options:
+            raise tornado.web.HTTPError(
+                400, reason=f"Invalid {name} parameter {value!r}: must be one of {', '.join(options)}")
+        return value
+
+    def query_int(self, name: str, default: int | None, minimum: int, maximum: int) -> int | None:
+        """A plain non-negative integer parameter within [minimum, maximum]; 400 otherwise."""
+        value = self.get_query_argument(name, None)
+        if value is None or value == "":
+            return default
+        if not value.isascii() or not value.isdigit() or len(value) > 9:
+            raise tornado.web.HTTPError(400, reason=f"Invalid {name} parameter {value!r}: must be a whole number")
+        number = int(value)
+        if not minimum <= number <= maximum:
+            raise tornado.web.HTTPError(
+                400, reason=f"Invalid {name} parameter {value!r}: must be between {minimum} and {maximum}")
+        return number
+
+
+class NotFoundHandler(ApiHandler):
+    """Any path no route claims: a JSON 404."""
+
+    def prepare(self) -> None:
+        raise tornado.web.HTTPError(404, reason=f"No such endpoint: {self.request.path}")
+
+
+def _default_message(status_code: int) -> str:
+    if status_code == 500:
+        return "Internal server error"
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return "Error"

@@ -1,0 +1,41 @@
+import os
+
+from setuptools import setup
+
+
+def tree(source: str, target: str) -> list[tuple[str, list[str]]]:
+    """data_files entries that install every file below `source` under `target`."""
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(source):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
+        files = [os.path.join(dirpath, f) for f in sorted(filenames) if not f.startswith(".")]
+        if files:
+            entries.append((os.path.join(target, os.path.relpath(dirpath, source)).rstrip("/."), files))
+    return entries
+
+
+setup(
+    name="trakt-watch",
+    version="0.1.0",
+    description="Self-hosted dashboard that mirrors a Trakt.tv account, with live now-watching",
+    python_requires=">=3.11",
+    py_modules=["server"],
+    packages=["handlers", "services"],
+    install_requires=[
+        "tornado>=6.4",
+        "aiohttp>=3.9",
+        "aiofiles>=23.1",
+        "ujson>=6.1",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-tornado==0.8.1",
+            # pytest-tornado imports pkg_resources, which setuptools 82 removed
+            "setuptools<82",
+        ],
+    },
+    entry_points={"console_scripts": ["trakt-watch=server:main"]},
+    # static/ and the demo account are not Python packages: install them under share/.
+    data_files=tree("static", "share/trakt-watch/static") + tree("data/demo", "share/trakt-watch/data/demo"),
+)
