@@ -1,0 +1,312 @@
+"""TMDB v3 client: image lists of movies, shows and seasons, and image file downloads.
+
+One aiohttp session per client (created by `start()`, closed by `close()`), a `ClientTimeout`,
+capped retries with backoff on 429 (honouring `Retry-After`) and 5xx, and a small exception tree
+that the image download step and the now-watching service decide on. The API key never appears
+in an exception message or a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import aiofiles
+import aiohttp
+
+from services.config import Config
+
+log = logging.getLogger(__name__)
+
+ImageKind = Literal["movie", "tv"]
+IMAGE_KINDS: tuple[str, ...] = ("movie", "tv")
+
+# TMDB's size names are `w<width>`, `h<height>` or `original` (see /configuration).
+_SIZE = re.compile(r"^(?:w[1-9][0-9]{1,3}|h[1-9][0-9]{1,3}|original)$")
+# TMDB file paths are one flat name such as `/kqjL17yufvn9OVLyXYpvtyrFfak.jpg`.
+_FILE_PATH = re.compile(r"^/[A-Za-z0-9_-]{1,128}\.[A-Za-z0-9]{2,5}$")
+_CHUNK = 64 * 1024
+
+
+class TmdbError(Exception):
+    """Any TMDB failure; subclasses say which kind."""
+
+
+class TmdbAuthError(TmdbError):
+    """401: the TMDB_API_KEY is missing or not accepted; retrying will not help."""
+
+
+class TmdbNotFound(TmdbError):
+    """404: TMDB does not know this id (or file)."""
+
+
+class TmdbRateLimited(TmdbError):
+    """429 after every retry; `retry_after` is TMDB's last `Retry-After` in seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TmdbUnavailable(TmdbError):
+    """5xx, a timeout or a connection failure after every retry."""
+
+
+def _positive_id(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _check_size(size: str) -> str:
+    if not isinstance(size, str) or not _SIZE.match(size):
+        raise ValueError(f"image size must look like 'w780', 'h632' or 'original', got {size!r}")
+    return size
+
+
+def _check_file_path(file_path: str) -> str:
+    if not isinstance(file_path, str) or not _FILE_PATH.match(file_path):
+        raise ValueError(f"TMDB file path must look like '/abc123.jpg', got {file_path!r}")
+    return file_path
+
+
+def is_tmdb_file_path(file_path: Any) -> bool:
+    """True for a flat TMDB file path such as `/abc.jpg` (nothing that could escape a folder)."""
+    return isinstance(file_path, str) and bool(_FILE_PATH.match(file_path))
+
+
+def best_image(entries: Iterable[dict] | None,
+               prefer: Sequence[str | None] = ("en", None)) -> dict | None:
+    """The entry to download: preferred language first (in `prefer` order), then the highest
+    vote_average, then the widest. Entries without a usable `file_path` are ignored."""
+    ranked = []
+    for entry in entries or ():
+        if not isinstance(entry, dict) or not is_tmdb_file_path(entry.get("file_path")):
+            continue
+        language = entry.get("iso_639_1") or None
+        rank = prefer.index(language) if language in prefer else len(prefer)
+        vote = entry.get("vote_average")
+        width = entry.get("width")
+        vote = float(vote) if isinstance(vote, (int, float)) and not isinstance(vote, bool) else 0.0
+        width = int(width) if isinstance(width, (int, float)) and not isinstance(width, bool) else 0
+        ranked.append(((rank, -vote, -width), entry))
+    if not ranked:
+        return None
+    return min(ranked, key=lambda pair: pair[0])[1]
+
+
+def _images_only(document: Any, categories: tuple[str, ...]) -> dict:
+    """Keep the lists we use from an images response, dropping malformed entries."""
+    if not isinstance(document, dict):
+        raise TmdbError("TMDB answered with something that is not a JSON object")
+    result: dict[str, list[dict]] = {}
+    for category in categories:
+        entries = document.get(category)
+        result[category] = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    return result
+
+
+class TmdbClient:
+    """Async TMDB client for one API key. Use `await start()` … `await close()` (or `async with`)."""
+
+    def __init__(self, config: Config, *, max_retries: int = 4, backoff_base: float = 0.5,
+                 max_backoff: float = 30.0, timeout_seconds: float = 30.0) -> None:
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be 0 or more, got {max_retries!r}")
+        if backoff_base < 0 or max_backoff < 0:
+            raise ValueError("backoff_base and max_backoff must not be negative")
+        if timeout_seconds <= 0:
+            raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds!r}")
+        self.config = config
+        self.api_url = config.tmdb_api_url.rstrip("/")
+        self.image_base = config.tmdb_image_url.rstrip("/")
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.max_backoff = max_backoff
+        self.timeout = aiohttp.ClientTimeout(total=timeout_seconds, sock_connect=min(10.0, timeout_seconds))
+        self._session: aiohttp.ClientSession | None = None
+        self.requests_made = 0
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self.config.tmdb_api_key)
+
+    # --- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the HTTP session (idempotent)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=self.timeout,
+                headers={"User-Agent": "trakt-watch-dashboard", "Accept": "application/json"},
+                raise_for_status=False,
+            )
+
+    async def close(self) -> None:
+        """Close the HTTP session (idempotent)."""
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # A caller that forgot start() still gets a working client; close() ends it.
+            await self.start()
+        assert self._session is not None
+        return self._session
+
+    # --- public API ---------------------------------------------------------------------
+    def image_url(self, size: str, file_path: str) -> str:
+        """Absolute URL of an image file, e.g. `<TMDB_IMAGE_URL>/w780/abc.jpg`."""
+        return f"{self.image_base}/{_check_size(size)}{_check_file_path(file_path)}"
+
+    async def images(self, kind: ImageKind, tmdb_id: int) -> dict:
+        """Posters and backdrops of a movie (`kind="movie"`) or show (`"tv"`), English or
+        language-less only: `{"posters": [...], "backdrops": [...]}` entries as TMDB sends them."""
+        if kind not in IMAGE_KINDS:
+            raise ValueError(f"kind must be 'movie' or 'tv', got {kind!r}")
+        tmdb_id = _positive_id("tmdb_id", tmdb_id)
+        document = await self._get_json(f"/{kind}/{tmdb_id}/images", {"include_image_language": "en,null"})
+        return _images_only(document, ("posters", "backdrops"))
+
+    async def season_images(self, tv_id: int, season: int) -> dict:
+        """Posters of one season of a show: `{"posters": [...]}` (English or language-less)."""
+        tv_id = _positive_id("tv_id", tv_id)
+        if isinstance(season, bool) or not isinstance(season, int) or season < 0:
+            raise ValueError(f"season must be a non-negative integer, got {season!r}")
+        document = await self._get_json(f"/tv/{tv_id}/season/{season}/images",
+                                         {"include_image_language": "en,null"})
+        return _images_only(document, ("posters",))
+
+    async def download(self, size: str, file_path: str, dest: Path) -> int:
+        """Download one image file to `dest`; returns its size in bytes.
+
+        Written to a hidden temp file beside `dest` and renamed into place, so a half-written
+        image is never visible under its final name (and never indexed)."""
+        url = self.image_url(size, file_path)
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
+        try:
+            written = await self._request(url, None, lambda response: self._save(response, tmp),
+                                          authenticated=False)
+            os.replace(tmp, dest)
+            return written
+        finally:
+            # After a successful rename the temp name is gone; otherwise drop the partial file.
+            tmp.unlink(missing_ok=True)
+
+    # --- internals ----------------------------------------------------------------------
+    async def _save(self, response: aiohttp.ClientResponse, tmp: Path) -> int:
+        content_type = response.headers.get("Content-Type", "")
+        if not content_type.startswith("image/"):
+            raise TmdbError(f"expected an image from {response.url.path}, got {content_type or 'no content type'}")
+        written = 0
+        async with aiofiles.open(tmp, "wb") as fh:
+            async for chunk in response.content.iter_chunked(_CHUNK):
+                await fh.write(chunk)
+                written += len(chunk)
+        if written == 0:
+            raise TmdbError(f"TMDB sent an empty image for {response.url.path}")
+        return written
+
+    async def _get_json(self, path: str, params: dict[str, str]) -> Any:
+        async def parse(response: aiohttp.ClientResponse) -> Any:
+            try:
+                return await response.json(content_type=None)
+            except ValueError:
+                raise TmdbError(f"TMDB sent invalid JSON for {path}") from None
+
+        return await self._request(self.api_url + path, params, parse, authenticated=True)
+
+    def _auth(self, params: dict[str, str] | None) -> tuple[dict[str, str], dict[str, str]]:
+        key = self.config.tmdb_api_key
+        if not key:
+            raise TmdbAuthError("TMDB_API_KEY is not set")
+        params = dict(params or {})
+        headers: dict[str, str] = {}
+        if key.count(".") == 2 and len(key) > 64:
+            headers["Authorization"] = f"Bearer {key}"  # a v4 read access token (JWT)
+        else:
+            params["api_key"] = key  # a v3 API key
+        return params, headers
+
+    async def _request(self, url: str, params: dict[str, str] | None, handle: Any, *,
+                       authenticated: bool) -> Any:
+        """GET with retries; `handle(response)` reads a 200 answer. Maps failures to TmdbError."""
+        headers: dict[str, str] = {}
+        if authenticated:
+            params, headers = self._auth(params)
+        session = await self._get_session()
+        # Only the path goes into messages: the query string carries the key.
+        where = url.split("?", 1)[0].replace(self.api_url, "").replace(self.image_base, "") or url
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.requests_made += 1
+                async with session.get(url, params=params, headers=headers) as response:
+                    status = response.status
+                    if status == 200:
+                        return await handle(response)
+                    retry_after = _retry_after(response.headers.get("Retry-After"))
+                    message = await _tmdb_message(response)
+            except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+                status, retry_after = 0, None
+                message = f"{type(exc).__name__}"
+            if status == 401:
+                raise TmdbAuthError(f"TMDB rejected the API key (401{': ' + message if message else ''})")
+            if status == 404:
+                raise TmdbNotFound(f"TMDB has no {where}")
+            if status == 429 or status == 0 or status >= 500:
+                if attempt > self.max_retries:
+                    if status == 429:
+                        raise TmdbRateLimited(f"TMDB rate limit persisted for {where} after {attempt} tries",
+                                              retry_after if retry_after is not None else self.max_backoff)
+                    what = f"HTTP {status}" if status else message
+                    raise TmdbUnavailable(f"TMDB unavailable for {where} after {attempt} tries ({what})")
+                delay = self._delay(attempt, retry_after if status == 429 else None)
+                log.info("TMDB %s for %s; retry %d/%d in %.1fs", status or message, where,
+                         attempt, self.max_retries, delay)
+                await asyncio.sleep(delay)
+                continue
+            raise TmdbError(f"TMDB answered {status} for {where}{': ' + message if message else ''}")
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_backoff)
+        return min(self.backoff_base * (2 ** (attempt - 1)), self.max_backoff)
+
+
+def _retry_after(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+async def _tmdb_message(response: aiohttp.ClientResponse) -> str:
+    """TMDB's `status_message` from an error body, if it sent one (never echoes the key)."""
+    try:
+        body = await response.json(content_type=None)
+    except (ValueError, aiohttp.ClientError):
+        return ""
+    if isinstance(body, dict) and isinstance(body.get("status_message"), str):
+        return body["status_message"][:200]
+    return ""
