@@ -1,0 +1,1 @@
+"""Benchmarks for the Trakt Watch Dashboard: `python -m bench` (see bench/__main__.py)."""

@@ -1,0 +1,219 @@
+"""REST throughput and latency, ours beside a ceiling serving the same bytes.
+
+Load generator: wrk (Debian's package; installed if missing). It is a C event-loop client, so
+one wrk thread saturates one Python process while using a fraction of a core. The machine's two
+cores are shared by the server under test and wrk (and by anything else running), which is why
+every number is reported beside the ceiling measured a few seconds apart on the same machine:
+the ratio is what counts, not the absolute req/s.
+
+Protocol per route: throughput at 64 connections as ours, ceiling, ceiling, ours (ABBA, so a
+drift in background load hits both alike); then p50/p99 at 4 connections with `--latency`,
+ours then ceiling.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from bench import accounts
+from bench.ceiling import Fixture, save_fixtures
+from bench.util import (
+    BenchError,
+    Context,
+    Row,
+    ServerProcess,
+    WrkResult,
+    ensure_wrk,
+    fmt_ms,
+    free_port,
+    http_get,
+    missing_modules,
+    our_server,
+    run_wrk,
+    skipped,
+    verdict,
+)
+
+SECTION = "rest"
+SCALE = 50
+THROUGHPUT_CONNECTIONS = 64
+LATENCY_CONNECTIONS = 4
+RATIO_TARGET = 0.9
+P99_TARGET_S = 0.005
+
+
+@dataclass
+class Route:
+    """One measured request: a name, the URI and the request headers."""
+
+    name: str
+    uri: str
+    headers: dict[str, str]
+    cached: bool  # served from bytes computed at load time (the ratio target applies)
+    expect: int = 200
+
+
+def pick_queries(data_root: Path) -> dict[str, str]:
+    """Three search shapes from the account's own titles: an exact title, a common word's prefix, a substring."""
+    movies = json.loads((data_root / "user/watched/movies.json").read_text())["data"]
+    titles = [row["movie"]["title"] for row in movies if isinstance(row.get("movie"), dict)]
+    if not titles:
+        raise BenchError("the account has no watched movies to take search queries from")
+    words = collections.Counter(w.lower() for t in titles for w in re.findall(r"[A-Za-z]{4,}", t))
+    common = next((w for w, _ in words.most_common() if w not in {"with", "from", "that", "this"}), "love")
+    long_words = [w for w, _ in words.most_common(200) if len(w) >= 7]
+    middle = long_words[0][2:6] if long_words else common[1:4]
+    return {"exact": titles[len(titles) // 2], "prefix": common[:3], "substring": middle}
+
+
+def image_target(data_root: Path, images_dir: Path) -> str:
+    """Put one (empty) poster file in the image folder and return the /api/images URI that finds it."""
+    movies = json.loads((data_root / "user/watched/movies.json").read_text())["data"]
+    for row in movies:
+        tmdb = ((row.get("movie") or {}).get("ids") or {}).get("tmdb")
+        if isinstance(tmdb, int):
+            poster = images_dir / "movies" / "posters" / f"{tmdb}_poster.jpg"
+            poster.parent.mkdir(parents=True, exist_ok=True)
+            poster.write_bytes(b"")
+            return f"/api/images?type=movies&category=posters&tmdb_id={tmdb}"
+    raise BenchError("no watched movie with a TMDB id to request an image for")
+
+
+def routes(data_root: Path, images_uri: str | None) -> list[Route]:
+    queries = pick_queries(data_root)
+    out = [
+        Route("stats", "/api/trakt/user/stats", {}, cached=True),
+        Route("history all", "/api/trakt/user/history?type=all", {}, cached=True),
+        Route("watched movies", "/api/trakt/user/watched?type=movies", {}, cached=True),
+        # The 304 goes to the largest document: a server hashing bodies per request would show here.
+        Route("304 history all", "/api/trakt/user/history?type=all", {"If-None-Match": ""}, cached=True,
+              expect=304),
+    ]
+    for shape, query in queries.items():
+        out.append(Route(f"search {shape} {query!r}", f"/api/trakt/search?q={quote(query)}", {}, cached=False))
+    if images_uri:
+        out.append(Route("image redirect", images_uri, {}, cached=True, expect=302))
+    return out
+
+
+def record(server: ServerProcess, route_list: list[Route]) -> dict[str, Fixture]:
+    """Fetch each route once from our server; fill in the real ETag for the 304 route; keep the answers."""
+    fixtures: dict[str, Fixture] = {}
+    for route in route_list:
+        if "If-None-Match" in route.headers:
+            status, headers, _ = http_get(server.base_url + route.uri)
+            etag = {k.lower(): v for k, v in headers}.get("etag")
+            if not etag:
+                raise BenchError(f"{route.uri} answered without an ETag, so there is nothing to revalidate")
+            route.headers["If-None-Match"] = etag
+        status, headers, body = http_get(server.base_url + route.uri, route.headers)
+        if status != route.expect:
+            raise BenchError(f"{route.uri} answered {status}, expected {route.expect}: {body[:200]!r}")
+        if route.uri not in fixtures or status == 200:
+            fixtures[route.uri] = Fixture.recorded(status, headers, body)
+    return fixtures
+
+
+def start_ceiling(fixtures: dict[str, Fixture], ctx: Context) -> ServerProcess:
+    folder = ctx.work_dir / "ceiling-fixtures"
+    save_fixtures(folder, fixtures)
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.ceiling", "--port", str(port), "--fixtures", str(folder)]
+    return ServerProcess(argv, name="ceiling", log_dir=ctx.work_dir, port=port, cwd=accounts.REPO)
+
+
+def measure(wrk: str, ours: ServerProcess, ceiling: ServerProcess, route: Route, ctx: Context
+            ) -> dict[str, WrkResult | float]:
+    duration = ctx.seconds(2, 1)
+    runs: dict[str, list[WrkResult]] = {"ours": [], "ceiling": []}
+    for who in ("ours", "ceiling", "ceiling", "ours"):
+        server = ours if who == "ours" else ceiling
+        runs[who].append(run_wrk(wrk, server.base_url + route.uri, connections=THROUGHPUT_CONNECTIONS,
+                                 duration=duration, headers=route.headers))
+    latency = {who: run_wrk(wrk, server.base_url + route.uri, connections=LATENCY_CONNECTIONS,
+                            duration=ctx.seconds(3, 1), headers=route.headers, latency=True)
+               for who, server in (("ours", ours), ("ceiling", ceiling))}
+    for who, results in runs.items():
+        for result in [*results, latency[who]]:
+            if result.error_count:
+                raise BenchError(f"{who} {route.uri}: wrk saw errors {result.errors}")
+    rps = {who: sum(r.requests for r in results) / sum(r.duration_s for r in results)
+           for who, results in runs.items()}
+    return {"rps_ours": rps["ours"], "rps_ceiling": rps["ceiling"],
+            "latency_ours": latency["ours"], "latency_ceiling": latency["ceiling"]}
+
+
+def run(ctx: Context) -> list[Row]:
+    """Start ours and the ceiling on the scale-50 account and measure every route."""
+    missing = missing_modules("server.py", "services/store.py", accounts.GENERATOR)
+    if missing:
+        return [skipped(SECTION, f"{', '.join(missing)} not present")]
+    wrk = ensure_wrk(ctx.say)
+    data_dir, _ = accounts.working_copy(SCALE, ctx.work_dir / "rest-account", ctx.say)
+    served = data_dir / "current" if (data_dir / "current").exists() else data_dir
+    images_uri = None
+    if not missing_modules("services/images.py"):
+        images_uri = image_target(served, data_dir / "images")
+    route_list = routes(served, images_uri)
+    rows: list[Row] = []
+    ours = our_server(data_dir, log_dir=ctx.work_dir, name="rest-ours")
+    ceiling: ServerProcess | None = None
+    try:
+        ours.start()
+        ours.wait_ready()
+        fixtures = record(ours, route_list)
+        ceiling = start_ceiling(fixtures, ctx)
+        ceiling.start()
+        ceiling.wait_ready()
+        for server in (ours, ceiling):  # warm both up (imports, first-request paths)
+            run_wrk(wrk, server.base_url + route_list[0].uri, connections=4, duration=1)
+        for route in route_list:
+            ctx.say(f"rest: {route.name}")
+            numbers = measure(wrk, ours, ceiling, route, ctx)
+            rows.extend(route_rows(route, numbers, len(fixtures[route.uri].body)))
+        rows.append(Row(SECTION, "RSS after load (scale 50)", f"{ours.rss() / 2**20:.0f} MB", status="INFO",
+                        data={"rss_bytes": ours.rss()}))
+    finally:
+        ours.stop()
+        if ceiling is not None:
+            ceiling.stop()
+    if images_uri is None:
+        rows.append(skipped(SECTION, "image redirect: services/images.py not present"))
+    rows.append(Row(SECTION, "load generator", "wrk -t1", status="INFO",
+                    note="server and wrk share the same 2 cores; ratios compare runs seconds apart"))
+    return rows
+
+
+def route_rows(route: Route, numbers: dict, body_bytes: int) -> list[Row]:
+    rps_ours, rps_ceiling = numbers["rps_ours"], numbers["rps_ceiling"]
+    ratio = rps_ours / rps_ceiling if rps_ceiling else 0.0
+    lat_ours: WrkResult = numbers["latency_ours"]
+    lat_ceiling: WrkResult = numbers["latency_ceiling"]
+    p50, p99 = lat_ours.percentiles_s.get(50, 0.0), lat_ours.percentiles_s.get(99, 0.0)
+    size = f"{body_bytes / 2**20:.1f} MB body" if body_bytes >= 2**20 else f"{body_bytes / 1024:.1f} KB body"
+    data = {"uri": route.uri, "body_bytes": body_bytes, "rps_ours": rps_ours, "rps_ceiling": rps_ceiling,
+            "ratio": ratio, "p50_s": p50, "p99_s": p99,
+            "ceiling_p50_s": lat_ceiling.percentiles_s.get(50, 0.0),
+            "ceiling_p99_s": lat_ceiling.percentiles_s.get(99, 0.0)}
+    if route.cached:
+        ratio_status = verdict(ratio >= RATIO_TARGET)
+        ratio_note = "" if ratio >= RATIO_TARGET else "per-request work in our handler stack beyond the ceiling's"
+    else:
+        ratio_status = "INFO"
+        ratio_note = "computed per request; the ceiling replays the answer"
+    p99_ok = p99 <= P99_TARGET_S
+    p99_note = "" if p99_ok else (f"ceiling p99 {fmt_ms(data['ceiling_p99_s'])} on the same bytes"
+                                  + (f" ({size})" if body_bytes >= 2**20 else ""))
+    return [
+        Row(SECTION, f"{route.name} req/s @64", f"{rps_ours:.0f} / {rps_ceiling:.0f} = {ratio:.2f}x",
+            f">= {RATIO_TARGET}x" if route.cached else "", ratio_status,
+            "; ".join(filter(None, [size, ratio_note])), data),
+        Row(SECTION, f"{route.name} p50/p99 @4", f"{fmt_ms(p50)} / {fmt_ms(p99)}", "p99 <= 5 ms",
+            verdict(p99_ok), p99_note),
+    ]

@@ -1,0 +1,175 @@
+"""The benchmark's own logic on fixed inputs: the wrk report parser, the ceiling app, the table."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from bench.__main__ import parse_sections
+from bench.ceiling import (
+    READY_FIXTURE,
+    Fixture,
+    load_fixtures,
+    make_ceiling_app,
+    save_fixtures,
+)
+from bench.util import (
+    Row,
+    cpu_seconds,
+    format_markdown,
+    format_table,
+    parse_wrk,
+    percentile,
+    rss_bytes,
+)
+
+WRK_WITH_LATENCY = """\
+Running 3s test @ http://127.0.0.1:40123/api/trakt/user/stats
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   812.35us  201.40us   9.87ms   95.12%
+    Req/Sec     4.93k   310.22     5.31k    83.33%
+  Latency Distribution
+     50%  780.00us
+     75%  850.00us
+     90%  0.95ms
+     99%    1.62ms
+  14731 requests in 3.00s, 25.98MB read
+Requests/sec:   4908.61
+Transfer/sec:      8.66MB
+"""
+
+WRK_WITH_ERRORS = """\
+Running 2s test @ http://127.0.0.1:40123/api/trakt/user/history?type=all
+  1 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.20s   300.00ms   1.90s    70.00%
+    Req/Sec    12.00      5.00    20.00     60.00%
+  50 requests in 2.01s, 1.20GB read
+  Socket errors: connect 0, read 3, write 0, timeout 2
+  Non-2xx or 3xx responses: 7
+Requests/sec:     24.88
+Transfer/sec:    611.00MB
+"""
+
+RECORDED = {
+    "/api/trakt/user/stats": Fixture.recorded(
+        200,
+        [("Server", "TornadoServer/6.6.1"), ("Date", "Fri, 27 Nov 2026 01:00:00 GMT"),
+         ("Content-Type", "application/json; charset=UTF-8"), ("Etag", '"v1-stats"'),
+         ("Access-Control-Allow-Origin", "*"), ("Content-Length", "21")],
+        b'{"data": {"plays": 3}}',
+    ),
+    "/api/images?type=movies&category=posters&tmdb_id=27205": Fixture.recorded(
+        302, [("Location", "/images/movies/posters/27205_poster.jpg"), ("Content-Length", "0")], b""),
+}
+
+
+def test_wrk_report_with_latency_distribution_is_parsed_into_seconds():
+    result = parse_wrk(WRK_WITH_LATENCY)
+    assert result.requests == 14731
+    assert result.duration_s == pytest.approx(3.0)
+    assert result.requests_per_s == pytest.approx(4908.61)
+    assert result.latency_avg_s == pytest.approx(812.35e-6)
+    assert result.latency_max_s == pytest.approx(9.87e-3)
+    assert result.percentiles_s == pytest.approx({50: 780e-6, 75: 850e-6, 90: 0.95e-3, 99: 1.62e-3})
+    assert result.bytes_read == pytest.approx(25.98 * 2**20)
+    assert result.errors == {}
+
+
+def test_wrk_report_counts_socket_errors_and_bad_statuses():
+    result = parse_wrk(WRK_WITH_ERRORS)
+    assert result.requests == 50
+    assert result.latency_avg_s == pytest.approx(1.2)
+    assert result.latency_max_s == pytest.approx(1.9)
+    assert result.percentiles_s == {}
+    assert result.errors == {"read": 3, "timeout": 2, "status": 7}
+    assert result.error_count == 12
+    assert result.bytes_read == pytest.approx(1.2 * 2**30)
+
+
+def test_text_that_is_not_a_wrk_report_is_refused():
+    with pytest.raises(ValueError, match="not a wrk report"):
+        parse_wrk("unable to connect to 127.0.0.1:1 Connection refused")
+
+
+def test_recorded_fixture_drops_headers_tornado_writes_itself():
+    fixture = RECORDED["/api/trakt/user/stats"]
+    names = [name for name, _ in fixture.headers]
+    assert names == ["Content-Type", "Etag", "Access-Control-Allow-Origin"]
+    assert fixture.etag == '"v1-stats"'
+
+
+def test_fixtures_survive_a_save_and_load(tmp_path):
+    save_fixtures(tmp_path / "fx", RECORDED)
+    assert load_fixtures(tmp_path / "fx") == RECORDED
+
+
+@pytest.fixture
+def app():
+    return make_ceiling_app({**RECORDED, "/healthz": READY_FIXTURE})
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_ceiling_replays_body_and_headers(http_client, base_url):
+    response = await http_client.fetch(base_url + "/api/trakt/user/stats")
+    assert response.code == 200
+    assert response.body == b'{"data": {"plays": 3}}'
+    assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
+    assert response.headers["Etag"] == '"v1-stats"'
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert response.headers.get_list("Etag") == ['"v1-stats"']
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_ceiling_answers_matching_if_none_match_with_304(http_client, base_url):
+    response = await http_client.fetch(base_url + "/api/trakt/user/stats",
+                                       headers={"If-None-Match": '"v1-stats"'}, raise_error=False)
+    assert response.code == 304
+    assert response.body == b""
+    stale = await http_client.fetch(base_url + "/api/trakt/user/stats", headers={"If-None-Match": '"old"'})
+    assert stale.code == 200
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_ceiling_replays_redirects_without_following_them(http_client, base_url):
+    response = await http_client.fetch(base_url + "/api/images?type=movies&category=posters&tmdb_id=27205",
+                                       follow_redirects=False, raise_error=False)
+    assert response.code == 302
+    assert response.headers["Location"] == "/images/movies/posters/27205_poster.jpg"
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_ceiling_says_so_for_an_unrecorded_uri(http_client, base_url):
+    response = await http_client.fetch(base_url + "/api/trakt/user/lists", raise_error=False)
+    assert response.code == 404
+
+
+def test_sections_accept_aliases_and_refuse_unknown_names():
+    assert parse_sections("rest, search,ws") == ["rest", "scale", "websocket"]
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown section 'nope'"):
+        parse_sections("rest,nope")
+
+
+def test_percentile_is_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert percentile([7.0], 0.99) == 7.0
+
+
+def test_table_lines_up_columns_and_markdown_escapes_pipes():
+    rows = [Row("rest", "stats req/s @64", "900 / 1000 = 0.90x", ">= 0.9x", "PASS"),
+            Row("scale", "ready", "1.2 s", "<= 3 s", "PASS", note="a|b")]
+    table = format_table(rows).splitlines()
+    assert table[0].split() == ["section", "metric", "value", "target", "status", "note"]
+    assert table[2].index("900") == table[3].index("1.2 s")
+    assert "a\\|b" in format_markdown(rows)
+
+
+def test_proc_readings_of_this_process_are_plausible():
+    import os
+
+    assert rss_bytes(os.getpid()) > 1_000_000
+    assert cpu_seconds(os.getpid()) > 0
