@@ -1,0 +1,529 @@
+"""A fake Trakt API v2: a real HTTP server on 127.0.0.1 serving a scripted account.
+
+It behaves like Trakt where the sync and the watcher care: it checks the required headers
+(412 without `Content-Type: application/json`, 403 for a wrong or missing key, 400 for a wrong
+`trakt-api-version`), paginates with the `X-Pagination-*` headers (default 10 a page, `limit`
+clamped at 250), answers 204 from `/watching` when nothing plays, and can inject faults into the
+next N matching requests (429 JSON or HTML, 5xx/52x, slow answers, dropped connections,
+malformed JSON, private users).
+
+    account = FakeAccount.build(history=10_000, watched_movies=3_000, shows=600, lists=40)
+    fake = FakeTrakt(account, latency=0.05)
+    url = await fake.start()          # or: with fake.running_in_thread() as url: ...
+    fake.inject("rate_limit", times=1, retry_after=1)
+    await fake.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import math
+import random
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+
+MAX_LIMIT = 250
+DEFAULT_LIMIT = 10
+
+FAULT_KINDS = (
+    "rate_limit",       # 429, JSON body, Retry-After + X-Ratelimit (Trakt's own)
+    "rate_limit_html",  # 429, text/html, Retry-After, no X-Ratelimit (a CDN block page)
+    "status",           # any status (500, 502, 503, 520-524 ...) with an HTML body
+    "slow",             # sleep `delay` seconds, then answer normally
+    "drop",             # close the connection without an answer
+    "malformed",        # 200 with a truncated JSON body
+    "private",          # 401 + X-Private-User: true
+    "forbidden",        # 403 (what Trakt answers for a bad key or unapproved app)
+)
+
+_WORDS = ("Silent", "Crimson", "Last", "Hidden", "Broken", "Golden", "Northern", "Paper", "Glass",
+          "Midnight", "Electric", "Lost", "Iron", "Quiet", "Wild", "Distant", "Frozen", "Secret")
+_NOUNS = ("River", "Empire", "Garden", "Signal", "Harbor", "Machine", "Kingdom", "Orchard", "Voyage",
+          "Archive", "Frontier", "Circus", "Lantern", "Mirror", "Station", "Tide", "Engine", "Letter")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _slugify(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-").replace("--", "-")
+
+
+@dataclass
+class FakeAccount:
+    """A scripted Trakt account in real Trakt v2 shapes (what each endpoint returns)."""
+
+    username: str = "fakeuser"
+    private: bool = False
+    profile: dict = field(default_factory=dict)
+    stats: dict = field(default_factory=dict)
+    history_movies: list = field(default_factory=list)
+    history_shows: list = field(default_factory=list)
+    watched_movies: list = field(default_factory=list)
+    watched_shows: list = field(default_factory=list)
+    watchlist: list = field(default_factory=list)  # movies and shows, each with a rank
+    lists: list = field(default_factory=list)
+    list_items: dict = field(default_factory=dict)  # list trakt id -> items
+    comments: list = field(default_factory=list)
+    ratings: list = field(default_factory=list)
+
+    @classmethod
+    def build(cls, *, username: str = "fakeuser", history: int = 60, watched_movies: int = 20,
+              shows: int = 6, lists: int = 3, list_items: int = 5, watchlist: int = 12,
+              comments: int = 4, ratings: int = 15, seed: int = 1, private: bool = False) -> FakeAccount:
+        """A deterministic account of the given size. `history` rows are split one third movies,
+        two thirds episodes; list number i holds `list_items + i % 3` items."""
+        for name, value in (("history", history), ("watched_movies", watched_movies), ("shows", shows),
+                            ("lists", lists), ("list_items", list_items), ("watchlist", watchlist),
+                            ("comments", comments), ("ratings", ratings)):
+            if value < 0:
+                raise ValueError(f"{name} must be 0 or more, got {value}")
+        rng = random.Random(seed)
+        start = datetime(2019, 1, 1, tzinfo=UTC)
+
+        def when() -> str:
+            return _iso(start + timedelta(minutes=rng.randrange(0, 60 * 24 * 365 * 6)))
+
+        movie_count = max(1, watched_movies + watchlist + list_items + 10)
+        movies = []
+        for n in range(1, movie_count + 1):
+            title = f"{_WORDS[n % len(_WORDS)]} {_NOUNS[(n // len(_WORDS)) % len(_NOUNS)]} {n}"
+            year = 1970 + n % 55
+            movies.append({"title": title, "year": year, "ids": {
+                "trakt": n, "slug": f"{_slugify(title)}-{year}", "imdb": f"tt{1000000 + n:07d}",
+                "tmdb": 10000 + n}})
+        show_count = max(1, shows + watchlist // 2 + 5)
+        catalog_shows = []  # (show, seasons as list of episode counts)
+        for n in range(1, show_count + 1):
+            title = f"The {_NOUNS[n % len(_NOUNS)]} of {_WORDS[(n // len(_NOUNS)) % len(_WORDS)]} {n}"
+            year = 1990 + n % 35
+            show = {"title": title, "year": year, "ids": {
+                "trakt": 500000 + n, "slug": f"{_slugify(title)}", "tvdb": 70000 + n,
+                "imdb": f"tt{2000000 + n:07d}", "tmdb": 60000 + n}}
+            catalog_shows.append((show, [rng.randint(6, 12) for _ in range(rng.randint(1, 5))]))
+
+        def episode(show_index: int, season: int, number: int) -> dict:
+            base = (500000 + show_index) * 1000 + season * 50 + number
+            return {"season": season, "number": number, "title": f"Episode {number}",
+                    "ids": {"trakt": base, "tvdb": base + 7, "imdb": None, "tmdb": base + 3}}
+
+        account = cls(username=username, private=private)
+        watched = movies[:watched_movies]
+        movie_rows = history // 3
+        history_id = history + 1000
+        rows = []
+        for _ in range(movie_rows):
+            movie = rng.choice(watched or movies)
+            rows.append({"id": 0, "watched_at": when(), "action": rng.choice(("watch", "scrobble", "checkin")),
+                         "type": "movie", "movie": movie})
+        rows.sort(key=lambda r: r["watched_at"], reverse=True)
+        for row in rows:
+            row["id"] = history_id
+            history_id -= 1
+        account.history_movies = rows
+
+        watched_shows = catalog_shows[:shows]
+        rows = []
+        for _ in range(history - movie_rows):
+            index = rng.randrange(len(watched_shows or catalog_shows))
+            show, seasons = (watched_shows or catalog_shows)[index]
+            season = rng.randrange(len(seasons)) + 1
+            number = rng.randint(1, seasons[season - 1])
+            rows.append({"id": 0, "watched_at": when(), "action": rng.choice(("watch", "scrobble")),
+                         "type": "episode", "episode": episode(index + 1, season, number), "show": show})
+        rows.sort(key=lambda r: r["watched_at"], reverse=True)
+        for row in rows:
+            row["id"] = history_id
+            history_id -= 1
+        account.history_shows = rows
+
+        for movie in watched:
+            last = when()
+            account.watched_movies.append({"plays": rng.randint(1, 3), "last_watched_at": last,
+                                           "last_updated_at": last, "movie": movie})
+        for show, seasons in watched_shows:
+            season_rows = []
+            plays = 0
+            last = "1970-01-01T00:00:00.000Z"
+            for number, episodes in enumerate(seasons, start=1):
+                episode_rows = []
+                for ep in range(1, episodes + 1):
+                    seen = when()
+                    last = max(last, seen)
+                    count = rng.randint(1, 2)
+                    plays += count
+                    episode_rows.append({"number": ep, "plays": count, "last_watched_at": seen})
+                season_rows.append({"number": number, "episodes": episode_rows})
+            account.watched_shows.append({"plays": plays, "last_watched_at": last, "last_updated_at": last,
+                                          "reset_at": None, "show": show, "seasons": season_rows})
+
+        unwatched = movies[watched_movies:] or movies
+        for rank in range(1, watchlist + 1):
+            item: dict[str, Any] = {"rank": rank, "id": 900000 + rank, "listed_at": when(),
+                                    "notes": "Must watch" if rank % 5 == 0 else None}
+            if rank % 3 == 0:
+                item.update(type="show", show=catalog_shows[-1 - (rank % len(catalog_shows))][0])
+            else:
+                item.update(type="movie", movie=unwatched[rank % len(unwatched)])
+            account.watchlist.append(item)
+
+        user = {"username": username, "private": private, "name": username.title(), "vip": False,
+                "vip_ep": False, "ids": {"slug": username}}
+        for n in range(1, lists + 1):
+            name = f"{_WORDS[n % len(_WORDS)]} picks {n}"
+            trakt_id = 3000000 + n
+            items = []
+            for rank in range(1, list_items + n % 3 + 1):
+                item = {"rank": rank, "id": trakt_id * 1000 + rank, "listed_at": when(), "notes": None}
+                if rank % 4 == 0:
+                    item.update(type="show", show=catalog_shows[rank % len(catalog_shows)][0])
+                else:
+                    item.update(type="movie", movie=movies[(n * 7 + rank) % len(movies)])
+                items.append(item)
+            created = when()
+            account.lists.append({
+                "name": name, "description": f"Scripted list number {n}", "privacy": "public",
+                "share_link": f"https://trakt.tv/lists/{trakt_id}", "type": "personal",
+                "display_numbers": False, "allow_comments": True, "sort_by": "rank", "sort_how": "asc",
+                "created_at": created, "updated_at": max(created, when()), "item_count": len(items),
+                "comment_count": 0, "likes": n % 4, "ids": {"trakt": trakt_id, "slug": _slugify(name)},
+                "user": user})
+            account.list_items[trakt_id] = items
+
+        for n in range(1, comments + 1):
+            movie = movies[n % len(movies)]
+            created = when()
+            account.comments.append({"type": "movie", "movie": movie, "comment": {
+                "id": 700000 + n, "comment": f"Comment {n}: a thoughtful review of {movie['title']}.",
+                "spoiler": False, "review": n % 2 == 0, "parent_id": 0, "created_at": created,
+                "updated_at": created, "replies": 0, "likes": n % 3,
+                "user_stats": {"rating": 7, "play_count": 1, "completed_count": 1}, "user": user}})
+        for n in range(1, ratings + 1):
+            if n % 3 == 0:
+                show = catalog_shows[n % len(catalog_shows)][0]
+                account.ratings.append({"rated_at": when(), "rating": 1 + n % 10, "type": "show", "show": show})
+            else:
+                account.ratings.append({"rated_at": when(), "rating": 1 + n % 10, "type": "movie",
+                                        "movie": movies[n % len(movies)]})
+
+        account.profile = {**user, "joined_at": "2018-03-04T12:00:00.000Z", "location": "Lisbon",
+                           "about": "Scripted account for tests", "gender": None, "age": None,
+                           "images": {"avatar": {"full": "https://walter.trakt.tv/images/avatar.png"}},
+                           "vip_og": False, "vip_years": 0}
+        episode_plays = sum(s["plays"] for s in account.watched_shows)
+        distribution = {str(r): sum(1 for x in account.ratings if x["rating"] == r) for r in range(1, 11)}
+        account.stats = {
+            "movies": {"plays": sum(m["plays"] for m in account.watched_movies), "watched": watched_movies,
+                       "minutes": 110 * watched_movies, "collected": 0,
+                       "ratings": sum(1 for r in account.ratings if r["type"] == "movie"), "comments": comments},
+            "shows": {"watched": shows, "collected": 0,
+                      "ratings": sum(1 for r in account.ratings if r["type"] == "show"), "comments": 0},
+            "seasons": {"ratings": 0, "comments": 0},
+            "episodes": {"plays": episode_plays, "watched": sum(len(e["episodes"]) for s in account.watched_shows
+                                                                for e in s["seasons"]),
+                         "minutes": 45 * episode_plays, "collected": 0, "ratings": 0, "comments": 0},
+            "network": {"friends": 2, "followers": 5, "following": 3},
+            "ratings": {"total": len(account.ratings), "distribution": distribution},
+        }
+        return account
+
+    def watchlist_of(self, kind: str) -> list:
+        """`movies`, `shows` or `all` (sorted by rank, like Trakt's default)."""
+        items = sorted(self.watchlist, key=lambda item: item["rank"])
+        if kind == "all":
+            return items
+        wanted = {"movies": "movie", "shows": "show"}[kind]
+        return [item for item in items if item["type"] == wanted]
+
+    def paged_endpoints(self) -> dict[str, int]:
+        """Rows per paginated endpoint (path relative to /users/{u}) — what a sync must fetch."""
+        sizes = {
+            "history/movies": len(self.history_movies), "history/shows": len(self.history_shows),
+            "watched/movies": len(self.watched_movies), "watched/shows": len(self.watched_shows),
+            "watchlist/movies": len(self.watchlist_of("movies")), "watchlist/shows": len(self.watchlist_of("shows")),
+            "watchlist": len(self.watchlist), "lists": len(self.lists), "comments": len(self.comments),
+            "ratings": len(self.ratings),
+        }
+        for lst in self.lists:
+            sizes[f"lists/{lst['ids']['trakt']}/items"] = len(self.list_items[lst["ids"]["trakt"]])
+        return sizes
+
+    def minimum_requests(self, limit: int = MAX_LIMIT) -> int:
+        """Requests a complete mirror needs at `limit` rows a page: one per page, at least one per
+        endpoint, plus the profile and the stats."""
+        return 2 + sum(max(1, math.ceil(n / limit)) for n in self.paged_endpoints().values())
+
+
+@dataclass
+class Fault:
+    kind: str
+    remaining: int
+    path: str | None = None  # substring of the request path; None matches everything
+    status: int = 500
+    retry_after: float | str = 1
+    delay: float = 1.0
+
+
+class FakeTrakt:
+    """The fake API server; see the module docstring."""
+
+    def __init__(self, account: FakeAccount, api_key: str = "test-key", latency: float = 0.0) -> None:
+        self.account = account
+        self.api_key = api_key
+        self.latency = latency
+        self.max_limit = MAX_LIMIT
+        self.fixed_page_size: int | None = None  # set: ignore `limit` altogether, like an old endpoint
+        self.unpaginated: set[str] = set()  # endpoint keys (see paged_endpoints) answered whole, no headers
+        self.watching: dict | None = None
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.counter: collections.Counter[str] = collections.Counter()
+        self.url: str | None = None
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._server: tornado.httpserver.HTTPServer | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> str:
+        """Listen on 127.0.0.1 (random port); returns the base URL."""
+        app = tornado.web.Application([(r"/(.*)", _FakeTraktHandler, {"fake": self})], log_function=lambda h: None)
+        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+        self._server = tornado.httpserver.HTTPServer(app)
+        self._server.add_sockets(sockets)
+        port = sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            await self._server.close_all_connections()
+            self._server = None
+
+    @contextlib.contextmanager
+    def running_in_thread(self) -> Iterator[str]:
+        """Run the server on its own event loop in a background thread (for subprocess tests)."""
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start())
+            except OSError as exc:  # e.g. no free port; reported to the caller below
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.close()
+
+        thread = threading.Thread(target=run, name="fake-trakt", daemon=True)
+        thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("fake Trakt did not start within 10 s")
+        if failure:
+            raise failure[0]
+        try:
+            assert self.url is not None
+            yield self.url
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+
+    # --- scripting -------------------------------------------------------------------------
+    def inject(self, kind: str, *, times: int = 1, path: str | None = None, status: int = 500,
+               retry_after: float | str = 1, delay: float = 1.0) -> None:
+        """Make the next `times` requests whose path contains `path` fail in the way `kind` says."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
+        if times < 1:
+            raise ValueError(f"times must be at least 1, got {times}")
+        with self._lock:
+            self._faults.append(Fault(kind, times, path, status, retry_after, delay))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def pending_faults(self) -> int:
+        with self._lock:
+            return sum(f.remaining for f in self._faults)
+
+    def count(self, path_part: str = "") -> int:
+        """Requests received whose path contains `path_part`."""
+        return sum(n for p, n in self.counter.items() if path_part in p)
+
+    def reset_counts(self) -> None:
+        self.requests.clear()
+        self.counter.clear()
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.path is None or fault.path in path:
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    # --- routing ---------------------------------------------------------------------------
+    def resolve(self, path: str, query: dict[str, str]) -> tuple[str | None, Any]:
+        """(endpoint key for pagination or None for an object, data) — raises KeyError for 404."""
+        parts = [p for p in path.strip("/").split("/") if p]
+        if len(parts) < 2 or parts[0] != "users" or parts[1] != self.account.username:
+            raise KeyError(path)
+        account = self.account
+        rest = parts[2:]
+        if not rest:
+            profile = dict(account.profile)
+            if query.get("extended") != "full":
+                profile = {k: profile[k] for k in ("username", "private", "name", "vip", "vip_ep", "ids")
+                           if k in profile}
+            return None, profile
+        head, tail = rest[0], rest[1:]
+        if head == "stats" and not tail:
+            return None, account.stats
+        if head == "history" and len(tail) == 1 and tail[0] in ("movies", "shows", "episodes"):
+            if tail[0] == "movies":
+                return "history/movies", account.history_movies
+            return "history/shows", account.history_shows
+        if head == "watched" and len(tail) == 1 and tail[0] in ("movies", "shows"):
+            return f"watched/{tail[0]}", account.watched_movies if tail[0] == "movies" else account.watched_shows
+        if head == "watchlist" and not tail:
+            return "watchlist", account.watchlist_of("all")
+        if head == "watchlist" and len(tail) == 1 and tail[0] in ("movies", "shows"):
+            return f"watchlist/{tail[0]}", account.watchlist_of(tail[0])
+        if head == "lists" and not tail:
+            return "lists", account.lists
+        if head == "lists" and len(tail) == 2 and tail[1] == "items":
+            for lst in account.lists:
+                if tail[0] in (str(lst["ids"]["trakt"]), lst["ids"]["slug"]):
+                    return f"lists/{lst['ids']['trakt']}/items", account.list_items[lst["ids"]["trakt"]]
+            raise KeyError(path)
+        if head == "comments" and len(tail) <= 2:
+            return "comments", account.comments
+        if head == "ratings" and len(tail) <= 1:
+            return "ratings", account.ratings
+        raise KeyError(path)
+
+
+class _FakeTraktHandler(tornado.web.RequestHandler):
+    def initialize(self, fake: FakeTrakt) -> None:
+        self.fake = fake
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")
+
+    async def get(self, _: str) -> None:
+        fake = self.fake
+        path = self.request.path
+        query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
+        fake.requests.append(("GET", path, query))
+        fake.counter[path] += 1
+        if fake.latency:
+            await asyncio.sleep(fake.latency)
+
+        if not self.request.headers.get("Content-Type", "").startswith("application/json"):
+            return self._json(412, {"error": "Precondition Failed - use application/json content type"})
+        if self.request.headers.get("trakt-api-key") != fake.api_key:
+            return self._json(403, {"error": "Forbidden - invalid API key or unapproved app"})
+        if self.request.headers.get("trakt-api-version") != "2":
+            return self._json(400, {"error": "trakt-api-version must be 2"})
+
+        fault = fake._take_fault(path)
+        if fault is not None:
+            if fault.kind == "slow":
+                await asyncio.sleep(fault.delay)
+            else:
+                return self._fail(fault)
+
+        if path.rstrip("/") == f"/users/{fake.account.username}/watching":
+            if fake.account.private:
+                return self._private()
+            if fake.watching is None:
+                self.set_status(204)
+                return self.finish()
+            return self._json(200, fake.watching)
+        try:
+            key, data = fake.resolve(path, query)
+        except KeyError:
+            return self._json(404, {"error": "Not Found"})
+        if fake.account.private:
+            return self._private()
+        if key is None or key in fake.unpaginated or (key.startswith("lists/") and "lists/*" in fake.unpaginated):
+            return self._json(200, data)
+
+        page = _positive_int(query.get("page"), 1)
+        limit = fake.fixed_page_size or min(_positive_int(query.get("limit"), DEFAULT_LIMIT), fake.max_limit)
+        page_count = max(1, math.ceil(len(data) / limit))
+        self.set_header("X-Pagination-Page", str(page))
+        self.set_header("X-Pagination-Limit", str(limit))
+        self.set_header("X-Pagination-Page-Count", str(page_count))
+        self.set_header("X-Pagination-Item-Count", str(len(data)))
+        return self._json(200, data[(page - 1) * limit: page * limit])
+
+    def _json(self, status: int, body: Any) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(body))
+
+    def _private(self) -> None:
+        self.set_header("X-Private-User", "true")
+        self._json(401, {"error": "Unauthorized - OAuth must be provided"})
+
+    def _fail(self, fault: Fault) -> None:
+        if fault.kind == "rate_limit":
+            self.set_header("Retry-After", str(fault.retry_after))
+            self.set_header("X-Ratelimit", json.dumps({
+                "name": "UNAUTHED_API_GET_LIMIT", "period": 300, "limit": 1000, "remaining": 0,
+                "until": _iso(datetime.now(UTC) + timedelta(seconds=float(fault.retry_after)))}))
+            return self._json(429, {"error": "Rate Limit Exceeded"})
+        if fault.kind == "rate_limit_html":
+            self.set_status(429)
+            self.set_header("Retry-After", str(fault.retry_after))
+            self.set_header("Server", "cloudflare")
+            self.set_header("Content-Type", "text/html; charset=UTF-8")
+            return self.finish("<!DOCTYPE html><html><head><title>429 Too Many Requests</title></head>"
+                               "<body><h1>Too Many Requests</h1></body></html>")
+        if fault.kind == "status":
+            self.set_status(fault.status, reason="Fault")
+            self.set_header("Content-Type", "text/html; charset=UTF-8")
+            return self.finish(f"<html><body><h1>{fault.status}</h1>Origin error</body></html>")
+        if fault.kind == "drop":
+            self._auto_finish = False  # the connection is gone; nothing must be written
+            stream = self.request.connection.detach()
+            stream.close()
+            return None
+        if fault.kind == "malformed":
+            self.set_status(200)
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.set_header("X-Pagination-Page", "1")
+            self.set_header("X-Pagination-Page-Count", "1")
+            return self.finish('[{"watched_at": "2024-01-01T00:00:00.000Z", "movie": {"title": "Cut')
+        if fault.kind == "private":
+            return self._private()
+        if fault.kind == "forbidden":
+            return self._json(403, {"error": "Forbidden - invalid API key or unapproved app"})
+        raise AssertionError(f"unhandled fault {fault.kind}")
+
+
+def _positive_int(raw: str | None, default: int) -> int:
+    try:
+        value = int(raw) if raw is not None else default
+    except ValueError:
+        return default
+    return value if value >= 1 else default
