@@ -1,0 +1,140 @@
+"""What `/healthz` reports: can data be served, how old is it, did the last sync work, is Trakt up.
+
+`compute_health` takes plain values so it is tested without a server; `gather_health` reads
+them from the running services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+OK = "ok"
+DEGRADED = "degraded"
+
+
+@dataclass(frozen=True)
+class SyncSummary:
+    """The last sync attempt and the last successful one, as far as anything recorded them."""
+
+    last_attempt_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_outcome: str | None = None  # "success", "failed", "running", "cancelled"…
+    last_error: str | None = None
+    running: bool = False
+
+    def as_json(self) -> dict[str, Any] | None:
+        if self.last_attempt_at is None and self.last_success_at is None and not self.running:
+            return None
+        return {
+            "at": _iso(self.last_attempt_at),
+            "outcome": self.last_outcome,
+            "error": self.last_error,
+            "last_success_at": _iso(self.last_success_at),
+            "running": self.running,
+        }
+
+
+@dataclass(frozen=True)
+class Health:
+    """The `/healthz` body and whether any data can be served (the handler answers 503 when not)."""
+
+    body: dict[str, Any]
+    serving: bool = True
+    reasons: list[str] = field(default_factory=list)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 string, epoch seconds or datetime -> aware UTC datetime; None if unusable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z") if value else None
+
+
+def compute_health(
+    *,
+    ready: bool,
+    problems: list[str] | tuple[str, ...] = (),
+    data_last_updated: Any = None,
+    is_demo: bool = False,
+    sync: SyncSummary | None = None,
+    sync_expected: bool = False,
+    sync_interval_hours: float = 24.0,
+    watcher: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Health:
+    """Decide ok / degraded and say why.
+
+    - not `ready` (nothing to serve): degraded and `serving=False`, the handler answers 503;
+    - `problems` (malformed files): degraded;
+    - the last sync failed, or the last success is older than 2 x `sync_interval_hours` while syncs
+      are expected (`sync_expected`: a Trakt key and a schedule): degraded;
+    - the watcher reports its upstream down: degraded.
+    """
+    now = now or datetime.now(UTC)
+    reasons: list[str] = []
+    if not ready:
+        reasons.append("no data can be served: nothing synced or imported yet, and no demo data")
+    for problem in problems:
+        reasons.append(f"malformed data: {problem}")
+
+    last_updated = parse_time(data_last_updated)
+    age = max(0.0, (now - last_updated).total_seconds()) if last_updated else None
+
+    sync = sync or SyncSummary()
+    if sync.last_outcome in ("failed", "error", "timeout") and not sync.running:
+        detail = f": {sync.last_error}" if sync.last_error else ""
+        reasons.append(f"last sync failed{detail}")
+    if sync_expected and sync_interval_hours > 0:
+        limit = 2 * sync_interval_hours * 3600
+        last_success = sync.last_success_at or (None if is_demo else last_updated)
+        if last_success is None:
+            if not is_demo:
+                reasons.append("no successful sync recorded")
+        elif (now - last_success).total_seconds() > limit:
+            hours = (now - last_success).total_seconds() / 3600
+            reasons.append(f"last successful sync was {hours:.1f} h ago "
+                           f"(more than twice SYNC_INTERVAL_HOURS={sync_interval_hours:g})")
+
+    watcher_state = dict(watcher) if watcher else {"enabled": False}
+    if watcher_state.get("enabled", True) and watcher_upstream_down(watcher_state):
+        error = watcher_state.get("last_error") or watcher_state.get("error")
+        reasons.append("now-watching: Trakt is unreachable" + (f" ({error})" if error else ""))
+
+    status = DEGRADED if reasons else OK
+    body = {
+        "status": status,
+        "data_age_seconds": round(age, 3) if age is not None else None,
+        "last_sync": sync.as_json(),
+        "watcher": watcher_state,
+        "reasons": reasons,
+        "demo": bool(is_demo),
+    }
+    return Health(body=body, serving=ready, reasons=reasons)
+
+
+def watcher_upstream_down(state: dict[str, Any]) -> bool:
+    """Whether a watcher health dict says the Trakt poll is failing."""
+    for key in ("upstream_ok", "healthy", "ok"):
+        if key in state and isinstance(state[key], bool):
+            return not state[key]
+    upstream = state.get("upstream", state.get("status"))
+    return isinstance(upstream, str) and upstream.lower() in ("down", "error", "failing", "unreachable")

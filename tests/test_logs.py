@@ -1,0 +1,156 @@
+"""Logging: redaction of secrets, JSON lines, the per-request access line and its route names."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+
+import pytest
+import tornado.web
+
+from services.config import Config
+from services.logs import REDACTED, RedactingFilter, access_log_function, setup_logging
+from services.metrics import AppMetrics
+
+SECRETS = {"trakt_api_key": "trakt-key-5f1c9e", "tmdb_api_key": "tmdb-key-77aa01", "admin_token": "adm-3c3c3c3c"}
+
+
+@pytest.fixture
+def captured():
+    """setup_logging on a buffer; removes the handler afterwards."""
+    buffers = []
+
+    def install(**overrides):
+        config = dataclasses.replace(Config(), **{**SECRETS, **overrides})
+        buffer = io.StringIO()
+        handler = setup_logging(config, stream=buffer)
+        buffers.append(handler)
+        return buffer
+
+    yield install
+    root = logging.getLogger()
+    for handler in buffers:
+        root.removeHandler(handler)
+
+
+def test_secrets_are_redacted_in_messages_arguments_and_tracebacks(captured):
+    buffer = captured()
+    log = logging.getLogger("trakt_watch.test")
+    log.warning("calling https://api.example/?key=%s", SECRETS["tmdb_api_key"])
+    log.info("header trakt-api-key: " + SECRETS["trakt_api_key"])
+    try:
+        raise RuntimeError(f"token {SECRETS['admin_token']} rejected")
+    except RuntimeError:
+        log.exception("request failed")
+    text = buffer.getvalue()
+    for secret in SECRETS.values():
+        assert secret not in text
+    assert text.count(REDACTED) == 3
+    assert "RuntimeError: token [REDACTED] rejected" in text
+
+
+def test_json_lines_carry_fields_and_stay_redacted(captured):
+    buffer = captured(log_format="json")
+    logging.getLogger("trakt_watch.sync").info("sync done for %s", "alice",
+                                               extra={"files": 14, "url": "x?k=" + SECRETS["trakt_api_key"]})
+    line = json.loads(buffer.getvalue().strip())
+    assert line["level"] == "INFO"
+    assert line["logger"] == "trakt_watch.sync"
+    assert line["message"] == "sync done for alice"
+    assert line["files"] == 14
+    assert line["url"] == "x?k=" + REDACTED
+    assert line["time"].endswith("+00:00")
+
+
+def test_log_level_is_applied(captured):
+    buffer = captured(log_level="WARNING")
+    logging.getLogger("trakt_watch.test").info("quiet")
+    logging.getLogger("trakt_watch.test").warning("loud")
+    assert "quiet" not in buffer.getvalue()
+    assert "loud" in buffer.getvalue()
+
+
+def test_setup_logging_twice_keeps_one_handler(captured):
+    captured()
+    second = captured()
+    logging.getLogger("trakt_watch.test").warning("once")
+    ours = [h for h in logging.getLogger().handlers if h.get_name() == "trakt-watch"]
+    assert len(ours) == 1
+    assert second.getvalue().count("once") == 1
+
+
+def test_filter_without_secrets_leaves_records_alone():
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "value %s", ("a",), None)
+    assert RedactingFilter([]).filter(record)
+    assert record.args == ("a",)
+
+
+def test_longer_secret_containing_a_shorter_one_is_redacted_whole():
+    redactor = RedactingFilter(["abc", "abcdef"])
+    assert redactor.redact("x abcdef y abc") == f"x {REDACTED} y {REDACTED}"
+
+
+# --- access log on a real server ------------------------------------------------------------------
+
+class _Status(tornado.web.RequestHandler):
+    def get(self, code: str = "200") -> None:
+        self.set_status(int(code))
+        self.finish("x")
+
+
+class _Boom(tornado.web.RequestHandler):
+    def get(self) -> None:
+        raise RuntimeError("boom")
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+_access = logging.getLogger("trakt_watch.access.test")
+_records = _Records()
+_access.addHandler(_records)
+_access.setLevel(logging.DEBUG)
+
+
+@pytest.fixture
+def app():
+    _records.records.clear()
+    metrics = AppMetrics()
+    return tornado.web.Application(
+        [(r"/status/(?P<code>[0-9]{3})", _Status), (r"/ok", _Status), (r"/boom", _Boom)],
+        log_function=access_log_function(metrics, _access), metrics=metrics)
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_access_line_per_request_with_level_by_status(http_client, base_url):
+    for path in ("/ok", "/status/404", "/boom", "/nowhere-12345"):
+        await http_client.fetch(base_url + path, raise_error=False)
+    lines = [(r.levelno, r.getMessage()) for r in _records.records]
+    assert [level for level, _ in lines] == [logging.INFO, logging.WARNING, logging.ERROR, logging.WARNING]
+    method, path, status, ms, ip = lines[0][1].split()
+    assert (method, path, status, ip) == ("GET", "/ok", "200", "127.0.0.1")
+    assert ms.endswith("ms") and float(ms[:-2]) >= 0
+    assert [r.status for r in _records.records] == [200, 404, 500, 404]
+    assert _records.records[1].route == "/status/{code}"
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_metrics_label_by_route_pattern_not_raw_path(app, http_client, base_url):
+    for code in ("201", "202", "201"):
+        await http_client.fetch(base_url + "/status/" + code, raise_error=False)
+    for junk in ("/a", "/b/c", "/d?x=1"):
+        await http_client.fetch(base_url + junk, raise_error=False)
+    text = app.settings["metrics"].render()
+    assert 'trakt_watch_http_requests_total{route="/status/{code}",method="GET",status="201"} 2' in text
+    assert 'trakt_watch_http_requests_total{route="unmatched",method="GET",status="404"} 3' in text
+    assert "/b/c" not in text
+    assert 'trakt_watch_http_request_duration_seconds_count{route="/status/{code}",method="GET",status="202"} 1' \
+        in text
