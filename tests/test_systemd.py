@@ -1,0 +1,132 @@
+"""The systemd units: they verify, their sandbox scores 2.0 or lower, and they say what the README says."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.config import VARIABLES
+
+ROOT = Path(__file__).resolve().parent.parent
+UNITS = ROOT / "systemd"
+SERVICES = ("trakt-watch.service", "trakt-watch-sync.service")
+ANALYZE = shutil.which("systemd-analyze")
+needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze not installed (CI installs systemd)")
+
+
+def directives(unit: str) -> dict[str, list[str]]:
+    """`Key=value` lines of a unit file, every value of a repeated key kept in order."""
+    found: dict[str, list[str]] = {}
+    for line in (UNITS / unit).read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";", "[")):
+            continue
+        key, _, value = line.partition("=")
+        found.setdefault(key.strip(), []).append(value.strip())
+    return found
+
+
+@pytest.fixture
+def unit_copies(tmp_path):
+    """The units with ExecStart pointed at an executable that exists here (the real path is the
+    installed console script), so `verify` checks everything else at full strictness."""
+    for unit in (*SERVICES, "trakt-watch-sync.timer"):
+        text = (UNITS / unit).read_text()
+        if unit.endswith(".service"):
+            assert "ExecStart=/usr/local/bin/trakt-watch " in text
+            text = text.replace("/usr/local/bin/trakt-watch", sys.executable)
+        (tmp_path / unit).write_text(text)
+    return tmp_path
+
+
+@needs_analyze
+def test_units_pass_systemd_analyze_verify(unit_copies):
+    paths = [str(unit_copies / name) for name in (*SERVICES, "trakt-watch-sync.timer")]
+    result = subprocess.run([ANALYZE, "verify", *paths], capture_output=True, text=True, timeout=60,
+                            cwd=unit_copies)
+    ours = [line for line in (result.stdout + result.stderr).splitlines() if "trakt-watch" in line]
+    assert result.returncode == 0, result.stderr
+    assert ours == []
+
+
+@needs_analyze
+@pytest.mark.parametrize("unit", SERVICES)
+def test_exposure_score_at_most_2(unit_copies, unit):
+    # --threshold counts tenths: 20 means an overall exposure of 2.0.
+    result = subprocess.run([ANALYZE, "security", "--offline=yes", "--threshold=20", "--no-pager",
+                             str(unit_copies / unit)], capture_output=True, text=True, timeout=60,
+                            cwd=unit_copies)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    assert float(match.group(1)) <= 2.0
+    assert result.returncode == 0
+
+
+def test_server_unit_is_notify_with_watchdog_and_state_directory():
+    unit = directives("trakt-watch.service")
+    assert unit["Type"] == ["notify"]
+    assert unit["ExecStart"] == ["/usr/local/bin/trakt-watch serve"]
+    assert unit["EnvironmentFile"] == ["-/etc/trakt-watch/env"]
+    assert unit["StateDirectory"] == ["trakt-watch"]
+    assert "DATA_DIR=/var/lib/trakt-watch" in unit["Environment"][0].split()
+    assert unit["Restart"] == ["on-failure"]
+    assert _seconds(unit["WatchdogSec"][0]) >= 10
+    # Shutdown drains in a few seconds; systemd must not SIGKILL before that.
+    assert _seconds(unit["TimeoutStopSec"][0]) >= 15
+
+
+@pytest.mark.parametrize("unit", SERVICES)
+def test_sandbox_settings(unit):
+    found = directives(unit)
+    expected = {
+        "DynamicUser": "yes", "User": "trakt-watch", "ProtectSystem": "strict", "ProtectHome": "yes",
+        "PrivateTmp": "yes", "PrivateDevices": "yes", "NoNewPrivileges": "yes", "CapabilityBoundingSet": "",
+        "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX", "SystemCallArchitectures": "native",
+        "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes", "ProtectKernelLogs": "yes",
+        "ProtectControlGroups": "yes", "ProtectClock": "yes", "ProtectHostname": "yes",
+        "RestrictNamespaces": "yes", "LockPersonality": "yes", "MemoryDenyWriteExecute": "yes",
+        "RestrictRealtime": "yes", "RestrictSUIDSGID": "yes", "UMask": "0077", "ProcSubset": "pid",
+        "ProtectProc": "invisible", "DevicePolicy": "closed",
+    }
+    for key, value in expected.items():
+        assert found.get(key) == [value], key
+    assert found["SystemCallFilter"][0] == "@system-service"
+    # The sync has to reach api.trakt.tv and TMDB.
+    assert "IPAddressDeny" not in found
+
+
+def test_sync_service_and_timer():
+    sync = directives("trakt-watch-sync.service")
+    assert sync["Type"] == ["oneshot"]
+    assert sync["ExecStart"] == ["/usr/local/bin/trakt-watch sync"]
+    assert sync["StateDirectory"] == ["trakt-watch"]
+    timer = directives("trakt-watch-sync.timer")
+    assert timer["OnCalendar"] == ["daily"]
+    assert timer["Persistent"] == ["true"]
+    assert _seconds(timer["RandomizedDelaySec"][0]) > 0
+    assert timer["Unit"] == ["trakt-watch-sync.service"]
+    assert timer["WantedBy"] == ["timers.target"]
+
+
+def test_env_example_names_only_real_variables():
+    names = []
+    for line in (UNITS / "env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            names.append(line.split("=", 1)[0].strip())
+    assert names, "env.example sets nothing"
+    assert set(names) <= set(VARIABLES), set(names) - set(VARIABLES)
+    assert {"TRAKT_API_KEY", "TRAKT_USERNAME", "TMDB_API_KEY", "ADMIN_TOKEN"} <= set(names)
+    assert "DATA_DIR" not in names  # the units set it to the StateDirectory
+
+
+def _seconds(value: str) -> float:
+    units = {"ms": 0.001, "s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "": 1}
+    total = 0.0
+    for number, unit in re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]*)", value):
+        total += float(number) * units[unit]
+    return total
