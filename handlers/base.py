@@ -10,22 +10,13 @@ from typing import Any
 import tornado.web
 
 from services.config import Config, is_loopback
+from services.dataset import Body
 from services.errors import ServiceError
 from services.snapshots import dumps
 
 log = logging.getLogger("trakt_watch.http")
 
 JSON_TYPE = "application/json; charset=UTF-8"
-
-
-class CachedBody:
-    """A response serialised once: the bytes and their strong ETag."""
-
-    __slots__ = ("body", "etag")
-
-    def __init__(self, body: bytes, etag: str) -> None:
-        self.body = body
-        self.etag = etag
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -47,11 +38,24 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Content-Type", JSON_TYPE)
         self.finish(dumps(obj).encode())
 
-    def write_cached(self, entry: CachedBody) -> None:
-        """Answer with bytes computed at load time; Tornado turns a matching If-None-Match into 304."""
-        self._cached_etag = entry.etag
+    async def write_cached(self, body: Body) -> None:
+        """Answer with bytes computed at load time. Tornado turns a matching If-None-Match into
+        304 for a single chunk; a multi-chunk body (type=all) is streamed without joining it."""
+        self._cached_etag = body.etag
         self.set_header("Content-Type", JSON_TYPE)
-        self.finish(entry.body)
+        if len(body.chunks) == 1:
+            self.finish(body.chunks[0])
+            return
+        self.set_etag_header()
+        if self.check_etag_header():
+            self.set_status(304)
+            self.finish()
+            return
+        self.set_header("Content-Length", body.length)
+        for chunk in body.chunks:
+            self.write(chunk)
+            await self.flush()
+        self.finish()
 
     def compute_etag(self) -> str | None:
         if self._cached_etag is not None:
@@ -59,31 +63,37 @@ class BaseHandler(tornado.web.RequestHandler):
         return super().compute_etag()
 
     # --- errors --------------------------------------------------------------------------
+    def _handle_request_exception(self, e: BaseException) -> None:
+        """Expected failures (HTTPError, a service's error) become a JSON answer with a message;
+        anything else is logged with its traceback and answered as a bare 500."""
+        if isinstance(e, tornado.web.Finish) or not isinstance(e, (ServiceError, tornado.web.HTTPError)):
+            super()._handle_request_exception(e)
+            return
+        if isinstance(e, ServiceError):
+            status, message = e.status, str(e)
+            if status >= 500:
+                log.error("%s %s: %s", self.request.method, self.request.path, message)
+        else:
+            status, message = e.status_code, e.reason
+            if not message and e.log_message and status < 500:
+                message = e.log_message % e.args if e.args else e.log_message
+        if self._finished:
+            return
+        if self._headers_written:
+            self.request.connection.close()  # type: ignore[union-attr]
+            return
+        self.clear()
+        self.set_status(status if status in _KNOWN_STATUSES else 500)
+        self._error_message = message
+        self.write_error(status)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        message = None
-        exc_info = kwargs.get("exc_info")
-        if exc_info:
-            exc = exc_info[1]
-            if isinstance(exc, tornado.web.HTTPError) and exc.reason and exc.status_code < 500:
-                message = exc.reason
-            elif isinstance(exc, tornado.web.HTTPError) and exc.reason and exc.status_code == 503:
-                message = exc.reason
-        if message is None:
-            message = self._reason if status_code < 500 and self._reason else _default_message(status_code)
-        self.clear_header("Content-Disposition")
+        message = getattr(self, "_error_message", None) or _default_message(status_code)
         self.set_header("Content-Type", JSON_TYPE)
         self.set_header("Cache-Control", "no-store")
         self.finish(dumps({"error": message}).encode())
 
-    def _handle_request_exception(self, e: BaseException) -> None:
-        if isinstance(e, ServiceError):
-            # A service said what went wrong; map it to the status it names.
-            e = tornado.web.HTTPError(e.status, reason=str(e))
-        super()._handle_request_exception(e)
-
     def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
-        if isinstance(value, tornado.web.HTTPError):
-            return  # an expected error answer; the access log has the status
         log.error("unexpected error on %s %s", self.request.method, self.request.path,
                   exc_info=(typ, value, tb))
 
@@ -150,6 +160,9 @@ class NotFoundHandler(ApiHandler):
 
     def prepare(self) -> None:
         raise tornado.web.HTTPError(404, reason=f"No such endpoint: {self.request.path}")
+
+
+_KNOWN_STATUSES = {s.value for s in HTTPStatus}
 
 
 def _default_message(status_code: int) -> str:

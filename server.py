@@ -1,0 +1,213 @@
+"""Trakt Watch Dashboard: one Tornado process that serves a mirrored Trakt account.
+
+This module is the one place that builds the services, wires every route and runs the
+command line (`trakt-watch serve|sync|demo|import`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import tornado.web
+from tornado.httpserver import HTTPServer
+
+from handlers.base import NotFoundHandler
+from handlers.trakt import (ActivityHandler, FileHandler, IndexHandler, ListItemsHandler, SearchHandler,
+                            TypedCollectionHandler)
+from services import layout, resources
+from services.config import Config, ConfigError, load_config
+from services.snapshots import DataFolder
+from services.store import DataStore
+
+log = logging.getLogger("trakt_watch")
+
+SHUTDOWN_DRAIN_SECONDS = 5.0
+
+
+@dataclass
+class Services:
+    """Every long-lived part of the server, started in order and stopped in reverse."""
+
+    config: Config
+    folder: DataFolder
+    store: DataStore
+
+    def in_start_order(self) -> list[Any]:
+        return [self.store]
+
+    async def start(self) -> None:
+        for service in self.in_start_order():
+            await service.start()
+
+    async def stop(self) -> None:
+        for service in reversed(self.in_start_order()):
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(service).__name__)
+
+
+def build_services(config: Config) -> Services:
+    folder = DataFolder(config.data_dir)
+    store = DataStore(config, folder, resources.demo_data_dir())
+    return Services(config=config, folder=folder, store=store)
+
+
+def make_app(config: Config, services: Services, **settings: Any) -> tornado.web.Application:
+    """The whole route table."""
+    store = services.store
+    common = {"config": config, "store": store}
+
+    def data_file(path: str, endpoint: str) -> tuple:
+        return (path, FileHandler, dict(common, endpoint=endpoint))
+
+    def collection(path: str, files: dict[str, str]) -> tuple:
+        return (path, TypedCollectionHandler, dict(common, files=files))
+
+    routes = [
+        (r"/api/trakt/?", IndexHandler, common),
+        data_file(r"/api/trakt/user/profile/?", layout.PROFILE),
+        data_file(r"/api/trakt/user/stats/?", layout.STATS),
+        data_file(r"/api/trakt/user/comments/?", layout.COMMENTS),
+        data_file(r"/api/trakt/user/ratings/?", layout.RATINGS),
+        data_file(r"/api/trakt/user/lists/?", layout.LISTS),
+        (r"/api/trakt/user/lists/([^/]+)/?", ListItemsHandler, common),
+        collection(r"/api/trakt/user/history/?", layout.HISTORY),
+        collection(r"/api/trakt/user/watched/?", layout.WATCHED),
+        collection(r"/api/trakt/user/watchlist/?", {"movies": layout.WATCHLIST["movies"],
+                                                    "shows": layout.WATCHLIST["shows"]}),
+        (r"/api/trakt/user/activity/?", ActivityHandler, common),
+        (r"/api/trakt/search/?", SearchHandler, common),
+        (r"/api/.*", NotFoundHandler, {"config": config}),
+    ]
+    return tornado.web.Application(
+        routes,
+        default_handler_class=NotFoundHandler,
+        default_handler_args={"config": config},
+        compress_response=False,
+        **settings,
+    )
+
+
+# --- serve -------------------------------------------------------------------------------
+async def serve(config: Config) -> int:
+    """Run until SIGTERM/SIGINT, then shut down in order and return the exit code."""
+    services = build_services(config)
+    await services.start()
+    app = make_app(config, services)
+    server = HTTPServer(app, xheaders=config.trust_proxy)
+    try:
+        server.listen(config.port, config.host)
+    except OSError as exc:
+        log.error("Cannot listen on %s:%s: %s", config.host, config.port, exc.strerror or exc)
+        await services.stop()
+        return 1
+    log.info("Serving %s on http://%s:%s/", "the demo account" if services.store.is_demo else config.data_dir,
+             config.host, config.port)
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+
+    log.info("Shutting down")
+    server.stop()  # no new connections
+    await services.stop()
+    try:
+        await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_DRAIN_SECONDS)
+    except asyncio.TimeoutError:
+        log.warning("Some connections were still open after %ss", SHUTDOWN_DRAIN_SECONDS)
+    return 0
+
+
+# --- command line ------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trakt-watch", description=__doc__.splitlines()[0])
+    parser.add_argument("--env-file", type=Path, help="read settings from this file instead of ./.env")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve_cmd = commands.add_parser("serve", help="run the dashboard server")
+    serve_cmd.add_argument("--host", help="listen address (default 127.0.0.1, env HOST)")
+    serve_cmd.add_argument("--port", help="listen port (default 8888, env PORT)")
+    serve_cmd.add_argument("--data-dir", type=Path, help="data folder (default ./data, env DATA_DIR)")
+    serve_cmd.add_argument("--demo", action="store_true", help="serve the bundled demo account")
+
+    sync_cmd = commands.add_parser("sync", help="mirror the Trakt account now")
+    sync_cmd.add_argument("--data-dir", type=Path)
+    sync_cmd.add_argument("--images", action=argparse.BooleanOptionalAction, default=None,
+                          help="download TMDB images too (default: when TMDB_API_KEY is set)")
+
+    demo_cmd = commands.add_parser("demo", help="write the synthetic demo account")
+    demo_cmd.add_argument("--out", type=Path, required=True, help="folder to write")
+    demo_cmd.add_argument("--scale", type=_positive_int, default=1, help="multiply the account's size")
+    demo_cmd.add_argument("--images", action=argparse.BooleanOptionalAction, default=True,
+                          help="also write generated posters and backdrops (default on)")
+
+    import_cmd = commands.add_parser("import", help="import a data folder of the original Next.js app")
+    import_cmd.add_argument("source", type=Path, metavar="SRC")
+    import_cmd.add_argument("--data-dir", type=Path)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 1000, got {text}")
+    return value
+
+
+def _setup_logging(config: Config | None) -> None:
+    level = getattr(logging, config.log_level if config else "INFO")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides = {"data_dir": getattr(args, "data_dir", None)}
+    if args.command == "serve":
+        overrides.update(host=args.host, port=args.port, demo=args.demo or None)
+    try:
+        config = load_config(overrides, env_file=args.env_file)
+    except ConfigError as exc:
+        print(f"trakt-watch: configuration error: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(config)
+
+    if args.command == "serve":
+        return asyncio.run(serve(config))
+    if args.command == "demo":
+        from services.demo import write_demo
+
+        counts = write_demo(args.out, args.scale, images=args.images)
+        print(f"Wrote the demo account (scale {args.scale}) to {args.out}: {counts}")
+        return 0
+    if args.command == "import":
+        from services.importer import ImportError_, import_folder
+
+        try:
+            report = import_folder(args.source, DataFolder(config.data_dir))
+        except ImportError_ as exc:
+            print(f"trakt-watch import: {exc}", file=sys.stderr)
+            return 1
+        print(report.summary())
+        return 0
+    if args.command == "sync":
+        from services.sync import run_sync_command
+
+        return asyncio.run(run_sync_command(config, images=args.images))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""The in-memory data store behind every /api/trakt route.
+
+It reads the served data folder asynchronously (aiofiles), builds a `Dataset` of ready bytes in
+a worker thread, and swaps it in with one assignment, so a request sees either the old data or
+the new, never a mix. It reloads by itself when a new snapshot appears on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import aiofiles
+from tornado.ioloop import PeriodicCallback
+
+from services import layout
+from services.config import Config
+from services.dataset import ArrayFile, Body, Dataset, LazyDocuments, build_dataset, etag_of, json_body
+from services.errors import BrokenData, InvalidRequest, NotFound, NotReady
+from services.search import SearchIndex
+from services.snapshots import DataFolder, dumps
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[["DataStore"], Any]
+
+
+class DataStore:
+    """Serves one data folder (or the bundled demo account) from memory."""
+
+    def __init__(self, config: Config, folder: DataFolder, demo_dir: Path,
+                 sync_status: Callable[[], dict | None] | None = None) -> None:
+        self.config = config
+        self.folder = folder
+        self.demo_dir = demo_dir
+        self._sync_status = sync_status or (lambda: None)
+        self._dataset: Dataset | None = None
+        self._index_body: Body | None = None
+        self._fingerprint: tuple | None = None
+        self._listeners: list[Listener] = []
+        self._checker: PeriodicCallback | None = None
+        self._reload_lock = asyncio.Lock()
+        self.loaded_at: float | None = None
+        self.load_error: str | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.reload()
+        self._checker = PeriodicCallback(self._check_for_changes, self.config.data_check_seconds * 1000)
+        self._checker.start()
+
+    async def stop(self) -> None:
+        if self._checker is not None:
+            self._checker.stop()
+            self._checker = None
+
+    def add_reload_listener(self, listener: Listener) -> None:
+        """`listener(store)` runs after every successful (re)load; it may be a coroutine function."""
+        self._listeners.append(listener)
+
+    # --- state -----------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self._dataset is not None and self._dataset.root is not None
+
+    @property
+    def is_demo(self) -> bool:
+        return bool(self._dataset and self._dataset.is_demo)
+
+    @property
+    def root(self) -> Path | None:
+        return self._dataset.root if self._dataset else None
+
+    @property
+    def images_dir(self) -> Path:
+        """Where this data's images live: the demo's own, or DATA_DIR/images."""
+        return self.demo_dir / "images" if self.is_demo else self.folder.images_dir
+
+    @property
+    def problems(self) -> list[str]:
+        problems = list(self._dataset.problems.values()) if self._dataset else []
+        if self.load_error:
+            problems.insert(0, self.load_error)
+        return problems
+
+    @property
+    def data_last_updated(self) -> str | None:
+        return self._dataset.last_updated if self._dataset else None
+
+    @property
+    def documents(self) -> LazyDocuments:
+        return self._require().documents
+
+    @property
+    def search_index(self) -> SearchIndex:
+        return self._require().search
+
+    def data_age_seconds(self) -> float | None:
+        stamp = _parse_time(self.data_last_updated)
+        return None if stamp is None else max(0.0, time.time() - stamp)
+
+    # --- loading ---------------------------------------------------------------------------
+    def _choose_root(self) -> tuple[Path | None, bool]:
+        if self.config.demo:
+            return self.demo_dir, True
+        served = self.folder.served_root()
+        if served is not None:
+            return served, False
+        if not self.config.has_trakt:
+            return self.demo_dir, True
+        return None, False
+
+    async def reload(self) -> bool:
+        """Load the served folder again; returns True when the new data is being served."""
+        async with self._reload_lock:
+            root, is_demo = await asyncio.to_thread(self._choose_root)
+            if root is None:
+                self.load_error = ("No data yet: run `trakt-watch sync` (or wait for the scheduled sync), "
+                                   "or start with --demo")
+                self._swap(Dataset(root=None, is_demo=False), None)
+                return False
+            try:
+                fingerprint, files = await asyncio.to_thread(_list_files, root)
+                contents = await asyncio.gather(*(_read(root / endpoint) for endpoint in files))
+                dataset = await asyncio.to_thread(
+                    build_dataset, root, dict(zip(files, contents)), is_demo=is_demo, zone=self.config.timezone)
+            except OSError as exc:
+                # The folder vanished or became unreadable mid-load: keep serving what we had.
+                self.load_error = f"Could not read {root}: {exc.strerror or exc}"
+                log.error("%s", self.load_error)
+                return False
+            self.load_error = None
+            if is_demo and (self._dataset is None or not self._dataset.is_demo):
+                log.warning("Serving the bundled demo account from %s (%s)", root,
+                            "--demo given" if self.config.demo else "no synced data and no TRAKT_API_KEY")
+            self._swap(dataset, fingerprint)
+            log.info("Loaded %d files from %s (%d titles indexed%s)", len(files), root, len(dataset.search),
+                     f", {len(dataset.problems)} unreadable" if dataset.problems else "")
+            for problem in dataset.problems.values():
+                log.error("Data problem: %s", problem)
+        await self._notify()
+        return True
+
+    def _swap(self, dataset: Dataset, fingerprint: tuple | None) -> None:
+        self._dataset = dataset
+        self._fingerprint = fingerprint
+        self._index_body = self._build_index_body(dataset)
+        self.loaded_at = time.time()
+
+    async def _notify(self) -> None:
+        for listener in list(self._listeners):
+            try:
+                result = listener(self)
+                if isinstance(result, Awaitable):
+                    await result
+            except Exception:
+                log.exception("reload listener %r failed", listener)
+
+    async def _check_for_changes(self) -> None:
+        """Reload when the served folder or its files changed (a sync committed, files edited)."""
+        if self._reload_lock.locked():
+            return
+        try:
+            root, _ = await asyncio.to_thread(self._choose_root)
+            fingerprint = None if root is None else (await asyncio.to_thread(_list_files, root))[0]
+        except OSError:
+            fingerprint = None
+        if fingerprint != self._fingerprint:
+            await self.reload()
+        else:
+            self.refresh_status()
+
+    def refresh_status(self) -> None:
+        """Rebuild the index answer (sync status, staleness) without reloading the data."""
+        if self._dataset is not None:
+            self._index_body = self._build_index_body(self._dataset)
+
+    def _build_index_body(self, dataset: Dataset) -> Body | None:
+        document = dataset.small_documents.get(layout.INDEX)
+        if document is None:
+            return None
+        metadata = dict(document.get("metadata") or {})
+        if dataset.is_demo:
+            metadata["source"] = layout.SOURCE_DEMO
+        metadata["demo"] = dataset.is_demo
+        status = None if dataset.is_demo else self._sync_status()
+        if status:
+            metadata["sync"] = status
+        metadata["stale"] = self._is_stale(dataset)
+        return json_body({"metadata": metadata, "data": document.get("data")})
+
+    def _is_stale(self, dataset: Dataset) -> bool:
+        if dataset.is_demo or not self.config.sync_interval_hours:
+            return False
+        stamp = _parse_time(dataset.last_updated)
+        return stamp is not None and time.time() - stamp > 2 * self.config.sync_interval_hours * 3600
+
+    # --- answers ---------------------------------------------------------------------------
+    def _require(self) -> Dataset:
+        if self._dataset is None or self._dataset.root is None:
+            raise NotReady(self.load_error or "Data is still loading")
+        return self._dataset
+
+    def index(self) -> Body:
+        dataset = self._require()
+        if layout.INDEX in dataset.problems:
+            raise BrokenData(f"Data file is damaged: {dataset.problems[layout.INDEX]}")
+        if self._index_body is None:
+            raise NotFound("Data not found: index.json is missing")
+        return self._index_body
+
+    def file(self, endpoint: str) -> Body:
+        """The whole wrapped file."""
+        dataset = self._require()
+        if endpoint in dataset.problems:
+            raise BrokenData(f"Data file is damaged: {dataset.problems[endpoint]}")
+        body = dataset.bodies.get(endpoint)
+        if body is None:
+            raise NotFound(f"Data not found: {endpoint} has not been synced")
+        return body
+
+    def page(self, endpoint: str, page: int, limit: int) -> Body:
+        """One page of a list-shaped file."""
+        self.file(endpoint)
+        array_file = self._require().arrays.get(endpoint)
+        if array_file is None:
+            raise InvalidRequest(f"{endpoint} is not a list, it cannot be paged")
+        return array_file.page(page, limit)
+
+    def both(self, files: dict[str, str], page: int | None = None, limit: int | None = None) -> Body:
+        """`{"movies": wrapper, "shows": wrapper}` built from the two files' bytes, no re-serialising."""
+        movies = self.page(files["movies"], page, limit) if page else self.file(files["movies"])
+        shows = self.page(files["shows"], page, limit) if page else self.file(files["shows"])
+        chunks = (b'{"movies":', *movies.chunks, b',"shows":', *shows.chunks, b"}")
+        return Body(chunks, etag_of(movies.etag.encode(), shows.etag.encode()))
+
+    def list_items(self, list_id: str) -> Body:
+        """Items of the list whose slug or numeric Trakt id is `list_id` (a dict lookup only)."""
+        if not layout.is_safe_slug(list_id):
+            raise InvalidRequest(f"Invalid list id {list_id[:80]!r}: use a list slug or numeric Trakt id")
+        endpoint = self._require().list_endpoints.get(list_id)
+        if endpoint is None:
+            raise NotFound(f"List not found: {list_id}")
+        return self.file(endpoint)
+
+    def activity(self) -> dict:
+        return self._require().activity
+
+    def search(self, query: str, kind: str, limit: int) -> dict:
+        return self._require().search.search(query, kind, limit)
+
+
+def _list_files(root: Path) -> tuple[tuple, list[str]]:
+    """The data files under `root` and a fingerprint (paths, sizes, mtimes) to notice changes."""
+    endpoints = [e for e in layout.ALL_FIXED_FILES if (root / e).is_file()]
+    lists_dir = root / layout.LISTS_DIR
+    if lists_dir.is_dir():
+        endpoints += sorted(f"{layout.LISTS_DIR}/{entry.name}" for entry in os.scandir(lists_dir)
+                            if entry.name.endswith(layout.LIST_ITEMS_SUFFIX) and entry.is_file()
+                            and layout.is_safe_slug(entry.name[:-len(layout.LIST_ITEMS_SUFFIX)]))
+    stats = []
+    for endpoint in endpoints:
+        st = (root / endpoint).stat()
+        stats.append((endpoint, st.st_size, st.st_mtime_ns))
+    return (str(root.resolve()), tuple(stats)), endpoints
+
+
+async def _read(path: Path) -> bytes:
+    async with aiofiles.open(path, "rb") as fh:
+        return await fh.read()
+
+
+def _parse_time(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    return stamp.timestamp()
+
+
+__all__ = ["DataStore", "Body", "ArrayFile", "dumps"]
