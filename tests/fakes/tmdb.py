@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import re
 import struct
 import threading
@@ -220,7 +221,7 @@ class FakeTmdb:
             (r"/3/tv/([0-9]+)/season/([0-9]+)/images", _SeasonImages, kwargs),
             (r"/t/p/([^/]+)/([^/]+)", _ImageFile, kwargs),
             (r"/.*", _Unknown, kwargs),
-        ])
+        ], log_function=_log_without_query)
 
     async def start(self) -> str:
         """Listen on a random loopback port of the running loop; returns the base URL."""
@@ -259,6 +260,12 @@ class FakeTmdb:
         finally:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(10)
+
+
+def _log_without_query(handler: tornado.web.RequestHandler) -> None:
+    """Access log of the fake: the path only, since the query string carries the API key."""
+    logging.getLogger("tests.fakes.tmdb").debug("%d %s %s", handler.get_status(),
+                                                handler.request.method, handler.request.path)
 
 
 class _FakeHandler(tornado.web.RequestHandler):
