@@ -14,6 +14,8 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services.demo_schedule import DEFAULT_SCHEDULE, parse_schedule
+
 
 class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
@@ -51,6 +53,8 @@ class Config:
     sync_timeout_minutes: float = 60.0
     data_check_seconds: float = 5.0  # how often the store looks for a new snapshot on disk
     demo: bool = False  # --demo: serve the bundled demo account whatever else is there
+    # What the demo account "watches": kind:seconds phases (see services/demo_schedule.py).
+    demo_watching_schedule: str = DEFAULT_SCHEDULE
 
     @property
     def has_trakt(self) -> bool:
@@ -179,6 +183,15 @@ def _parse_log_level(name: str, raw: str) -> str:
     return value
 
 
+def _parse_demo_schedule(name: str, raw: str) -> str:
+    value = raw.strip()
+    try:
+        parse_schedule(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must look like 'episode:1800,idle:600,movie:3600': {exc}") from None
+    return value
+
+
 VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "TRAKT_API_KEY": ("trakt_api_key", _parse_str),
     "TRAKT_USERNAME": ("trakt_username", _parse_username),
@@ -192,7 +205,8 @@ VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "IMAGE_BASE_URL": ("image_base_url", _parse_optional_url),
     "IMAGE_PROXY": ("image_proxy", _choice(IMAGE_PROXIES)),
     "ADMIN_TOKEN": ("admin_token", _parse_str),
-    "WATCHING_POLL_SECONDS": ("watching_poll_seconds", _positive_number(1.0)),
+    # Below 1 s only makes sense against a fake Trakt (tests); Trakt's limit is 1000 GETs / 5 min.
+    "WATCHING_POLL_SECONDS": ("watching_poll_seconds", _positive_number(0.05)),
     "WATCHING_TICK_SECONDS": ("watching_tick_seconds", _positive_number(0.1)),
     "SYNC_INTERVAL_HOURS": ("sync_interval_hours", _positive_number(0.01, allow_zero=True)),
     "IMAGE_INDEX_REFRESH_HOURS": ("image_index_refresh_hours", _positive_number(0.0001, allow_zero=True)),
@@ -204,6 +218,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "TRAKT_RATE_LIMIT": ("trakt_rate_limit", _parse_int_at_least(1)),
     "SYNC_TIMEOUT_MINUTES": ("sync_timeout_minutes", _positive_number(0.01)),
     "DATA_CHECK_SECONDS": ("data_check_seconds", _positive_number(0.05)),
+    "DEMO_WATCHING_SCHEDULE": ("demo_watching_schedule", _parse_demo_schedule),
 }
 
 _FIELD_TO_VARIABLE = {field_name: var for var, (field_name, _) in VARIABLES.items()}
