@@ -233,7 +233,7 @@ class TraktClient:
         `retries` overrides the policy's retry count for 5xx/timeouts (0: fail at once; a 429
         then raises `TraktRateLimited` instead of waiting).
         """
-        data, headers, _ = await self._get(path, params, retries=retries)
+        data, headers, _ = await self.get_with_stats(path, params, retries=retries)
         return data, headers
 
     async def watching(self, username: str) -> dict | None:
@@ -260,7 +260,7 @@ class TraktClient:
         """
         base = dict(params or {})
         result = PagedResult()
-        first, headers, stats = await self._get(path, {**base, "page": 1, "limit": PAGE_LIMIT})
+        first, headers, stats = await self.get_with_stats(path, {**base, "page": 1, "limit": PAGE_LIMIT})
         result.requests, result.retries, result.rate_limited = stats.requests, stats.retries, stats.rate_limited
         self._check_page(path, first, headers, 1)
         result.items.extend(first)
@@ -275,12 +275,15 @@ class TraktClient:
                                    f"{MAX_PAGES} a real account can have")
 
         async def fetch(page: int) -> tuple[list, CallStats]:
-            data, page_headers, page_stats = await self._get(path, {**base, "page": page, "limit": PAGE_LIMIT})
+            data, page_headers, page_stats = await self.get_with_stats(path, {**base, "page": page, "limit": PAGE_LIMIT})
             self._check_page(path, data, page_headers, page)
             return data, page_stats
 
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(fetch(page)) for page in range(2, page_count + 1)]
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(fetch(page)) for page in range(2, page_count + 1)]
+        except BaseExceptionGroup as errors:
+            raise first_error(errors) from None
         for task in tasks:
             data, page_stats = task.result()
             result.items.extend(data)
@@ -299,8 +302,9 @@ class TraktClient:
             raise TraktBadResponse(f"{path}: asked for page {page}, Trakt answered page {echoed}")
 
     # --- the retry loop -------------------------------------------------------------------
-    async def _get(self, path: str, params: Mapping[str, Any] | None, *,
-                   retries: int | None = None) -> tuple[Any, Mapping[str, str], CallStats]:
+    async def get_with_stats(self, path: str, params: Mapping[str, Any] | None = None, *,
+                             retries: int | None = None) -> tuple[Any, Mapping[str, str], CallStats]:
+        """`get_json` plus what the call cost (requests, retries, 429s), for the sync report."""
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/': {path!r}")
         if self._session is None:
@@ -376,6 +380,25 @@ class TraktClient:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+def first_error(group: BaseExceptionGroup) -> BaseException:
+    """The most telling failure in a TaskGroup's exception group (a TraktError if there is one)."""
+    leaves: list[BaseException] = []
+
+    def walk(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                walk(inner)
+        else:
+            leaves.append(error)
+
+    walk(group)
+    for wanted in (TraktError, Exception):
+        for error in leaves:
+            if isinstance(error, wanted):
+                return error
+    return leaves[0]
+
+
 def _attempts(count: int) -> str:
     return f"{count} attempt" if count == 1 else f"{count} attempts"
 

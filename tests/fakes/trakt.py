@@ -285,7 +285,9 @@ class FakeTrakt:
         self.max_limit = MAX_LIMIT
         self.fixed_page_size: int | None = None  # set: ignore `limit` altogether, like an old endpoint
         self.unpaginated: set[str] = set()  # endpoint keys (see paged_endpoints) answered whole, no headers
+        self.item_count_override: dict[str, int] = {}  # endpoint key -> X-Pagination-Item-Count to claim
         self.watching: dict | None = None
+        self.last_headers: dict[str, str] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.counter: collections.Counter[str] = collections.Counter()
         self.url: str | None = None
@@ -433,6 +435,7 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
         path = self.request.path
         query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
         fake.requests.append(("GET", path, query))
+        fake.last_headers = dict(self.request.headers)
         fake.counter[path] += 1
         if fake.latency:
             await asyncio.sleep(fake.latency)
@@ -473,7 +476,7 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
         self.set_header("X-Pagination-Page", str(page))
         self.set_header("X-Pagination-Limit", str(limit))
         self.set_header("X-Pagination-Page-Count", str(page_count))
-        self.set_header("X-Pagination-Item-Count", str(len(data)))
+        self.set_header("X-Pagination-Item-Count", str(fake.item_count_override.get(key, len(data))))
         return self._json(200, data[(page - 1) * limit: page * limit])
 
     def _json(self, status: int, body: Any) -> None:

@@ -1,0 +1,31 @@
+"""`/api/trakt/sync`: start a sync (admin) and see how the last one went."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.base import ApiHandler
+from services.config import Config
+from services.errors import Conflict
+from services.sync import SyncService
+
+
+class SyncHandler(ApiHandler):
+    """POST starts a sync in the background (202, or 409 while one runs); GET shows its status."""
+
+    def initialize(self, config: Config, sync: SyncService, **kwargs: Any) -> None:
+        super().initialize(config, **kwargs)
+        self.sync = sync
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.set_header("Cache-Control", "no-store")
+
+    def get(self) -> None:
+        self.write_json(self.sync.status())
+
+    def post(self) -> None:
+        self.require_admin()
+        if not self.sync.start_now():
+            raise Conflict("A sync is already running")
+        self.write_json({"message": "Sync started", "running": True, "status_url": self.request.path}, status=202)
