@@ -133,21 +133,27 @@ class ApiHandler(BaseHandler):
 
     def query_choice(self, name: str, options: tuple[str, ...], default: str) -> str:
         """A query parameter that must be one of `options`; 400 naming the allowed values."""
-        value = self.get_query_argument(name, None)
+        value = self._raw_query_argument(name)
         if value is None or value == "":
             return default
         if value not in options:
             raise tornado.web.HTTPError(
-                400, reason=f"Invalid {name} parameter {value!r}: must be one of {', '.join(options)}")
+                400, reason=f"Invalid {name} parameter {value[:50]!r}: must be one of {', '.join(options)}")
         return value
+
+    def _raw_query_argument(self, name: str) -> str | None:
+        # strip=False: Tornado would otherwise silently drop control characters and spaces,
+        # turning "%00" into "" (the default) instead of the 400 it deserves.
+        return self.get_query_argument(name, None, strip=False)
 
     def query_int(self, name: str, default: int | None, minimum: int, maximum: int) -> int | None:
         """A plain non-negative integer parameter within [minimum, maximum]; 400 otherwise."""
-        value = self.get_query_argument(name, None)
+        value = self._raw_query_argument(name)
         if value is None or value == "":
             return default
         if not value.isascii() or not value.isdigit() or len(value) > 9:
-            raise tornado.web.HTTPError(400, reason=f"Invalid {name} parameter {value!r}: must be a whole number")
+            raise tornado.web.HTTPError(
+                400, reason=f"Invalid {name} parameter {value[:50]!r}: must be a whole number")
         number = int(value)
         if not minimum <= number <= maximum:
             raise tornado.web.HTTPError(
