@@ -11,7 +11,7 @@ import asyncio
 import logging
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,16 +19,27 @@ import tornado.web
 from tornado.httpserver import HTTPServer
 
 from handlers.base import NotFoundHandler
+from handlers.ops import HealthHandler, MetricsHandler, OpenApiHandler
+from handlers.watching import WatchingHandler, WatchingSocket
 from handlers.trakt import (ActivityHandler, FileHandler, IndexHandler, ListItemsHandler, SearchHandler,
                             TypedCollectionHandler)
 from services import layout, resources
 from services.config import Config, ConfigError, load_config
+from services.logs import access_log_function, setup_logging
+from services.metrics import AppMetrics, services_collector
+from services.notify import SystemdNotifier
+from services.security import dashboard_headers
 from services.snapshots import DataFolder
+from services.demo_schedule import DemoSchedule
 from services.store import DataStore
+from services.tmdb_client import TmdbClient
+from services.trakt_client import TraktClient
+from services.watching import Watcher
 
 log = logging.getLogger("trakt_watch")
 
 SHUTDOWN_DRAIN_SECONDS = 5.0
+WEBSOCKET_PING_SECONDS = 25.0  # protocol pings keep idle /ws/watching connections (and proxies) alive
 
 
 @dataclass
@@ -38,11 +49,23 @@ class Services:
     config: Config
     folder: DataFolder
     store: DataStore
+    watcher: Watcher
+    trakt: TraktClient | None = None  # one session (and one request budget) for every Trakt caller
+    tmdb: TmdbClient | None = None
+    metrics: AppMetrics = field(default_factory=AppMetrics)
+
+    def __post_init__(self) -> None:
+        self.metrics.add_collector(services_collector(self))  # data age, clients, polls... at scrape time
 
     def in_start_order(self) -> list[Any]:
-        return [self.store]
+        return [self.store, self.watcher]
+
+    def clients(self) -> list[Any]:
+        return [client for client in (self.trakt, self.tmdb) if client is not None]
 
     async def start(self) -> None:
+        for client in self.clients():
+            await client.start()
         for service in self.in_start_order():
             await service.start()
 
@@ -52,12 +75,29 @@ class Services:
                 await service.stop()
             except Exception:
                 log.exception("stopping %s failed", type(service).__name__)
+        for client in self.clients():
+            try:
+                await client.close()
+            except Exception:
+                log.exception("closing %s failed", type(client).__name__)
 
 
 def build_services(config: Config) -> Services:
     folder = DataFolder(config.data_dir)
     store = DataStore(config, folder, resources.demo_data_dir())
-    return Services(config=config, folder=folder, store=store)
+    trakt = TraktClient(config) if config.trakt_api_key else None
+    tmdb = TmdbClient(config) if config.tmdb_api_key else None
+    demo = DemoSchedule(store, config.demo_watching_schedule,
+                        has_backdrop=lambda kind, tmdb_id: _demo_backdrop_exists(store, kind, tmdb_id))
+    watcher = Watcher(config, trakt, tmdb, demo_source=demo)
+    store.add_reload_listener(lambda _store: watcher.refresh())  # demo <-> synced data changes the source
+    return Services(config=config, folder=folder, store=store, watcher=watcher, trakt=trakt, tmdb=tmdb)
+
+
+def _demo_backdrop_exists(store: DataStore, kind: str, tmdb_id: int) -> bool:
+    """Whether the demo account ships a backdrop for this title (so its URL never 404s)."""
+    folder = store.images_dir / kind / "backdrops"
+    return any(folder.glob(f"{tmdb_id}_backdrop.*"))
 
 
 def make_app(config: Config, services: Services, **settings: Any) -> tornado.web.Application:
@@ -85,14 +125,22 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
                                                     "shows": layout.WATCHLIST["shows"]}),
         (r"/api/trakt/user/activity/?", ActivityHandler, common),
         (r"/api/trakt/search/?", SearchHandler, common),
+        (r"/api/watching/?", WatchingHandler, {"config": config, "watcher": services.watcher}),
+        (r"/ws/watching", WatchingSocket, {"config": config, "watcher": services.watcher}),
+        (r"/healthz", HealthHandler, {"config": config, "store": store, "folder": services.folder,
+                                      "watcher": services.watcher, "sync": getattr(services, "sync", None)}),
+        (r"/metrics", MetricsHandler, {"config": config, "metrics": services.metrics}),
+        (r"/api/openapi\.json", OpenApiHandler, {"config": config}),
         (r"/api/.*", NotFoundHandler, {"config": config}),
     ]
+    settings.setdefault("log_function", access_log_function(services.metrics))
+    settings.setdefault("dashboard_headers", dashboard_headers(config))
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,
         default_handler_args={"config": config},
         compress_response=False,
-        **settings,
+        **{"websocket_ping_interval": WEBSOCKET_PING_SECONDS, **settings},
     )
 
 

@@ -108,8 +108,16 @@ class DemoSchedule:
 
     @property
     def active(self) -> bool:
-        """True while the store serves the demo account."""
-        return bool(getattr(self._store, "is_demo", False))
+        """True while the store serves the bundled demo account or a synthetic one written by
+        `trakt-watch demo` (its files say `"source": "demo"`), e.g. for a benchmark."""
+        if getattr(self._store, "is_demo", False):
+            return True
+        try:
+            index = self._store.documents.get(layout.INDEX)
+        except Exception:  # nothing loaded yet
+            return False
+        metadata = index.get("metadata") if isinstance(index, dict) else None
+        return isinstance(metadata, dict) and metadata.get("source") == layout.SOURCE_DEMO
 
     def at(self, now: datetime) -> DemoMoment:
         """The Trakt-shaped payload for `now` (aware datetime) and when the next change is due."""

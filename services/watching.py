@@ -250,6 +250,7 @@ class Watcher:
         if self._tasks:
             return
         self.closed = False
+        self.mode = self._current_mode()
         self._wake = asyncio.Event()
         self._tasks = [asyncio.create_task(self._poll_loop(), name="watching-poll"),
                        asyncio.create_task(self._tick_loop(), name="watching-tick")]
@@ -305,14 +306,16 @@ class Watcher:
                 "playing": self.is_playing}
 
     def health(self) -> dict:
-        """For /healthz: ok, upstream_down (failing polls), disabled (no Trakt key) or demo."""
+        """For /healthz: `status` ok, upstream_down (failing polls), disabled (no Trakt key) or demo;
+        `upstream_ok` False only while Trakt polls fail."""
         if self.mode == "demo":
             status = "demo"
         elif self.mode == "disabled":
             status = "disabled"
         else:
             status = "upstream_down" if self._failures else "ok"
-        return {"status": status, "last_poll_at": self.last_poll_at, "last_error": self.last_error}
+        return {"status": status, "upstream_ok": status != "upstream_down", "last_poll_at": self.last_poll_at,
+                "last_error": self.last_error}
 
     # --- subscribers -----------------------------------------------------------------------
     @property
