@@ -19,6 +19,7 @@ import tornado.web
 from tornado.httpserver import HTTPServer
 
 from handlers.base import NotFoundHandler
+from handlers.sync import SyncHandler
 from handlers.ops import HealthHandler, MetricsHandler, OpenApiHandler
 from handlers.watching import WatchingHandler, WatchingSocket
 from handlers.trakt import (ActivityHandler, FileHandler, IndexHandler, ListItemsHandler, SearchHandler,
@@ -32,6 +33,7 @@ from services.security import dashboard_headers
 from services.snapshots import DataFolder
 from services.demo_schedule import DemoSchedule
 from services.store import DataStore
+from services.sync import SyncService, load_image_downloader
 from services.tmdb_client import TmdbClient
 from services.trakt_client import TraktClient
 from services.watching import Watcher
@@ -52,13 +54,14 @@ class Services:
     watcher: Watcher
     trakt: TraktClient | None = None  # one session (and one request budget) for every Trakt caller
     tmdb: TmdbClient | None = None
+    sync: SyncService | None = None  # scheduled and on-demand syncs (POST /api/trakt/sync)
     metrics: AppMetrics = field(default_factory=AppMetrics)
 
     def __post_init__(self) -> None:
         self.metrics.add_collector(services_collector(self))  # data age, clients, polls... at scrape time
 
     def in_start_order(self) -> list[Any]:
-        return [self.store, self.watcher]
+        return [s for s in (self.store, self.watcher, self.sync) if s is not None]
 
     def clients(self) -> list[Any]:
         return [client for client in (self.trakt, self.tmdb) if client is not None]
@@ -84,14 +87,25 @@ class Services:
 
 def build_services(config: Config) -> Services:
     folder = DataFolder(config.data_dir)
-    store = DataStore(config, folder, resources.demo_data_dir())
+    sync = SyncService(config, folder, images=load_image_downloader() if config.tmdb_api_key else None)
+    store = DataStore(config, folder, resources.demo_data_dir(), sync_status=sync.status)
     trakt = TraktClient(config) if config.trakt_api_key else None
     tmdb = TmdbClient(config) if config.tmdb_api_key else None
     demo = DemoSchedule(store, config.demo_watching_schedule,
                         has_backdrop=lambda kind, tmdb_id: _demo_backdrop_exists(store, kind, tmdb_id))
     watcher = Watcher(config, trakt, tmdb, demo_source=demo)
     store.add_reload_listener(lambda _store: watcher.refresh())  # demo <-> synced data changes the source
-    return Services(config=config, folder=folder, store=store, watcher=watcher, trakt=trakt, tmdb=tmdb)
+    services = Services(config=config, folder=folder, store=store, watcher=watcher, trakt=trakt, tmdb=tmdb,
+                        sync=sync)
+    sync.budget = trakt.budget if trakt else None  # the sync and the poller share Trakt's request limit
+    sync.on_committed = lambda _snapshot: store.reload()  # serve the new snapshot at once
+
+    def sync_finished(report: dict) -> None:
+        store.refresh_status()  # /api/trakt metadata shows the last attempt
+        services.metrics.observe_sync(report)
+
+    sync.on_finished = sync_finished
+    return services
 
 
 def _demo_backdrop_exists(store: DataStore, kind: str, tmdb_id: int) -> bool:
@@ -131,6 +145,7 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
                                       "watcher": services.watcher, "sync": getattr(services, "sync", None)}),
         (r"/metrics", MetricsHandler, {"config": config, "metrics": services.metrics}),
         (r"/api/openapi\.json", OpenApiHandler, {"config": config}),
+        (r"/api/trakt/sync/?", SyncHandler, {"config": config, "sync": services.sync}),
         (r"/api/.*", NotFoundHandler, {"config": config}),
     ]
     settings.setdefault("log_function", access_log_function(services.metrics))

@@ -22,7 +22,7 @@ class SyncHandler(ApiHandler):
         self.set_header("Cache-Control", "no-store")
 
     def get(self) -> None:
-        self.write_json(self.sync.status())
+        self.write_json(self.sync.details())
 
     def post(self) -> None:
         self.require_admin()

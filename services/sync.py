@@ -221,9 +221,14 @@ class SyncService:
         return await self._guarded_run(trigger, progress)
 
     def status(self) -> dict[str, Any]:
-        """read_sync_status() plus what only this process knows: running, progress, last report."""
+        """read_sync_status() with `running` from this process (for /api/trakt metadata, /healthz)."""
         status = read_sync_status(self.folder)
         status["running"] = self._active
+        return status
+
+    def details(self) -> dict[str, Any]:
+        """status() plus the current run's progress, the schedule and recent attempts (GET /api/trakt/sync)."""
+        status = self.status()
         if self._active and self._current is not None:
             status["current"] = {"started_at": self._current.started_at, "trigger": self._current.trigger,
                                  "progress": self.progress.__dict__ if self.progress else None}
