@@ -72,6 +72,7 @@ def _iso(value: datetime | None) -> str | None:
 def compute_health(
     *,
     ready: bool,
+    unavailable_reason: str | None = None,
     problems: list[str] | tuple[str, ...] = (),
     data_last_updated: Any = None,
     is_demo: bool = False,
@@ -84,7 +85,7 @@ def compute_health(
     """Decide ok / degraded and say why.
 
     - not `ready` (nothing to serve): degraded and `serving=False`, the handler answers 503;
-    - `problems` (malformed files): degraded;
+    - `problems` (malformed files, a failed reload): degraded;
     - the last sync failed, or the last success is older than 2 x `sync_interval_hours` while syncs
       are expected (`sync_expected`: a Trakt key and a schedule): degraded;
     - the watcher reports its upstream down: degraded.
@@ -92,9 +93,10 @@ def compute_health(
     now = now or datetime.now(UTC)
     reasons: list[str] = []
     if not ready:
-        reasons.append("no data can be served: nothing synced or imported yet, and no demo data")
+        reasons.append(f"no data can be served: {unavailable_reason or 'nothing synced or imported yet'}")
     for problem in problems:
-        reasons.append(f"malformed data: {problem}")
+        if problem != unavailable_reason:
+            reasons.append(f"data problem: {problem}")
 
     last_updated = parse_time(data_last_updated)
     age = max(0.0, (now - last_updated).total_seconds()) if last_updated else None
@@ -138,3 +140,25 @@ def watcher_upstream_down(state: dict[str, Any]) -> bool:
             return not state[key]
     upstream = state.get("upstream", state.get("status"))
     return isinstance(upstream, str) and upstream.lower() in ("down", "error", "failing", "unreachable")
+
+
+def summarize_sync(status: dict[str, Any] | None, running: bool = False) -> SyncSummary:
+    """`read_sync_status()`'s dict (plus whether a sync runs in this process) as a SyncSummary."""
+    status = status or {}
+    return SyncSummary(
+        last_attempt_at=parse_time(status.get("last_attempt_at")),
+        last_success_at=parse_time(status.get("last_success_at")),
+        last_outcome=status.get("last_attempt_outcome"),
+        last_error=status.get("last_error"),
+        running=bool(running or status.get("running")),
+    )
+
+
+def sync_expectation(has_trakt: bool, interval_hours: float, ever_synced: bool) -> tuple[bool, float]:
+    """Whether a sync is expected and how often: the in-process schedule, or (interval 0, syncs seen)
+    the daily systemd timer."""
+    if not has_trakt:
+        return False, 0.0
+    if interval_hours > 0:
+        return True, interval_hours
+    return ever_synced, 24.0

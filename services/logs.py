@@ -150,6 +150,8 @@ def route_pattern(rule: Any) -> str:
     if regex is None:
         return type(matcher).__name__
     text = regex.pattern.rstrip("$")
+    if text.endswith("/?"):  # an optional trailing slash is the same route
+        text = text[:-2] or "/"
     if text in (".*", "/.*", r"/(.*)"):
         return "unmatched"
     return _GROUP.sub(lambda m: "{" + (m.group(1) or "param") + "}", text).replace("\\", "")

@@ -11,7 +11,9 @@ import math
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -304,6 +306,18 @@ class AppMetrics:
             "trakt_watch_http_request_duration_seconds",
             "Time from request start to the last byte written, by route pattern, method and status.",
             ("route", "method", "status"))
+        self.sync_runs = self.registry.counter(
+            "trakt_watch_sync_runs_total", "Syncs finished in this process, by outcome (success, failed, cancelled).",
+            ("outcome",))
+        for outcome in ("success", "failed", "cancelled"):
+            self.sync_runs.inc(0, outcome=outcome)
+        self.sync_last_duration = self.registry.gauge(
+            "trakt_watch_sync_last_duration_seconds", "How long the last finished sync took.")
+        self.sync_last_finished = self.registry.gauge(
+            "trakt_watch_sync_last_finished_timestamp_seconds", "Unix time the last sync finished (0: none yet).")
+        self.sync_last_success = self.registry.gauge(
+            "trakt_watch_sync_last_success_timestamp_seconds",
+            "Unix time the last successful sync finished (0: none in this process).")
         self.registry.add_collector(process_collector)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -311,5 +325,75 @@ class AppMetrics:
         self.requests.inc(**labels)
         self.latency.observe(seconds, **labels)
 
+    def add_collector(self, collector: Callable[[], Iterable[Family]]) -> None:
+        self.registry.add_collector(collector)
+
+    def observe_sync(self, report: dict) -> None:
+        """Count one finished sync from its report (`SyncService(on_finished=...)`)."""
+        outcome = str(report.get("outcome") or "unknown")
+        if outcome not in ("success", "failed", "cancelled"):
+            outcome = "other"
+        self.sync_runs.inc(outcome=outcome)
+        duration = report.get("duration_seconds")
+        if isinstance(duration, (int, float)):
+            self.sync_last_duration.set(duration)
+        finished = time.time()
+        self.sync_last_finished.set(finished)
+        if outcome == "success":
+            self.sync_last_success.set(finished)
+
     def render(self) -> str:
         return self.registry.render()
+
+
+def services_collector(services: Any) -> Callable[[], Iterable[Family]]:
+    """Scrape-time series read from the running services: `services.store`, `.watcher`, `.sync`
+    and `.images` (any may be missing or None; they are looked up at every scrape)."""
+
+    def collect() -> Iterable[Family]:
+        store, watcher, sync, images = (getattr(services, name, None)
+                                        for name in ("store", "watcher", "sync", "images"))
+        yield "trakt_watch_up", "gauge", "1 while the server process is running.", [({}, 1)]
+        if store is not None:
+            yield ("trakt_watch_data_ready", "gauge", "1 when data can be served, 0 otherwise.",
+                   [({}, 1 if store.ready else 0)])
+            yield ("trakt_watch_data_demo", "gauge", "1 when the bundled demo account is served.",
+                   [({}, 1 if store.is_demo else 0)])
+            yield ("trakt_watch_data_problems", "gauge", "Data files that could not be loaded (malformed).",
+                   [({}, len(store.problems) if store.ready else 0)])
+            age = store.data_age_seconds()
+            if age is not None:
+                yield ("trakt_watch_data_age_seconds", "gauge",
+                       "Seconds since the served data was last updated (its last_updated).", [({}, age)])
+            if store.loaded_at is not None:
+                yield ("trakt_watch_data_loaded_timestamp_seconds", "gauge",
+                       "Unix time the served data was (re)loaded into memory.", [({}, store.loaded_at)])
+        if watcher is not None:
+            stats = watcher.stats()
+            yield ("trakt_watch_websocket_clients", "gauge", "Connected /ws/watching clients.",
+                   [({}, stats["clients"])])
+            yield ("trakt_watch_websocket_clients_dropped_total", "counter",
+                   "WebSocket clients dropped because they stopped reading.", [({}, stats["clients_dropped"])])
+            yield ("trakt_watch_websocket_ticks_sent_total", "counter",
+                   "Progress ticks sent (one per client per tick).", [({}, stats["ticks_sent"])])
+            yield ("trakt_watch_websocket_messages_sent_total", "counter",
+                   "WebSocket messages sent, ticks included.", [({}, stats["messages_sent"])])
+            yield ("trakt_watch_trakt_polls_total", "counter", "Polls of Trakt /users/{user}/watching.",
+                   [({}, stats["polls"])])
+            yield ("trakt_watch_trakt_poll_errors_total", "counter", "Polls of /watching that failed.",
+                   [({}, stats["poll_errors"])])
+            yield ("trakt_watch_watching_playing", "gauge", "1 while something is playing.",
+                   [({}, 1 if stats["playing"] else 0)])
+            health = watcher.health()
+            yield ("trakt_watch_trakt_upstream_up", "gauge",
+                   "0 while polls of Trakt fail, 1 otherwise (also when polling is off).",
+                   [({}, 1 if health.get("upstream_ok", True) else 0)])
+        if sync is not None:
+            yield ("trakt_watch_sync_running", "gauge", "1 while a sync runs in this process.",
+                   [({}, 1 if sync.running else 0)])
+        if images is not None:
+            counts = images.stats()
+            yield ("trakt_watch_image_index_entries", "gauge", "Images in the in-memory index, by kind.",
+                   [({"kind": kind}, value) for kind, value in sorted(counts.items())])
+
+    return collect

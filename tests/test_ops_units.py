@@ -139,7 +139,7 @@ def test_health_without_data_is_not_serving():
     health = compute_health(ready=False, now=NOW)
     assert not health.serving
     assert health.body["status"] == "degraded"
-    assert "no data can be served" in health.body["reasons"][0]
+    assert health.body["reasons"] == ["no data can be served: nothing synced or imported yet"]
     assert health.body["data_age_seconds"] is None
     assert health.body["last_sync"] is None
 
@@ -148,7 +148,7 @@ def test_health_degraded_by_malformed_file():
     health = compute_health(ready=True, problems=["user/stats/overview.json: Expected object"], now=NOW)
     assert health.serving
     assert health.body["status"] == "degraded"
-    assert health.body["reasons"] == ["malformed data: user/stats/overview.json: Expected object"]
+    assert health.body["reasons"] == ["data problem: user/stats/overview.json: Expected object"]
 
 
 def test_health_degraded_by_failed_sync_but_not_while_a_new_one_runs():

@@ -1,0 +1,333 @@
+"""The OpenAPI 3.1 description of every route, served at /api/openapi.json.
+
+Kept true by tests/test_openapi.py (every documented path is routed, every route is documented)
+and tests/test_fuzz.py (schemathesis checks live answers against these schemas).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from services.search import DEFAULT_LIMIT as SEARCH_DEFAULT_LIMIT
+from services.search import MAX_LIMIT as SEARCH_MAX_LIMIT
+
+VERSION = "0.1.0"
+# Paging of history / watched / watchlist (handlers/trakt.py validates the same ranges).
+PAGE_MAX = 1_000_000
+PAGE_LIMIT_MAX = 1000
+PAGE_LIMIT_DEFAULT = 50
+SEARCH_QUERY_MAX = 200
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+def _query(name: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+ETAG_HEADER = {"ETag": {"description": "Strong validator of the body; send it back in If-None-Match.",
+                        "schema": {"type": "string"}}}
+IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"},
+                 "description": "An ETag from an earlier answer: 304 when the data has not changed."}
+TYPE_ALL = _query("type", {"type": "string", "enum": ["movies", "shows", "all"], "default": "all"},
+                  "movies or shows: that file; all (default): both as {movies, shows}.")
+PAGE = _query("page", {"type": "integer", "minimum": 1, "maximum": PAGE_MAX},
+              "Page number (1-based); with it the answer holds `limit` items and paging metadata.")
+LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": PAGE_LIMIT_MAX},
+               f"Items per page (default {PAGE_LIMIT_DEFAULT} when `page` is given).")
+
+DATA_ERRORS = {
+    "304": {"description": "Not modified (If-None-Match matched)."},
+    "404": _error("The file for this route has not been synced."),
+    "500": _error("The file exists but is malformed (other routes keep working; /healthz says degraded)."),
+    "503": _error("No data can be served yet."),
+}
+ADMIN_ERRORS = {
+    "401": _error("ADMIN_TOKEN is set and no `Authorization: Bearer` header was sent."),
+    "403": _error("Wrong token, or no ADMIN_TOKEN and the client is not on this machine."),
+}
+ADMIN_SECURITY = [{}, {"adminToken": []}]
+
+
+def _data_get(summary: str, schema: dict[str, Any], tag: str, parameters: list | None = None,
+              extra: dict | None = None) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": {**_json(schema, "The data."), "headers": ETAG_HEADER}}
+    responses.update(DATA_ERRORS)
+    if parameters:
+        responses["400"] = _error("A parameter is invalid; the message names it.")
+    responses.update(extra or {})
+    return {"get": {"summary": summary, "tags": [tag], "parameters": [*(parameters or []), IF_NONE_MATCH],
+                    "responses": dict(sorted(responses.items()))}}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error"], "additionalProperties": False,
+        "properties": {"error": {"type": "string", "minLength": 1}},
+    },
+    "Metadata": {
+        "type": "object",
+        "required": ["last_updated", "source", "username", "endpoint", "count"],
+        "properties": {
+            "last_updated": {"type": ["string", "null"]},
+            "source": {"type": "string"},
+            "username": {"type": ["string", "null"]},
+            "endpoint": {"type": "string"},
+            "count": {"type": "integer", "minimum": 0},
+            "page": {"type": "integer", "minimum": 1},
+            "limit": {"type": "integer", "minimum": 1},
+            "total": {"type": "integer", "minimum": 0},
+        },
+    },
+    "Wrapper": {
+        "type": "object", "required": ["metadata", "data"],
+        "properties": {"metadata": _ref("Metadata"), "data": {}},
+    },
+    "ListWrapper": {
+        "type": "object", "required": ["metadata", "data"],
+        "properties": {"metadata": _ref("Metadata"), "data": {"type": "array", "items": {"type": "object"}}},
+    },
+    "ObjectWrapper": {
+        "type": "object", "required": ["metadata", "data"],
+        "properties": {"metadata": _ref("Metadata"), "data": {"type": "object"}},
+    },
+    "MoviesAndShows": {
+        "type": "object", "required": ["movies", "shows"], "additionalProperties": False,
+        "properties": {"movies": _ref("ListWrapper"), "shows": _ref("ListWrapper")},
+    },
+    "Collection": {"anyOf": [_ref("ListWrapper"), _ref("MoviesAndShows")]},
+    "SearchResults": {
+        "type": "object", "required": ["query", "type", "results", "total_results"],
+        "properties": {
+            "query": {"type": "string"},
+            "type": {"type": "string", "enum": ["movies", "shows", "all"]},
+            "results": {
+                "type": "object", "required": ["movies", "shows"],
+                "properties": {"movies": {"type": "array", "items": {"type": "object"}},
+                               "shows": {"type": "array", "items": {"type": "object"}}},
+            },
+            "total_results": {"type": "integer", "minimum": 0},
+        },
+    },
+    "Watching": {
+        "type": "object", "required": ["isWatching"],
+        "properties": {
+            "isWatching": {"type": "boolean"},
+            "content": {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string", "enum": ["movie", "episode"]},
+                    "title": {"type": "string"},
+                    "subtitle": {"type": ["string", "null"]},
+                    "year": {"type": ["integer", "null"]},
+                    "progress": {"type": "object", "properties": {
+                        "started_at": {"type": "string"}, "expires_at": {"type": "string"},
+                        "percentage": {"type": "number", "minimum": 0, "maximum": 100}}},
+                    "images": {"type": ["object", "null"]},
+                    "ids": {"type": "object"},
+                },
+            },
+        },
+    },
+    "RandomBackdrop": {
+        "type": "object", "required": ["url", "tmdbId", "type"],
+        "properties": {"url": {"type": "string"}, "tmdbId": {"type": ["integer", "string"]},
+                       "type": {"type": "string", "enum": ["movies", "shows"]}},
+    },
+    "ImageReload": {
+        "type": "object", "required": ["success", "message", "stats"],
+        "properties": {
+            "success": {"type": "boolean"},
+            "message": {"type": "string"},
+            "stats": {
+                "type": "object",
+                "required": ["moviePosters", "movieBackdrops", "showPosters", "showBackdrops", "seasonPosters"],
+                "properties": {k: {"type": "integer", "minimum": 0} for k in
+                               ("moviePosters", "movieBackdrops", "showPosters", "showBackdrops", "seasonPosters")},
+            },
+        },
+    },
+    "Message": {
+        "type": "object", "required": ["message"], "properties": {"message": {"type": "string"}},
+    },
+    "SyncStatus": {
+        "type": "object",
+        "description": "State of the sync: whether one runs now and the report of the last one.",
+    },
+    "Activity": {
+        "type": "object",
+        "description": "Plays per month and a weekday x hour heatmap in the configured TIMEZONE.",
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "data_age_seconds", "last_sync", "watcher", "reasons", "demo"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "data_age_seconds": {"type": ["number", "null"], "minimum": 0},
+            "last_sync": {"type": ["object", "null"]},
+            "watcher": {"type": "object"},
+            "reasons": {"type": "array", "items": {"type": "string"}},
+            "demo": {"type": "boolean"},
+        },
+    },
+}
+
+_IMAGE_TYPE = {"type": "string", "enum": ["movies", "shows"]}
+_IMAGE_CATEGORY = {"type": "string", "enum": ["posters", "backdrops"]}
+
+PATHS: dict[str, Any] = {
+    "/api/trakt": {
+        **_data_get("Overview of the mirrored data (index.json), with sync status in metadata",
+                    _ref("ObjectWrapper"), "trakt"),
+        "post": {
+            "summary": "Reload every data file from disk (admin)", "tags": ["trakt"],
+            "security": ADMIN_SECURITY,
+            "responses": {"200": _json(_ref("Message"), "Reloaded: {\"message\": \"Cache cleared successfully\"}."),
+                          **ADMIN_ERRORS},
+        },
+    },
+    "/api/trakt/user/profile": _data_get("Profile", _ref("ObjectWrapper"), "trakt"),
+    "/api/trakt/user/stats": _data_get("Statistics", _ref("ObjectWrapper"), "trakt"),
+    "/api/trakt/user/comments": _data_get("Comments and reviews", _ref("ListWrapper"), "trakt"),
+    "/api/trakt/user/ratings": _data_get("Ratings", _ref("ListWrapper"), "trakt"),
+    "/api/trakt/user/lists": _data_get("The user's lists", _ref("ListWrapper"), "trakt"),
+    "/api/trakt/user/lists/{id}": _data_get(
+        "Items of one list, by slug or numeric Trakt id", _ref("ListWrapper"), "trakt",
+        [{"name": "id", "in": "path", "required": True,
+          "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+          "description": "List slug (e.g. `best-of-2023`) or numeric Trakt id; anything else is 400."}]),
+    "/api/trakt/user/history": _data_get("Watch history", _ref("Collection"), "trakt", [TYPE_ALL, PAGE, LIMIT]),
+    "/api/trakt/user/watched": _data_get("Watched movies and shows with play counts", _ref("Collection"),
+                                         "trakt", [TYPE_ALL, PAGE, LIMIT]),
+    "/api/trakt/user/watchlist": _data_get("Watchlist", _ref("Collection"), "trakt", [TYPE_ALL, PAGE, LIMIT]),
+    "/api/trakt/user/activity": {"get": {
+        "summary": "Plays per month and weekday x hour heatmap", "tags": ["trakt"],
+        "responses": {"200": _json(_ref("Activity"), "Activity statistics."),
+                      "503": DATA_ERRORS["503"]},
+    }},
+    "/api/trakt/search": {"get": {
+        "summary": "Search titles across watched, watchlist, history and list items", "tags": ["trakt"],
+        "parameters": [
+            _query("q", {"type": "string", "minLength": 1, "maxLength": SEARCH_QUERY_MAX, "pattern": r"\S"},
+                   "Words to find; case- and accent-insensitive. Blank: 400.", required=True),
+            _query("type", {"type": "string", "enum": ["movies", "shows", "all"], "default": "all"},
+                   "Which kind of title to return."),
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": SEARCH_MAX_LIMIT,
+                             "default": SEARCH_DEFAULT_LIMIT}, "At most this many rows per kind."),
+        ],
+        "responses": {"200": _json(_ref("SearchResults"), "Best matches first."),
+                      "400": _error("Missing, blank or too long `q`, or a bad `type`/`limit`."),
+                      "503": DATA_ERRORS["503"]},
+    }},
+    "/api/trakt/sync": {
+        "get": {
+            "summary": "State of the sync: running now, last report", "tags": ["sync"],
+            "responses": {"200": _json(_ref("SyncStatus"), "Sync state.")},
+        },
+        "post": {
+            "summary": "Start a sync now (admin)", "tags": ["sync"], "security": ADMIN_SECURITY,
+            "responses": {
+                "202": _json(_ref("SyncStatus"), "A sync was started."),
+                "409": _error("A sync is already running."),
+                "503": _error("Sync is not configured (TRAKT_API_KEY / TRAKT_USERNAME missing)."),
+                **ADMIN_ERRORS,
+            },
+        },
+    },
+    "/api/watching": {"get": {
+        "summary": "What the user is watching now (the watcher's state, never a Trakt call)",
+        "tags": ["watching"],
+        "responses": {"200": _json(_ref("Watching"), "`{isWatching: false}` or the content and its progress.")},
+    }},
+    "/api/images": {"get": {
+        "summary": "Redirect to a poster, backdrop or season poster", "tags": ["images"],
+        "parameters": [
+            _query("type", _IMAGE_TYPE, "movies or shows.", required=True),
+            _query("category", _IMAGE_CATEGORY, "posters or backdrops.", required=True),
+            _query("tmdb_id", {"type": "integer", "minimum": 1}, "TMDB id of the movie or show.", required=True),
+            _query("season", {"type": "integer", "minimum": 0},
+                   "Season number (show posters only); falls back to the show poster."),
+            _query("w", {"type": "integer", "minimum": 1, "maximum": 4000}, "Width (IMAGE_PROXY=wsrv)."),
+            _query("q", {"type": "integer", "minimum": 1, "maximum": 100}, "Quality (IMAGE_PROXY=wsrv)."),
+            _query("output", {"type": "string", "enum": ["webp", "jpg", "png", "avif"]},
+                   "Format (IMAGE_PROXY=wsrv)."),
+        ],
+        "responses": {
+            "302": {"description": "Found: `Location` is the image URL.",
+                    "headers": {"Location": {"schema": {"type": "string"}}}},
+            "400": _error("A parameter is missing or invalid; the message names it."),
+            "404": _error("No such image in the index."),
+        },
+    }},
+    "/api/images/random-backdrop": {"get": {
+        "summary": "A random indexed backdrop", "tags": ["images"],
+        "responses": {"200": _json(_ref("RandomBackdrop"), "A backdrop."),
+                      "404": _error("No backdrop is indexed.")},
+    }},
+    "/api/images/reload-cache": {"post": {
+        "summary": "Rescan the image folder and manifest (admin)", "tags": ["images"],
+        "security": ADMIN_SECURITY,
+        "responses": {"200": _json(_ref("ImageReload"), "The new index counts."), **ADMIN_ERRORS},
+    }},
+    "/images/{path}": {"get": {
+        "summary": "Image files of DATA_DIR/images (when no IMAGE_BASE_URL is set)", "tags": ["images"],
+        "parameters": [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
+                        "description": "e.g. `movies/posters/27205_poster.jpg`"}],
+        "responses": {
+            "200": {"description": "The image, with long cache headers.",
+                    "content": {"image/*": {"schema": {"type": "string", "contentMediaType": "image/*"}}}},
+            "304": {"description": "Not modified."},
+            "403": {"description": "The path leaves the image folder."},
+            "404": {"description": "No such image."},
+        },
+    }},
+    "/healthz": {"get": {
+        "summary": "Health: ok or degraded with reasons; 503 when no data can be served", "tags": ["ops"],
+        "responses": {"200": _json(_ref("Health"), "Serving (status ok or degraded)."),
+                      "503": _json(_ref("Health"), "Nothing can be served.")},
+    }},
+    "/metrics": {"get": {
+        "summary": "Prometheus metrics (text format 0.0.4)", "tags": ["ops"],
+        "responses": {"200": {"description": "Metrics.",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}},
+    }},
+    "/api/openapi.json": {"get": {
+        "summary": "This document", "tags": ["ops"],
+        "responses": {"200": _json({"type": "object", "required": ["openapi", "paths"]}, "OpenAPI 3.1.")},
+    }},
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """A fresh copy of the document (callers may add `servers`)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Trakt Watch Dashboard",
+            "version": VERSION,
+            "description": "A self-hosted mirror of one Trakt.tv account: its data, images and what "
+                           "is playing now. Errors are always `{\"error\": message}`. GET answers carry "
+                           "an ETag; `/api/*` GETs allow any origin.",
+        },
+        "paths": copy.deepcopy(PATHS),
+        "components": {
+            "schemas": copy.deepcopy(SCHEMAS),
+            "securitySchemes": {"adminToken": {
+                "type": "http", "scheme": "bearer",
+                "description": "ADMIN_TOKEN. Without one configured, admin POSTs are accepted from "
+                               "loopback clients only."}},
+        },
+    }
