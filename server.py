@@ -174,6 +174,9 @@ async def serve(config: Config) -> int:
         return 1
     log.info("Serving %s on http://%s:%s/", "the demo account" if services.store.is_demo else config.data_dir,
              config.host, config.port)
+    notifier = SystemdNotifier()  # no-op outside systemd
+    notifier.ready(f"Serving on {config.host}:{config.port}")
+    notifier.start_watchdog()  # from the event loop: a wedged loop misses pings and systemd restarts us
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -182,6 +185,8 @@ async def serve(config: Config) -> int:
     await stopping.wait()
 
     log.info("Shutting down")
+    notifier.stop_watchdog()
+    notifier.stopping()
     server.stop()  # no new connections
     await services.stop()
     try:
@@ -230,9 +235,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _setup_logging(config: Config | None) -> None:
-    level = getattr(logging, config.log_level if config else "INFO")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _setup_logging(config: Config) -> None:
+    setup_logging(config)  # LOG_FORMAT text|json, LOG_LEVEL, secrets redacted from every record
 
 
 def main(argv: Sequence[str] | None = None) -> int:
