@@ -142,7 +142,7 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
         (r"/api/watching/?", WatchingHandler, {"config": config, "watcher": services.watcher}),
         (r"/ws/watching", WatchingSocket, {"config": config, "watcher": services.watcher}),
         (r"/healthz", HealthHandler, {"config": config, "store": store, "folder": services.folder,
-                                      "watcher": services.watcher, "sync": getattr(services, "sync", None)}),
+                                      "watcher": services.watcher, "sync": services.sync}),
         (r"/metrics", MetricsHandler, {"config": config, "metrics": services.metrics}),
         (r"/api/openapi\.json", OpenApiHandler, {"config": config}),
         (r"/api/trakt/sync/?", SyncHandler, {"config": config, "sync": services.sync}),
@@ -260,11 +260,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Wrote the demo account (scale {args.scale}) to {args.out}: {counts}")
         return 0
     if args.command == "import":
-        from services.importer import ImportError_, import_folder
+        from services.importer import ImportFailed, import_folder
 
         try:
             report = import_folder(args.source, DataFolder(config.data_dir))
-        except ImportError_ as exc:
+        except ImportFailed as exc:
             print(f"trakt-watch import: {exc}", file=sys.stderr)
             return 1
         print(report.summary())
