@@ -1,0 +1,351 @@
+"""The Trakt client against the fake Trakt server: headers, pagination, retries, rate limits, errors."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import aiohttp
+import pytest
+
+from services.config import Config
+from services.trakt_client import (
+    USER_AGENT,
+    RequestBudget,
+    RetryPolicy,
+    TraktBadResponse,
+    TraktClient,
+    TraktNotFound,
+    TraktPrivate,
+    TraktRateLimited,
+    TraktUnavailable,
+)
+from tests.fakes.trakt import FakeAccount, FakeTrakt
+
+FAST_RETRY = RetryPolicy(retries=3, base_delay=0.01, max_delay=0.02, default_retry_after=0.05)
+USER = "fakeuser"
+
+
+@pytest.fixture
+def fake(io_loop):
+    server = FakeTrakt(FakeAccount.build(history=600, watched_movies=30, shows=4, lists=2, watchlist=7))
+    io_loop.run_sync(server.start)
+    yield server
+    io_loop.run_sync(server.stop)
+
+
+def make_config(fake: FakeTrakt, **changes) -> Config:
+    return replace(Config(), trakt_api_key="test-key", trakt_username=USER, trakt_api_url=fake.url, **changes)
+
+
+async def open_client(fake: FakeTrakt, **kwargs) -> TraktClient:
+    kwargs.setdefault("retry", FAST_RETRY)
+    client = TraktClient(make_config(fake), **kwargs)
+    await client.start()
+    return client
+
+
+# --- headers -------------------------------------------------------------------------------
+@pytest.mark.gen_test(timeout=10)
+async def test_client_sends_the_required_trakt_headers(fake):
+    client = await open_client(fake)
+    try:
+        data, _ = await client.get_json(f"/users/{USER}/stats")
+    finally:
+        await client.close()
+    assert data == fake.account.stats
+    assert fake.last_headers["Content-Type"] == "application/json"
+    assert fake.last_headers["Trakt-Api-Version"] == "2"
+    assert fake.last_headers["Trakt-Api-Key"] == "test-key"
+    assert fake.last_headers["User-Agent"] == USER_AGENT
+    assert USER_AGENT.startswith("trakt-watch/")
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_fake_answers_412_without_json_content_type(fake):
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{fake.url}/users/{USER}/stats",
+                               headers={"trakt-api-key": "test-key", "trakt-api-version": "2"}) as response:
+            assert response.status == 412
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_wrong_key_is_403_and_the_message_never_contains_the_key(fake):
+    client = TraktClient(replace(make_config(fake), trakt_api_key="secret-wrong-key"), retry=FAST_RETRY)
+    await client.start()
+    try:
+        with pytest.raises(TraktPrivate) as caught:
+            await client.get_json(f"/users/{USER}/stats")
+    finally:
+        await client.close()
+    assert "403" in str(caught.value) and "TRAKT_API_KEY" in str(caught.value)
+    assert "secret-wrong-key" not in str(caught.value)
+    assert fake.count("/stats") == 1  # a refused key is not retried
+
+
+# --- pagination ----------------------------------------------------------------------------
+@pytest.mark.gen_test(timeout=10)
+async def test_get_all_pages_fetches_every_page_at_limit_250(fake):
+    client = await open_client(fake)
+    try:
+        result = await client.get_all_pages(f"/users/{USER}/history/shows")
+    finally:
+        await client.close()
+    rows = fake.account.history_shows
+    assert result.items == rows
+    assert result.item_count == len(rows) == 400
+    assert result.page_count == result.pages == math.ceil(400 / 250) == result.requests
+    assert [q["limit"] for _, _, q in fake.requests] == ["250", "250"]
+    assert sorted(q["page"] for _, _, q in fake.requests) == ["1", "2"]
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_fake_defaults_to_10_a_page_and_clamps_limit_at_250(fake):
+    async with aiohttp.ClientSession(headers={"Content-Type": "application/json", "trakt-api-key": "test-key",
+                                              "trakt-api-version": "2"}) as session:
+        async with session.get(f"{fake.url}/users/{USER}/history/shows") as response:
+            assert response.headers["X-Pagination-Limit"] == "10"
+            assert response.headers["X-Pagination-Page-Count"] == "40"
+            assert len(await response.json()) == 10
+        async with session.get(f"{fake.url}/users/{USER}/history/shows", params={"limit": "1000"}) as response:
+            assert response.headers["X-Pagination-Limit"] == "250"
+            assert response.headers["X-Pagination-Item-Count"] == "400"
+            assert len(await response.json()) == 250
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_a_server_that_clamps_limit_lower_still_yields_every_row(fake):
+    fake.max_limit = 100
+    client = await open_client(fake)
+    try:
+        result = await client.get_all_pages(f"/users/{USER}/history/shows")
+    finally:
+        await client.close()
+    assert result.items == fake.account.history_shows
+    assert result.pages == result.requests == 4
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_a_server_that_ignores_limit_still_yields_every_row(fake):
+    fake.fixed_page_size = 7
+    client = await open_client(fake)
+    try:
+        result = await client.get_all_pages(f"/users/{USER}/history/movies")
+    finally:
+        await client.close()
+    assert result.items == fake.account.history_movies
+    assert result.pages == math.ceil(200 / 7)
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_an_unpaginated_endpoint_is_one_request(fake):
+    fake.unpaginated.add("watched/movies")
+    client = await open_client(fake)
+    try:
+        result = await client.get_all_pages(f"/users/{USER}/watched/movies")
+    finally:
+        await client.close()
+    assert result.items == fake.account.watched_movies
+    assert (result.pages, result.page_count, result.item_count, result.requests) == (1, None, None, 1)
+
+
+# --- recoverable faults ----------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["rate_limit", "rate_limit_html"])
+@pytest.mark.gen_test(timeout=10)
+async def test_429_is_retried_after_retry_after(fake, kind):
+    fake.inject(kind, times=2, retry_after="0.2")
+    client = await open_client(fake)
+    try:
+        result = await client.get_all_pages(f"/users/{USER}/lists")
+    finally:
+        await client.close()
+    assert result.items == fake.account.lists
+    assert result.rate_limited == 2
+    assert result.requests == 3
+    assert client.budget.waited_seconds >= 0.2  # the budget held the retry until Retry-After passed
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 520, 521, 522, 523, 524])
+@pytest.mark.gen_test(timeout=10)
+async def test_one_server_error_is_retried(fake, status):
+    fake.inject("status", status=status)
+    client = await open_client(fake)
+    try:
+        data, _ = await client.get_json(f"/users/{USER}/stats")
+    finally:
+        await client.close()
+    assert data == fake.account.stats
+    assert client.totals.requests == 2 and client.totals.retries == 1
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_a_slow_answer_times_out_and_is_retried(fake):
+    fake.inject("slow", delay=2.0)
+    client = await open_client(fake, timeout=0.3)
+    try:
+        data, _ = await client.get_json(f"/users/{USER}/stats")
+    finally:
+        await client.close()
+    assert data == fake.account.stats
+    assert client.totals.retries == 1
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_dropped_connections_are_retried(fake):
+    fake.inject("drop", times=3)
+    client = await open_client(fake)
+    try:
+        data, _ = await client.get_json(f"/users/{USER}/stats")
+    finally:
+        await client.close()
+    assert data == fake.account.stats
+    assert fake.pending_faults() == 0
+    assert client.totals.retries >= 1  # aiohttp itself may retry a reset on a reused connection once
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_one_malformed_body_is_retried(fake):
+    fake.inject("malformed")
+    client = await open_client(fake)
+    try:
+        result = await client.get_all_pages(f"/users/{USER}/ratings")
+    finally:
+        await client.close()
+    assert result.items == fake.account.ratings
+    assert result.retries == 1
+
+
+# --- giving up -----------------------------------------------------------------------------
+@pytest.mark.gen_test(timeout=10)
+async def test_persistent_server_errors_give_up_after_the_retries(fake):
+    fake.inject("status", status=503, times=100)
+    client = await open_client(fake)
+    try:
+        with pytest.raises(TraktUnavailable, match="503, giving up after 4 attempts"):
+            await client.get_json(f"/users/{USER}/stats")
+    finally:
+        await client.close()
+    assert fake.count("/stats") == FAST_RETRY.retries + 1
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_persistent_429_gives_up(fake):
+    fake.inject("rate_limit", times=100, retry_after="0.01")
+    client = await open_client(fake, retry=replace(FAST_RETRY, rate_limit_retries=2))
+    try:
+        with pytest.raises(TraktRateLimited) as caught:
+            await client.get_json(f"/users/{USER}/stats")
+    finally:
+        await client.close()
+    assert caught.value.retry_after == pytest.approx(0.01)
+    assert fake.count("/stats") == 3
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_persistent_malformed_json_is_a_bad_response(fake):
+    fake.inject("malformed", times=100)
+    client = await open_client(fake)
+    try:
+        with pytest.raises(TraktBadResponse, match="malformed JSON"):
+            await client.get_all_pages(f"/users/{USER}/comments")
+    finally:
+        await client.close()
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_private_user_says_the_account_is_private(fake):
+    fake.inject("private")
+    client = await open_client(fake)
+    try:
+        with pytest.raises(TraktPrivate, match="account is private"):
+            await client.get_all_pages(f"/users/{USER}/history/movies")
+    finally:
+        await client.close()
+    assert fake.count() == 1
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_unknown_user_is_not_found(fake):
+    client = await open_client(fake)
+    try:
+        with pytest.raises(TraktNotFound, match="TRAKT_USERNAME"):
+            await client.get_json("/users/nobody/stats")
+    finally:
+        await client.close()
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_connection_refused_is_unavailable(fake):
+    url = fake.url
+    await fake.stop()
+    client = TraktClient(replace(Config(), trakt_api_key="k", trakt_api_url=url), retry=FAST_RETRY)
+    await client.start()
+    try:
+        with pytest.raises(TraktUnavailable, match="cannot connect"):
+            await client.get_json("/users/x/stats")
+    finally:
+        await client.close()
+
+
+# --- watching ------------------------------------------------------------------------------
+@pytest.mark.gen_test(timeout=10)
+async def test_watching_is_none_on_204_and_the_payload_on_200(fake):
+    client = await open_client(fake)
+    try:
+        assert await client.watching(USER) is None
+        fake.watching = {"type": "movie", "action": "scrobble", "movie": fake.account.watched_movies[0]["movie"]}
+        assert await client.watching(USER) == fake.watching
+    finally:
+        await client.close()
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_watching_never_retries(fake):
+    fake.inject("status", status=502, times=5)
+    fake.inject("rate_limit", retry_after="30")
+    client = await open_client(fake)
+    try:
+        with pytest.raises(TraktUnavailable):
+            await client.watching(USER)
+        fake.clear_faults()
+        fake.inject("rate_limit", retry_after="30")
+        with pytest.raises(TraktRateLimited) as caught:
+            await client.watching(USER)
+    finally:
+        await client.close()
+    assert caught.value.retry_after == 30
+    assert fake.count("/watching") == 2
+
+
+# --- budget --------------------------------------------------------------------------------
+@pytest.mark.gen_test(timeout=10)
+async def test_request_budget_holds_requests_beyond_the_limit():
+    budget = RequestBudget(limit=3, period=0.3)
+    waits = [await budget.acquire() for _ in range(4)]
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert waits[3] > 0
+    assert budget.used() <= 3
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_client_never_exceeds_its_budget(fake):
+    budget = RequestBudget(limit=2, period=0.25)
+    client = await open_client(fake, budget=budget)
+    try:
+        result = await client.get_all_pages(f"/users/{USER}/history/shows")
+        await client.get_json(f"/users/{USER}/stats")
+    finally:
+        await client.close()
+    assert len(result.items) == 400
+    assert budget.waited_seconds > 0
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="TRAKT_API_KEY"):
+        TraktClient(Config())
+    with pytest.raises(ValueError, match="limit"):
+        RequestBudget(0)
+    with pytest.raises(ValueError, match="retry counts"):
+        RetryPolicy(retries=-1)
+    with pytest.raises(ValueError, match="unknown fault"):
+        FakeTrakt(FakeAccount()).inject("explode")
