@@ -19,6 +19,7 @@ import tornado.web
 from tornado.httpserver import HTTPServer
 
 from handlers.base import NotFoundHandler
+from handlers.dashboard import DashboardFileHandler
 from handlers.sync import SyncHandler
 from handlers.ops import HealthHandler, MetricsHandler, OpenApiHandler
 from handlers.watching import WatchingHandler, WatchingSocket
@@ -147,6 +148,9 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
         (r"/api/openapi\.json", OpenApiHandler, {"config": config}),
         (r"/api/trakt/sync/?", SyncHandler, {"config": config, "sync": services.sync}),
         (r"/api/.*", NotFoundHandler, {"config": config}),
+        (r"/()", DashboardFileHandler, {"path": str(resources.static_dir()), "default_filename": "index.html"}),
+        (r"/static/(.*)", DashboardFileHandler, {"path": str(resources.static_dir())}),
+        (r"/favicon\.ico", tornado.web.RedirectHandler, {"url": "/static/favicon.svg", "permanent": True}),
     ]
     settings.setdefault("log_function", access_log_function(services.metrics))
     settings.setdefault("dashboard_headers", dashboard_headers(config))
