@@ -33,6 +33,8 @@ setup(
             "pytest-tornado==0.8.1",
             # pytest-tornado imports pkg_resources, which setuptools 82 removed
             "setuptools<82",
+            # the linter .ci/run applies; pinned so a new release's new rules don't break CI overnight
+            "ruff==0.17.6",
         ],
     },
     entry_points={"console_scripts": ["trakt-watch=server:main"]},
