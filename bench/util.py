@@ -180,6 +180,7 @@ class ServerProcess:
         self.log_path = log_dir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
+        self.ready_probe = "/healthz"
 
     @property
     def pid(self) -> int:
@@ -198,25 +199,34 @@ class ServerProcess:
             self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
                                          cwd=str(self.cwd) if self.cwd else None, start_new_session=True)
 
-    def wait_ready(self, path: str = "/healthz", timeout: float = 60.0, expect: int = 200) -> float:
-        """Poll `path` until it answers `expect`; returns seconds since start()."""
+    def wait_ready(self, path: str = "/healthz", timeout: float = 60.0, expect: int = 200,
+                   fallback: str | None = "/api/trakt") -> float:
+        """Poll `path` until it answers `expect`; returns seconds since start().
+
+        If `path` answers 404 (a server without that route) the probe moves to `fallback`;
+        `self.ready_probe` says which one was used.
+        """
         deadline = time.perf_counter() + timeout
-        url = self.base_url + path
+        self.ready_probe = path
         while time.perf_counter() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise BenchError(f"{self.name} exited with {self.proc.returncode} before it was ready: "
                                  f"{self.log_tail()}")
             try:
-                with urllib.request.urlopen(url, timeout=2) as response:
+                with urllib.request.urlopen(self.base_url + self.ready_probe, timeout=2) as response:
                     if response.status == expect:
                         return time.perf_counter() - self.started_at
             except urllib.error.HTTPError as exc:
                 if exc.code == expect:
                     return time.perf_counter() - self.started_at
+                if exc.code == 404 and fallback and self.ready_probe != fallback:
+                    self.ready_probe = fallback
+                    continue
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             time.sleep(0.02)
-        raise BenchError(f"{self.name} was not ready on {url} within {timeout:.0f} s: {self.log_tail()}")
+        raise BenchError(f"{self.name} was not ready on {self.base_url + self.ready_probe} within "
+                         f"{timeout:.0f} s: {self.log_tail()}")
 
     def log_tail(self, lines: int = 5) -> str:
         try:
