@@ -1,17 +1,14 @@
-"""GET /healthz, GET /metrics, GET /api/openapi.json — and the security headers of the dashboard."""
+"""GET /healthz, GET /metrics, GET /api/openapi.json."""
 
 from __future__ import annotations
 
 from typing import Any
-
-import tornado.web
 
 from handlers.base import ApiHandler, BaseHandler
 from services.config import Config
 from services.health import Health, compute_health, summarize_sync, sync_expectation
 from services.metrics import CONTENT_TYPE, AppMetrics
 from services.openapi import openapi_document
-from services.security import dashboard_headers
 from services.snapshots import DataFolder, dumps
 from services.store import DataStore
 from services.sync_report import read_sync_status
@@ -21,7 +18,7 @@ def gather_health(config: Config, store: DataStore, folder: DataFolder, watcher:
                   sync: Any = None) -> Health:
     """Read the inputs of `compute_health` from the running services."""
     status = None if store.is_demo else read_sync_status(folder)
-    running = bool(sync is not None and getattr(sync, "running", False))
+    running = bool(sync is not None and sync.running)
     summary = summarize_sync(status, running)
     ever_synced = summary.last_attempt_at is not None or summary.last_success_at is not None
     expected, interval = sync_expectation(config.has_trakt, config.sync_interval_hours, ever_synced)
@@ -84,27 +81,3 @@ class OpenApiHandler(ApiHandler):
             OpenApiHandler._body = dumps(openapi_document()).encode()
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(OpenApiHandler._body)
-
-
-class DashboardHeadersMixin:
-    """CSP (only this server and the configured image hosts), nosniff, Referrer-Policy, no framing —
-    for `GET /` and `/static/*`. Mix in first: `class X(DashboardHeadersMixin, RequestHandler)`.
-
-    The headers come from the application setting `dashboard_headers` (computed once in make_app
-    with `services.security.dashboard_headers(config)`); they are read in `set_default_headers`,
-    which Tornado calls before `initialize` and again after an error clears the response.
-    """
-
-    def set_default_headers(self) -> None:
-        super().set_default_headers()  # type: ignore[misc]
-        settings = self.application.settings  # type: ignore[attr-defined]
-        headers = settings.get("dashboard_headers") or _STRICT_DEFAULT
-        for name, value in headers.items():
-            self.set_header(name, value)  # type: ignore[attr-defined]
-
-
-_STRICT_DEFAULT = dashboard_headers(Config(tmdb_image_url="https://image.tmdb.org/t/p"))
-
-
-class SecureStaticFileHandler(DashboardHeadersMixin, tornado.web.StaticFileHandler):
-    """`static/` with the dashboard's security headers."""
