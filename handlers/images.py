@@ -1,0 +1,143 @@
+"""Image routes: /api/images redirects, a random backdrop, the admin reload, and /images/ files."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import tornado.web
+
+from handlers.base import ApiHandler, BaseHandler
+from services.config import Config
+from services.images import CATEGORIES, IMAGE_TYPES, KINDS, ImageIndex
+
+MAX_ID = 999_999_999
+MAX_SEASON = 9_999
+# A cache duration for the proxy: seconds, or a number with a unit (7d, 24h, 30m, 2w, 1y).
+_MAXAGE = re.compile(r"^[1-9][0-9]{0,5}[mhdwy]?$")
+OUTPUTS = ("webp", "jpg", "png")
+# The redirect target of one id never changes once indexed; let browsers keep it for an hour.
+REDIRECT_CACHE = "public, max-age=3600"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+class ImageRedirectHandler(ApiHandler):
+    """GET /api/images?type=&category=&tmdb_id=[&season=][&w=&q=&output=&maxage=] -> 302."""
+
+    def initialize(self, config: Config, index: ImageIndex, **kwargs: Any) -> None:
+        super().initialize(config, **kwargs)
+        self.index = index
+
+    def get(self) -> None:
+        missing = [name for name in ("type", "category", "tmdb_id") if not self.get_query_argument(name, "")]
+        if missing:
+            raise tornado.web.HTTPError(400, reason=f"Missing required parameters: {', '.join(missing)}")
+        kind = self.query_choice("type", KINDS, "")
+        category = self.query_choice("category", CATEGORIES, "")
+        tmdb_id = self.query_int("tmdb_id", None, 0, MAX_ID)
+        season = self.query_int("season", None, 0, MAX_SEASON)
+        if season is not None and (kind, category) != ("shows", "posters"):
+            raise tornado.web.HTTPError(
+                400, reason="Invalid season parameter: season is only valid with type=shows&category=posters")
+        w = self.query_int("w", None, 16, 2000)
+        q = self.query_int("q", None, 1, 100)
+        output = self.query_choice("output", OUTPUTS, "") or None
+        maxage = self.get_query_argument("maxage", "") or None
+        if maxage is not None and not _MAXAGE.match(maxage):
+            raise tornado.web.HTTPError(
+                400, reason=f"Invalid maxage parameter {maxage!r}: use a duration like 7d, 24h or 3600 (seconds)")
+
+        assert tmdb_id is not None
+        relative = self.index.lookup(kind, category, tmdb_id, season)
+        if relative is None:
+            raise tornado.web.HTTPError(404, reason="Image not found")
+        self.set_header("Cache-Control", REDIRECT_CACHE)
+        self.redirect(self.index.url_for(relative, w=w, q=q, output=output, maxage=maxage), status=302)
+
+    head = get
+
+
+class RandomBackdropHandler(ApiHandler):
+    """GET /api/images/random-backdrop -> {"url", "tmdbId", "type"}; 404 when none is indexed."""
+
+    def initialize(self, config: Config, index: ImageIndex, **kwargs: Any) -> None:
+        super().initialize(config, **kwargs)
+        self.index = index
+
+    def get(self) -> None:
+        backdrop = self.index.random_backdrop()
+        if backdrop is None:
+            raise tornado.web.HTTPError(404, reason="No backdrops indexed")
+        self.set_header("Cache-Control", "no-store")  # a different one each time
+        self.write_json(backdrop)
+
+    def compute_etag(self) -> str | None:
+        return None  # random by design: a 304 would pin one picture
+
+
+class ImageReloadHandler(ApiHandler):
+    """POST /api/images/reload-cache (admin): rescan the image folder and manifest."""
+
+    def initialize(self, config: Config, index: ImageIndex, **kwargs: Any) -> None:
+        super().initialize(config, **kwargs)
+        self.index = index
+
+    async def post(self) -> None:
+        self.require_admin()
+        stats = await self.index.reload()
+        self.set_header("Cache-Control", "no-store")
+        self.write_json({"success": True, "message": "Image index reloaded successfully", "stats": stats})
+
+
+class ImageFileHandler(BaseHandler, tornado.web.StaticFileHandler):
+    """GET /images/<path>: files of the current image folder, long-cached, never outside it.
+
+    The folder comes from the index on every request (demo images or DATA_DIR/images), errors
+    are JSON, only image files are served, and symlinks that lead out of the folder are refused."""
+
+    def initialize(self, config: Config, index: ImageIndex, **kwargs: Any) -> None:  # type: ignore[override]
+        BaseHandler.initialize(self, config)
+        self.index = index
+        self.root = str(index.images_dir())
+        self.default_filename = None
+
+    async def get(self, path: str, include_body: bool = True) -> None:
+        _check_image_path(path)
+        await super().get(path, include_body)
+
+    async def head(self, path: str) -> None:  # type: ignore[override]
+        await self.get(path, include_body=False)
+
+    def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
+        real_root = os.path.realpath(root)
+        real_path = os.path.realpath(absolute_path)
+        if os.path.commonpath([real_root, real_path]) != real_root:
+            raise tornado.web.HTTPError(404, reason="Image not found")
+        if not os.path.isfile(real_path):
+            raise tornado.web.HTTPError(404, reason="Image not found")
+        return absolute_path
+
+    def get_cache_time(self, path: str, modified: Any, mime_type: str) -> int:
+        return 31536000
+
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("Cache-Control", IMMUTABLE)
+        # An SVG opened directly must not run script in our origin.
+        self.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+
+    def get_content_type(self) -> str:
+        assert self.absolute_path is not None
+        return IMAGE_TYPES[self.absolute_path.rsplit(".", 1)[1].lower()]
+
+
+def _check_image_path(path: str) -> None:
+    """Refuse before touching the filesystem: hidden or parent segments, odd characters,
+    anything that is not an image file name."""
+    segments = path.split("/")
+    if (not path or len(path) > 512 or "\\" in path or "\x00" in path
+            or any(not s or s.startswith(".") for s in segments)):
+        raise tornado.web.HTTPError(404, reason="Image not found")
+    name = segments[-1]
+    if "." not in name or name.rsplit(".", 1)[1].lower() not in IMAGE_TYPES:
+        raise tornado.web.HTTPError(404, reason="Image not found")
