@@ -1,0 +1,483 @@
+"""The sync against the fake Trakt: completeness, request counts, faults, atomicity, reports, schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from services import layout
+from services.config import Config
+from services.snapshots import DataFolder
+from services.sync import (
+    FIXED_ENDPOINTS,
+    SyncAlreadyRunning,
+    SyncService,
+    _ProcessLock,
+    read_sync_status,
+    run_sync_command,
+)
+from services.sync_report import HISTORY_LENGTH, read_history, read_last_attempt
+from services.trakt_client import RetryPolicy
+from tests.fakes.trakt import FakeAccount, FakeTrakt
+
+USER = "fakeuser"
+FAST_RETRY = RetryPolicy(retries=2, base_delay=0.01, max_delay=0.02, rate_limit_retries=2,
+                         default_retry_after=0.05)
+
+
+# --- fixtures and helpers ------------------------------------------------------------------------
+@pytest.fixture
+def account() -> FakeAccount:
+    return FakeAccount.build(history=90, watched_movies=25, shows=5, lists=3, list_items=4, watchlist=9)
+
+
+@pytest.fixture
+def fake(io_loop, account):
+    server = FakeTrakt(account)
+    io_loop.run_sync(server.start)
+    yield server
+    io_loop.run_sync(server.stop)
+
+
+@pytest.fixture
+def sync_config(fake, tmp_path) -> Config:
+    return replace(Config(), trakt_api_key="test-key", trakt_username=USER, trakt_api_url=fake.url,
+                   data_dir=tmp_path / "data", sync_interval_hours=0)
+
+
+def make_service(config: Config, **kwargs) -> SyncService:
+    kwargs.setdefault("retry", FAST_RETRY)
+    kwargs.setdefault("request_timeout", 5.0)
+    return SyncService(config, DataFolder(config.data_dir), **kwargs)
+
+
+def read_json(path: Path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def served_state(config: Config) -> dict[str, str]:
+    """Every served file's hash plus where `current` points: equal means byte-for-byte unchanged."""
+    folder = DataFolder(config.data_dir)
+    root = folder.served_root()
+    if root is None:
+        return {}
+    state = {"<current>": os.readlink(folder.current_link) if folder.current_link.is_symlink() else ""}
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            state[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return state
+
+
+def partials(config: Config) -> list[str]:
+    snapshots = Path(config.data_dir) / "snapshots"
+    return [p.name for p in snapshots.iterdir() if p.name.startswith(".")] if snapshots.is_dir() else []
+
+
+def expected_files(account: FakeAccount) -> dict[str, list | dict]:
+    files = {
+        layout.PROFILE: account.profile,
+        layout.STATS: account.stats,
+        layout.HISTORY["movies"]: account.history_movies,
+        layout.HISTORY["shows"]: account.history_shows,
+        layout.WATCHED["movies"]: account.watched_movies,
+        layout.WATCHED["shows"]: account.watched_shows,
+        layout.WATCHLIST["movies"]: account.watchlist_of("movies"),
+        layout.WATCHLIST["shows"]: account.watchlist_of("shows"),
+        layout.WATCHLIST["all"]: account.watchlist_of("all"),
+        layout.LISTS: account.lists,
+        layout.COMMENTS: account.comments,
+        layout.RATINGS: account.ratings,
+    }
+    for lst in account.lists:
+        files[layout.list_items_endpoint(lst["ids"]["slug"])] = account.list_items[lst["ids"]["trakt"]]
+    return files
+
+
+def assert_mirrors(config: Config, account: FakeAccount) -> Path:
+    root = DataFolder(config.data_dir).served_root()
+    assert root is not None and root.parent.name == "snapshots"
+    expected = expected_files(account)
+    for endpoint, data in expected.items():
+        document = read_json(root / endpoint)
+        assert document["data"] == data, endpoint
+        assert document["metadata"]["count"] == layout.item_count(data)
+        assert document["metadata"]["endpoint"] == endpoint
+        assert document["metadata"]["source"] == layout.SOURCE_TRAKT
+        assert document["metadata"]["username"] == USER
+    index = read_json(root / layout.INDEX)["data"]
+    assert index["files"] == {endpoint: layout.item_count(data) for endpoint, data in expected.items()}
+    on_disk = {str(p.relative_to(root)) for p in (root / "user").rglob("*.json")}
+    assert on_disk == set(expected)
+    return root
+
+
+# --- completeness ------------------------------------------------------------------------------
+@pytest.mark.gen_test(timeout=60)
+async def test_large_account_is_mirrored_completely_in_the_minimum_number_of_requests(tmp_path):
+    account = FakeAccount.build(history=10_000, watched_movies=3_000, shows=600, lists=40, watchlist=300,
+                                comments=120, ratings=700)
+    fake = FakeTrakt(account)
+    url = await fake.start()
+    try:
+        config = replace(Config(), trakt_api_key="test-key", trakt_username=USER, trakt_api_url=url,
+                         data_dir=tmp_path / "data", sync_interval_hours=0)
+        report = await make_service(config).run_once()
+    finally:
+        await fake.stop()
+    assert report.outcome == "success", report.error
+    assert_mirrors(config, account)
+    assert len(account.history_movies) + len(account.history_shows) == 10_000
+    # One request per 250-row page (at least one per endpoint), plus profile and stats: 40 + 12 + 3 + ...
+    assert fake.count() == account.minimum_requests() == report.totals()["requests"]
+    assert fake.count("/history/") == 14 + 27
+    assert fake.count("/watched/movies") == 12
+    assert fake.count("/watched/shows") == 3
+    assert fake.count("/items") == 40
+    assert report.totals()["retries"] == 0 and report.warnings == []
+    assert report.endpoints["history/shows"].item_count_reported == report.endpoints["history/shows"].items == 6667
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_every_request_asks_for_pages_of_250_and_the_full_profile(fake, account, sync_config):
+    report = await make_service(sync_config).run_once()
+    assert report.outcome == "success"
+    for _, path, query in fake.requests:
+        if path in (f"/users/{USER}", f"/users/{USER}/stats"):
+            continue
+        assert query["limit"] == "250" and query["page"] == "1", path
+    profile_queries = [q for _, p, q in fake.requests if p == f"/users/{USER}"]
+    assert profile_queries == [{"extended": "full"}]
+    assert {p for _, p, _ in fake.requests} >= {f"/users/{USER}/lists/{lst['ids']['trakt']}/items"
+                                               for lst in account.lists}
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_server_that_clamps_or_ignores_limit_is_still_mirrored_completely(fake, account, sync_config):
+    fake.max_limit = 20
+    report = await make_service(sync_config).run_once()
+    assert report.outcome == "success", report.error
+    assert_mirrors(sync_config, account)
+    assert report.endpoints["history/shows"].pages == 3  # 60 rows at 20 a page
+
+    fake.max_limit, fake.fixed_page_size = 250, 4
+    report = await make_service(sync_config).run_once()
+    assert report.outcome == "success", report.error
+    assert_mirrors(sync_config, account)
+    assert report.endpoints["history/movies"].pages == 8  # 30 rows at 4 a page
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_snapshot_carries_its_report_and_the_status_files_are_written(fake, sync_config):
+    report = await make_service(sync_config).run_once()
+    root = assert_mirrors(sync_config, fake.account)
+    inside = read_json(root / "sync_report.json")
+    assert inside["outcome"] == "success" and inside["snapshot"] == root.name == report.snapshot
+    assert set(inside["endpoints"]) >= {e.name for e in FIXED_ENDPOINTS}
+    last = read_last_attempt(DataFolder(sync_config.data_dir))
+    assert last["outcome"] == "success" and last["finished_at"] and last["totals"]["requests"] == fake.count()
+    status = read_sync_status(DataFolder(sync_config.data_dir))
+    assert status == {"last_success_at": last["finished_at"], "last_attempt_at": last["finished_at"],
+                      "last_attempt_outcome": "success", "last_error": None, "running": False}
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_deleted_lists_disappear_and_three_snapshots_are_kept(fake, account, sync_config):
+    for _ in range(3):
+        assert (await make_service(sync_config).run_once()).outcome == "success"
+    gone = account.lists.pop(0)
+    report = await make_service(sync_config).run_once()
+    assert report.outcome == "success"
+    root = assert_mirrors(sync_config, account)
+    assert not (root / layout.list_items_endpoint(gone["ids"]["slug"])).exists()
+    assert len(DataFolder(sync_config.data_dir).snapshots()) == 3
+    assert len(read_history(DataFolder(sync_config.data_dir))) == 4
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_list_with_an_unsafe_slug_is_skipped_with_a_warning(fake, account, sync_config):
+    bad = account.lists[0]
+    bad["ids"]["slug"] = "../../etc"
+    report = await make_service(sync_config).run_once()
+    assert report.outcome == "success"
+    assert any("not safe as a file name" in w and "../../etc" in w for w in report.warnings)
+    assert fake.count(f"/lists/{bad['ids']['trakt']}/items") == 0
+    root = DataFolder(sync_config.data_dir).served_root()
+    assert sorted(p.name for p in (root / "user/lists").iterdir()) == sorted(
+        ["user_lists.json"] + [f"{lst['ids']['slug']}_items.json" for lst in account.lists[1:]])
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_item_count_mismatch_is_recorded_as_a_warning(fake, account, sync_config):
+    fake.item_count_override["ratings"] = 999
+    report = await make_service(sync_config).run_once()
+    assert report.outcome == "success"
+    assert report.endpoints["ratings"].item_count_reported == 999
+    assert report.endpoints["ratings"].items == len(account.ratings)
+    assert [w for w in report.warnings if "ratings" in w] == [
+        f"ratings: Trakt reported 999 items (X-Pagination-Item-Count) but {len(account.ratings)} came back"]
+    assert read_last_attempt(DataFolder(sync_config.data_dir))["warnings"] == report.warnings
+
+
+# --- faults the sync recovers from -------------------------------------------------------------
+@pytest.mark.parametrize("kind, options, counter", [
+    ("rate_limit", {"retry_after": "0.1"}, "rate_limited"),
+    ("rate_limit_html", {"retry_after": "0.1"}, "rate_limited"),
+    ("status", {"status": 500}, "retries"),
+    ("status", {"status": 502}, "retries"),
+    ("status", {"status": 522}, "retries"),
+    ("slow", {"delay": 1.5}, "retries"),
+    ("malformed", {}, "retries"),
+])
+@pytest.mark.gen_test(timeout=20)
+async def test_sync_recovers_from_one_fault(fake, account, sync_config, kind, options, counter):
+    fake.inject(kind, path="/history/movies", **options)
+    report = await make_service(sync_config, request_timeout=0.5).run_once()
+    assert report.outcome == "success", report.error
+    assert getattr(report.endpoints["history/movies"], counter) == 1
+    assert fake.pending_faults() == 0
+    assert_mirrors(sync_config, account)
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_sync_recovers_from_dropped_connections(fake, account, sync_config):
+    fake.inject("drop", times=2, path="/watched/shows")
+    report = await make_service(sync_config).run_once()
+    assert report.outcome == "success", report.error
+    assert fake.pending_faults() == 0
+    assert_mirrors(sync_config, account)
+
+
+# --- faults that end the sync: exit 1, served files unchanged ------------------------------------
+@pytest.mark.parametrize("kind, options, message", [
+    ("status", {"status": 503, "times": 1000}, "503, giving up after 3 attempts"),
+    ("status", {"status": 524, "times": 1000}, "524, giving up"),
+    ("drop", {"times": 1000}, "closed the connection"),
+    ("malformed", {"times": 1000}, "malformed JSON"),
+    ("rate_limit", {"times": 1000, "retry_after": "0.01"}, "rate limit reached"),
+    ("private", {"times": 1000}, "account is private"),
+    ("forbidden", {"times": 1000}, "TRAKT_API_KEY"),
+])
+@pytest.mark.gen_test(timeout=30)
+async def test_failed_sync_exits_1_and_leaves_served_files_byte_for_byte_unchanged(
+        fake, sync_config, kind, options, message):
+    assert await run_sync_command(sync_config, images=False, stdout=io.StringIO(), retry=FAST_RETRY) == 0
+    before = served_state(sync_config)
+    fake.account.history_movies.pop()  # a change that must not reach the served files
+    fake.inject(kind, path="/history/movies", **options)
+    out, err = io.StringIO(), io.StringIO()
+    code = await run_sync_command(sync_config, images=False, stdout=out, stderr=err, retry=FAST_RETRY)
+    assert code == 1
+    assert message in err.getvalue()
+    assert "the served data is unchanged" in err.getvalue()
+    assert out.getvalue() == ""
+    assert served_state(sync_config) == before
+    assert partials(sync_config) == []
+    status = read_sync_status(DataFolder(sync_config.data_dir))
+    assert status["last_attempt_outcome"] == "failed" and message in status["last_error"]
+    assert status["last_success_at"] is not None
+    assert [h["outcome"] for h in read_history(DataFolder(sync_config.data_dir))] == ["failed", "success"]
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_private_profile_ends_the_first_sync_with_a_clear_message(fake, sync_config):
+    fake.account.private = True
+    err = io.StringIO()
+    assert await run_sync_command(sync_config, images=False, stderr=err, retry=FAST_RETRY) == 1
+    assert "the Trakt account is private" in err.getvalue()
+    assert DataFolder(sync_config.data_dir).served_root() is None
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_wrong_key_ends_the_sync_and_never_shows_the_key(fake, sync_config):
+    config = replace(sync_config, trakt_api_key="wrong-secret-key")
+    err = io.StringIO()
+    assert await run_sync_command(config, images=False, stderr=err, retry=FAST_RETRY) == 1
+    assert "API key (TRAKT_API_KEY) is wrong" in err.getvalue()
+    assert "wrong-secret-key" not in err.getvalue()
+    assert "wrong-secret-key" not in (Path(config.data_dir) / "sync" / "last_attempt.json").read_text()
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_overall_time_limit_stops_the_sync(fake, sync_config):
+    assert (await make_service(sync_config).run_once()).outcome == "success"
+    before = served_state(sync_config)
+    fake.latency = 0.25
+    config = replace(sync_config, sync_timeout_minutes=0.01)  # 0.6 s for ~20 requests at 0.25 s, 4 at a time
+    report = await make_service(config).run_once()
+    assert report.outcome == "failed"
+    assert "SYNC_TIMEOUT_MINUTES=0.01" in report.error
+    assert served_state(sync_config) == before
+    assert partials(sync_config) == []
+
+
+# --- configuration -------------------------------------------------------------------------------
+@pytest.mark.gen_test(timeout=10)
+async def test_missing_configuration_exits_2(tmp_path):
+    err = io.StringIO()
+    config = replace(Config(), data_dir=tmp_path / "data")
+    assert await run_sync_command(config, images=False, stderr=err) == 2
+    assert "TRAKT_API_KEY and TRAKT_USERNAME must be set" in err.getvalue()
+    err = io.StringIO()
+    config = replace(config, trakt_api_key="k", trakt_username="someone")
+    assert await run_sync_command(config, images=True, stderr=err) == 2
+    assert "--images needs TMDB_API_KEY" in err.getvalue()
+    assert not (tmp_path / "data" / "sync").exists()
+
+
+# --- running, cancelling, scheduling ---------------------------------------------------------------
+@pytest.mark.gen_test(timeout=20)
+async def test_stop_cancels_a_running_sync_without_committing(fake, sync_config):
+    fake.latency = 0.2
+    service = make_service(sync_config)
+    assert service.start_now() is True
+    assert service.running
+    assert service.start_now() is False
+    with pytest.raises(SyncAlreadyRunning):
+        await service.run_once()
+    while fake.count() < 3:
+        await asyncio.sleep(0.02)
+    await service.stop()
+    assert not service.running
+    assert DataFolder(sync_config.data_dir).served_root() is None
+    assert partials(sync_config) == []
+    last = read_last_attempt(DataFolder(sync_config.data_dir))
+    assert last["outcome"] == "cancelled"
+    assert service.last_report["outcome"] == "cancelled"
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_callbacks_get_the_committed_snapshot_and_every_report(fake, sync_config):
+    committed: list[Path] = []
+    finished: list[dict] = []
+
+    async def on_committed(path: Path) -> None:
+        committed.append(path)
+
+    service = make_service(sync_config, on_committed=on_committed, on_finished=finished.append)
+    await service.run_once()
+    fake.inject("status", status=500, times=100)
+    await service.run_once()
+    assert committed == [DataFolder(sync_config.data_dir).served_root()]
+    assert [r["outcome"] for r in finished] == ["success", "failed"]
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_schedule_syncs_at_once_when_there_is_no_data(fake, sync_config):
+    done = asyncio.Event()
+    service = make_service(replace(sync_config, sync_interval_hours=24), on_committed=lambda _: done.set())
+    assert service.scheduled
+    await service.start()
+    try:
+        await asyncio.wait_for(done.wait(), 10)
+    finally:
+        await service.stop()
+    assert service.last_report["trigger"] == "schedule"
+    assert service.last_report["outcome"] == "success"
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_schedule_waits_for_the_interval_after_a_recent_success(fake, sync_config):
+    config = replace(sync_config, sync_interval_hours=24)
+    await make_service(config).run_once()
+    service = make_service(config)
+    delay = service._first_delay()
+    assert 24 * 3600 - 60 < delay <= 24 * 3600 + 120
+    await service.start()
+    await asyncio.sleep(0.2)
+    await service.stop()
+    assert fake.count() == len(FIXED_ENDPOINTS) + len(fake.account.lists)  # only the first sync ran
+
+
+def test_no_schedule_without_trakt_or_with_interval_zero(tmp_path):
+    folder = DataFolder(tmp_path)
+    assert not SyncService(replace(Config(), sync_interval_hours=24), folder).scheduled
+    assert not SyncService(replace(Config(), trakt_api_key="k", trakt_username="u", sync_interval_hours=0),
+                           folder).scheduled
+    assert SyncService(replace(Config(), trakt_api_key="k", trakt_username="u"), folder).scheduled
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_start_removes_partial_snapshots_left_by_a_killed_sync(tmp_path):
+    folder = DataFolder(tmp_path / "data")
+    leftover = folder.snapshots_dir / ".partial-20260101T000000000000Z-abcdef"
+    (leftover / "user").mkdir(parents=True)
+    (leftover / "user" / "half.json").write_text("{")
+    service = SyncService(replace(Config(), data_dir=folder.root), folder)
+    await service.start()
+    await service.stop()
+    assert not leftover.exists()
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_a_sync_in_another_process_blocks_this_one(fake, sync_config):
+    folder = DataFolder(sync_config.data_dir)
+    lock = _ProcessLock(folder.sync_dir / "sync.lock")
+    assert lock.acquire()
+    try:
+        report = await make_service(sync_config).run_once()
+    finally:
+        lock.release()
+    assert report.outcome == "failed" and "already running" in report.error
+    assert fake.count() == 0
+    assert read_last_attempt(folder) is None  # the running sync writes its own report
+
+
+# --- images ----------------------------------------------------------------------------------------
+@pytest.mark.gen_test(timeout=20)
+async def test_image_step_runs_after_commit_and_its_failure_is_only_a_warning(fake, sync_config):
+    calls = []
+
+    async def downloader(config, snapshot_root, images_dir, progress=None):
+        calls.append((snapshot_root, images_dir))
+        return {"downloaded": 3}
+
+    async def broken(config, snapshot_root, images_dir, progress=None):
+        raise RuntimeError("TMDB exploded")
+
+    config = replace(sync_config, tmdb_api_key="tmdb-key")
+    report = await make_service(config, images=downloader).run_once()
+    folder = DataFolder(config.data_dir)
+    assert report.outcome == "success" and report.images == {"downloaded": 3}
+    assert calls == [(folder.served_root(), folder.images_dir)]
+    assert read_last_attempt(folder)["images"] == {"downloaded": 3}
+
+    report = await make_service(config, images=broken).run_once()
+    assert report.outcome == "success"
+    assert report.warnings == ["image download failed: RuntimeError: TMDB exploded"]
+    assert folder.served_root().name == report.snapshot
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_no_image_step_without_a_tmdb_key(fake, sync_config):
+    calls = []
+
+    async def downloader(*args, **kwargs):
+        calls.append(args)
+        return {}
+
+    report = await make_service(sync_config, images=downloader).run_once()
+    assert report.outcome == "success" and report.images is None and calls == []
+
+
+def test_read_sync_status_without_any_sync(tmp_path):
+    assert read_sync_status(DataFolder(tmp_path)) == {
+        "last_success_at": None, "last_attempt_at": None, "last_attempt_outcome": None,
+        "last_error": None, "running": False}
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_history_keeps_the_last_20_attempts(fake, sync_config):
+    fake.inject("forbidden", times=1000)
+    service = make_service(sync_config)
+    for _ in range(HISTORY_LENGTH + 2):
+        await service.run_once()
+    history = read_history(DataFolder(sync_config.data_dir))
+    assert len(history) == HISTORY_LENGTH
+    assert {h["outcome"] for h in history} == {"failed"}
