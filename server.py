@@ -20,6 +20,7 @@ from tornado.httpserver import HTTPServer
 
 from handlers.base import NotFoundHandler
 from handlers.dashboard import DashboardFileHandler
+from handlers.images import ImageFileHandler, ImageRedirectHandler, ImageReloadHandler, RandomBackdropHandler
 from handlers.sync import SyncHandler
 from handlers.ops import HealthHandler, MetricsHandler, OpenApiHandler
 from handlers.watching import WatchingHandler, WatchingSocket
@@ -33,6 +34,7 @@ from services.notify import SystemdNotifier
 from services.security import dashboard_headers
 from services.snapshots import DataFolder
 from services.demo_schedule import DemoSchedule
+from services.images import ImageIndex
 from services.store import DataStore
 from services.sync import SyncService, load_image_downloader
 from services.tmdb_client import TmdbClient
@@ -57,12 +59,13 @@ class Services:
     tmdb: TmdbClient | None = None
     sync: SyncService | None = None  # scheduled and on-demand syncs (POST /api/trakt/sync)
     metrics: AppMetrics = field(default_factory=AppMetrics)
+    images: ImageIndex | None = None  # the in-memory image index behind /api/images
 
     def __post_init__(self) -> None:
         self.metrics.add_collector(services_collector(self))  # data age, clients, polls... at scrape time
 
     def in_start_order(self) -> list[Any]:
-        return [s for s in (self.store, self.watcher, self.sync) if s is not None]
+        return [s for s in (self.store, self.images, self.watcher, self.sync) if s is not None]
 
     def clients(self) -> list[Any]:
         return [client for client in (self.trakt, self.tmdb) if client is not None]
@@ -96,14 +99,17 @@ def build_services(config: Config) -> Services:
                         has_backdrop=lambda kind, tmdb_id: _demo_backdrop_exists(store, kind, tmdb_id))
     watcher = Watcher(config, trakt, tmdb, demo_source=demo)
     store.add_reload_listener(lambda _store: watcher.refresh())  # demo <-> synced data changes the source
+    images = ImageIndex(config, lambda: store.images_dir)  # the store knows: demo images or DATA_DIR/images
+    store.add_reload_listener(images.on_data_reloaded)
     services = Services(config=config, folder=folder, store=store, watcher=watcher, trakt=trakt, tmdb=tmdb,
-                        sync=sync)
+                        sync=sync, images=images)
     sync.budget = trakt.budget if trakt else None  # the sync and the poller share Trakt's request limit
     sync.on_committed = lambda _snapshot: store.reload()  # serve the new snapshot at once
 
-    def sync_finished(report: dict) -> None:
+    async def sync_finished(report: dict) -> None:
         store.refresh_status()  # /api/trakt metadata shows the last attempt
         services.metrics.observe_sync(report)
+        await images.on_data_reloaded()  # images are downloaded after the commit: index them now
 
     sync.on_finished = sync_finished
     return services
@@ -119,6 +125,7 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
     """The whole route table."""
     store = services.store
     common = {"config": config, "store": store}
+    images = {"config": config, "index": services.images}
 
     def data_file(path: str, endpoint: str) -> tuple:
         return (path, FileHandler, dict(common, endpoint=endpoint))
@@ -147,9 +154,13 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
         (r"/metrics", MetricsHandler, {"config": config, "metrics": services.metrics}),
         (r"/api/openapi\.json", OpenApiHandler, {"config": config}),
         (r"/api/trakt/sync/?", SyncHandler, {"config": config, "sync": services.sync}),
+        (r"/api/images/?", ImageRedirectHandler, images),
+        (r"/api/images/random-backdrop/?", RandomBackdropHandler, images),
+        (r"/api/images/reload-cache/?", ImageReloadHandler, images),
         (r"/api/.*", NotFoundHandler, {"config": config}),
         (r"/()", DashboardFileHandler, {"path": str(resources.static_dir()), "default_filename": "index.html"}),
         (r"/static/(.*)", DashboardFileHandler, {"path": str(resources.static_dir())}),
+        (r"/images/(.*)", ImageFileHandler, images),
         (r"/favicon\.ico", tornado.web.RedirectHandler, {"url": "/static/favicon.svg", "permanent": True}),
     ]
     settings.setdefault("log_function", access_log_function(services.metrics))

@@ -237,11 +237,13 @@ class ImageIndex:
         self._timer: tornado.ioloop.PeriodicCallback | None = None
         self._lock = asyncio.Lock()
         self._scanned_dir: Path | None = None
+        self._started = False
         self.reloads = 0
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         """First build now (a PeriodicCallback waits a full interval), then every N hours."""
+        self._started = True
         try:
             await self.reload()
         except ImageIndexError:
@@ -252,6 +254,7 @@ class ImageIndex:
             self._timer.start()
 
     async def stop(self) -> None:
+        self._started = False
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
@@ -265,8 +268,10 @@ class ImageIndex:
             log.exception("periodic image index refresh failed; keeping the previous index")
 
     async def on_data_reloaded(self, _store: Any = None) -> None:
-        """Store reload listener: the served data (and maybe its image folder) changed."""
-        await self._periodic_reload()
+        """Store/sync listener: the served data (and maybe its image folder) changed.
+        Before `start()` this does nothing: `start()` builds the index itself."""
+        if self._started:
+            await self._periodic_reload()
 
     # --- building -------------------------------------------------------------------------
     def images_dir(self) -> Path:

@@ -168,13 +168,16 @@ async def test_the_provider_decides_which_folder_is_scanned(images: Path, tmp_pa
     other = tmp_path / "demo-images"
     touch(other, "movies/posters/1_poster.svg")
     current = {"dir": images}
-    index = ImageIndex(config(), lambda: current["dir"])
-    await index.reload()
+    index = ImageIndex(config(image_index_refresh_hours=0), lambda: current["dir"])
+    await index.on_data_reloaded(object())  # before start(): start() will build
+    assert index.reloads == 0
+    await index.start()
     assert index.stats()["moviePosters"] == 2
     current["dir"] = other
     await index.on_data_reloaded(object())
     assert index.stats()["moviePosters"] == 1
     assert index.lookup("movies", "posters", 1) == "movies/posters/1_poster.svg"
+    await index.stop()
 
 
 @pytest.mark.gen_test(timeout=10)
