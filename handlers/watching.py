@@ -5,6 +5,8 @@ Both only read the Watcher's state: no request ever causes a Trakt call.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from typing import Any
 
 import tornado.iostream
@@ -55,6 +57,12 @@ class WatchingSocket(tornado.websocket.WebSocketHandler):
 
     def open(self) -> None:
         self.set_nodelay(True)  # ticks are tiny; don't let Nagle hold them back
+        stream = self.ws_connection.stream if self.ws_connection else None
+        if stream is not None and self.watcher.client_socket_buffer:
+            # A fixed kernel send buffer (instead of Linux's autotuning up to megabytes) bounds
+            # what a client that stops reading can hold; our messages are a few hundred bytes.
+            with contextlib.suppress(OSError):
+                stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.watcher.client_socket_buffer)
         if not self.watcher.subscribe(self):
             self.close(SHUTDOWN_CODE, SHUTDOWN_REASON)
 
@@ -67,7 +75,7 @@ class WatchingSocket(tornado.websocket.WebSocketHandler):
             return
         if isinstance(request, dict) and request.get("type") == "ping":
             if not self.send(PONG):
-                self.watcher.unsubscribe(self)
+                self.watcher.drop(self)
 
     def on_close(self) -> None:
         self.watcher.unsubscribe(self)

@@ -36,6 +36,7 @@ NO_IMAGES = {name: None for name, _, _ in BACKDROP_SIZES}
 IDLE_STATE = {"isWatching": False}
 
 DEFAULT_CLIENT_BUFFER_LIMIT = 256 * 1024  # bytes queued for one client before it is dropped
+DEFAULT_CLIENT_SOCKET_BUFFER = 64 * 1024  # kernel send buffer of one client socket (SO_SNDBUF)
 BACKOFF_CAP_SECONDS = 300.0
 TMDB_CACHE_SIZE = 256
 TMDB_RETRY_SECONDS = 600.0  # a failed backdrop lookup is retried after this long
@@ -203,12 +204,14 @@ class Watcher:
     def __init__(self, config: Config, trakt_client: TraktWatching | None, tmdb_client: TmdbImages | None, *,
                  demo_source: DemoSchedule | None = None,
                  client_buffer_limit: int = DEFAULT_CLIENT_BUFFER_LIMIT,
+                 client_socket_buffer: int = DEFAULT_CLIENT_SOCKET_BUFFER,
                  poll_timeout: float | None = None,
                  tmdb_timeout: float = 10.0,
                  clock: Callable[[], datetime] | None = None) -> None:
         """`poll_timeout` bounds one Trakt call (default: the larger of 10 s and the poll
         interval); `client_buffer_limit` is how many unsent bytes a client may owe before it
-        is dropped; `clock` returns the current aware UTC time (tests)."""
+        is dropped, `client_socket_buffer` the SO_SNDBUF of each client socket (0: the OS
+        default); `clock` returns the current aware UTC time (tests)."""
         if config.watching_poll_seconds <= 0 or config.watching_tick_seconds <= 0:
             raise ValueError("watching_poll_seconds and watching_tick_seconds must be positive")
         if client_buffer_limit < 1024:
@@ -219,7 +222,10 @@ class Watcher:
         self._trakt = trakt_client
         self._tmdb = tmdb_client
         self._demo = demo_source
+        if client_socket_buffer < 0:
+            raise ValueError(f"client_socket_buffer must be 0 or more bytes, got {client_socket_buffer!r}")
         self.client_buffer_limit = client_buffer_limit
+        self.client_socket_buffer = client_socket_buffer
         self.poll_timeout = poll_timeout if poll_timeout is not None else max(10.0, config.watching_poll_seconds)
         self.tmdb_timeout = tmdb_timeout
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -328,7 +334,7 @@ class Watcher:
             return False
         self._subscribers.add(subscriber)
         if not self._deliver(subscriber, Outgoing({"type": "watching", "data": self.state()})):
-            self._drop(subscriber)
+            self.drop(subscriber)
         return subscriber in self._subscribers
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
@@ -345,7 +351,7 @@ class Watcher:
             else:
                 gone.append(subscriber)
         for subscriber in gone:
-            self._drop(subscriber)
+            self.drop(subscriber)
         self.messages_sent += delivered
         return delivered
 
@@ -356,7 +362,8 @@ class Watcher:
             log.debug("sending to a watching client failed", exc_info=True)
             return False
 
-    def _drop(self, subscriber: Subscriber) -> None:
+    def drop(self, subscriber: Subscriber) -> None:
+        """Forget a client that could not keep up (counted in `clients_dropped`)."""
         if subscriber in self._subscribers:
             self._subscribers.discard(subscriber)
             self.clients_dropped += 1
