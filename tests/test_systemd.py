@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +132,31 @@ def _seconds(value: str) -> float:
     for number, unit in re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]*)", value):
         total += float(number) * units[unit]
     return total
+
+
+def test_server_process_notifies_ready_watchdog_and_stopping(tmp_path):
+    """`trakt-watch serve` under a fake service manager: READY=1 only once the port accepts
+    connections, WATCHDOG=1 pings at half of WATCHDOG_USEC, STOPPING=1 on SIGTERM, exit 0."""
+    from tests import accounts
+    from tests.test_shutdown import serve_process
+
+    data = accounts.write_account(tmp_path / "data")
+    manager = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    manager.bind(str(tmp_path / "notify.sock"))
+    manager.settimeout(15)
+    try:
+        env = {"DATA_DIR": str(data), "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "400000"}
+        with serve_process(tmp_path, env) as server:
+            messages = [manager.recv(4096).decode()]
+            assert messages[0].startswith("READY=1\nSTATUS=Serving on 127.0.0.1:")
+            # READY came after listen(): the port already answers.
+            socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+            while messages.count("WATCHDOG=1") < 3:
+                messages.append(manager.recv(4096).decode())
+            server.process.send_signal(signal.SIGTERM)
+            while not messages[-1].startswith("STOPPING=1"):
+                messages.append(manager.recv(4096).decode())
+            assert server.wait_exit() == 0, server.log()
+    finally:
+        manager.close()
+    assert set(messages[1:-1]) == {"WATCHDOG=1"}
