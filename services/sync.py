@@ -313,6 +313,9 @@ class SyncService:
             report.finish(FAILED, f"{exc}; the served data is unchanged")
         except OSError as exc:
             report.finish(FAILED, f"Cannot write the snapshot: {exc}; the served data is unchanged")
+        except Exception as exc:  # noqa: BLE001 - a bug must still end in a recorded, failed attempt
+            log.exception("sync crashed")
+            report.finish(FAILED, f"Unexpected error: {type(exc).__name__}: {exc}; the served data is unchanged")
         else:
             report.finish(SUCCESS)
             self._record(report)
@@ -444,8 +447,15 @@ class SyncService:
                 report.warn(f"reloading the served data failed: {exc}")
         if self.images is not None and self.config.tmdb_api_key:
             self._progress(progress, "images", report, "images")
+
+            def image_progress(done: int, total: int) -> None:
+                totals = report.totals()
+                self._emit(progress, SyncProgress(stage="images", files_done=done, files_total=total,
+                                                  requests=totals["requests"], items=totals["items"],
+                                                  current="images"))
+
             try:
-                report.images = await self.images(self.config, path, self.folder.images_dir)
+                report.images = await self.images(self.config, path, self.folder.images_dir, progress=image_progress)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - images never undo a committed snapshot
@@ -471,11 +481,14 @@ class SyncService:
                   total: int | None = None) -> None:
         totals = report.totals()
         done = sum(1 for r in report.endpoints.values() if r.pages)
-        self.progress = SyncProgress(stage=stage, files_done=done, files_total=max(total or done, done),
-                                     requests=totals["requests"], items=totals["items"], current=current)
+        self._emit(callback, SyncProgress(stage=stage, files_done=done, files_total=max(total or done, done),
+                                          requests=totals["requests"], items=totals["items"], current=current))
+
+    def _emit(self, callback: ProgressCallback | None, progress: SyncProgress) -> None:
+        self.progress = progress
         if callback is not None:
             try:
-                callback(self.progress)
+                callback(progress)
             except Exception:  # noqa: BLE001 - a broken progress display must not fail the sync
                 log.exception("sync progress callback failed")
 

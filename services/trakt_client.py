@@ -316,11 +316,12 @@ class TraktClient:
         limited = 0
         query = {k: str(v) for k, v in (params or {}).items()}
         while True:
-            await self.budget.acquire()
-            stats.requests += 1
-            self.totals.requests += 1
             try:
                 async with self._concurrency:
+                    # The slot is taken right before sending, so the window sees real send times.
+                    await self.budget.acquire()
+                    stats.requests += 1
+                    self.totals.requests += 1
                     status, headers, body = await self._send(path, query)
             except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
                 problem = _describe_transport_error(exc)

@@ -481,3 +481,71 @@ async def test_history_keeps_the_last_20_attempts(fake, sync_config):
     history = read_history(DataFolder(sync_config.data_dir))
     assert len(history) == HISTORY_LENGTH
     assert {h["outcome"] for h in history} == {"failed"}
+
+
+# --- the command's output ----------------------------------------------------------------------------
+class TerminalStream(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_cli_draws_a_progress_bar_on_a_terminal_and_prints_one_summary_line(fake, account, sync_config):
+    out, err = io.StringIO(), TerminalStream()
+    assert await run_sync_command(sync_config, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 0
+    frames = err.getvalue().split("\r")[1:]
+    total = len(FIXED_ENDPOINTS) + len(account.lists)
+    assert len(frames) >= total
+    assert frames[-1].rstrip().endswith("done:") or "done" in frames[-1]
+    assert f"{total}/{total} files" in frames[-1]
+    assert err.getvalue().endswith("\n")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sync committed snapshot ")
+    assert f"{fake.count()} requests" in lines[0]
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_cli_prints_no_progress_bar_when_not_on_a_terminal(fake, sync_config):
+    out, err = io.StringIO(), io.StringIO()
+    assert await run_sync_command(sync_config, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 0
+    assert err.getvalue() == ""
+    assert len(out.getvalue().splitlines()) == 1
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_lists_without_usable_ids_are_skipped_with_warnings(fake, account, sync_config):
+    account.lists[0] = "not a list object"
+    account.lists[1]["ids"] = None
+    report = await make_service(sync_config).run_once()
+    assert report.outcome == "success"
+    assert [w for w in report.warnings if "skipped" in w] == [
+        "list number 1 has no numeric Trakt id: its items were skipped",
+        f"list {account.lists[1]['name']!r} has no numeric Trakt id: its items were skipped"]
+    assert fake.count("/items") == len(account.lists) - 2
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_failing_store_reload_is_a_warning_not_a_failure(fake, sync_config):
+    async def explode(_path):
+        raise RuntimeError("store exploded")
+
+    report = await make_service(sync_config, on_committed=explode).run_once()
+    assert report.outcome == "success"
+    assert report.warnings == ["reloading the served data failed: store exploded"]
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_an_unexpected_error_is_a_recorded_failure(fake, sync_config):
+    assert (await make_service(sync_config).run_once()).outcome == "success"
+    before = served_state(sync_config)
+
+    class Broken(SyncService):
+        def _list_item_endpoints(self, lists, report):
+            raise KeyError("ids")
+
+    report = await Broken(sync_config, DataFolder(sync_config.data_dir), retry=FAST_RETRY).run_once()
+    assert report.outcome == "failed"
+    assert report.error.startswith("Unexpected error: KeyError: 'ids'")
+    assert read_last_attempt(DataFolder(sync_config.data_dir))["outcome"] == "failed"
+    assert served_state(sync_config) == before
+    assert partials(sync_config) == []

@@ -256,7 +256,8 @@ class FakeAccount:
             "ratings": len(self.ratings),
         }
         for lst in self.lists:
-            sizes[f"lists/{lst['ids']['trakt']}/items"] = len(self.list_items[lst["ids"]["trakt"]])
+            if isinstance(lst, dict) and isinstance(lst.get("ids"), dict) and lst["ids"].get("trakt") in self.list_items:
+                sizes[f"lists/{lst['ids']['trakt']}/items"] = len(self.list_items[lst["ids"]["trakt"]])
         return sizes
 
     def minimum_requests(self, limit: int = MAX_LIMIT) -> int:
@@ -413,7 +414,9 @@ class FakeTrakt:
             return "lists", account.lists
         if head == "lists" and len(tail) == 2 and tail[1] == "items":
             for lst in account.lists:
-                if tail[0] in (str(lst["ids"]["trakt"]), lst["ids"]["slug"]):
+                if not isinstance(lst, dict) or not isinstance(lst.get("ids"), dict):
+                    continue  # a deliberately broken entry (tests of the sync's validation)
+                if tail[0] in (str(lst["ids"].get("trakt")), lst["ids"].get("slug")):
                     return f"lists/{lst['ids']['trakt']}/items", account.list_items[lst["ids"]["trakt"]]
             raise KeyError(path)
         if head == "comments" and len(tail) <= 2:
