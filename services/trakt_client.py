@@ -50,8 +50,8 @@ class TraktError(Exception):
 class TraktRateLimited(TraktError):
     """429 from Trakt (or the CDN in front of it); `retry_after` is in seconds."""
 
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
+    def __init__(self, retry_after: float, message: str = "") -> None:
+        super().__init__(message or f"Trakt rate limit reached (429), retry after {retry_after:g} s")
         self.retry_after = retry_after
 
 
@@ -337,8 +337,8 @@ class TraktClient:
                 self.totals.rate_limited += 1
                 self.budget.pause(retry_after)
                 if not wait_on_429 or limited >= self.retry.rate_limit_retries:
-                    raise TraktRateLimited(f"{path}: Trakt rate limit reached (429), retry after "
-                                           f"{retry_after:g} s", retry_after)
+                    raise TraktRateLimited(retry_after, f"{path}: Trakt rate limit reached (429), retry after "
+                                                        f"{retry_after:g} s")
                 limited += 1
                 stats.retries += 1
                 self.totals.retries += 1
