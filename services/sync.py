@@ -156,6 +156,8 @@ class SyncService:
                  max_concurrency: int = 4) -> None:
         if request_timeout <= 0:
             raise ValueError(f"request_timeout must be positive, got {request_timeout}")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
         self.config = config
         self.folder = folder
         self.on_committed = on_committed
@@ -275,12 +277,17 @@ class SyncService:
         return max(0.0, last_success + interval - time.time()) + jitter
 
     def _remove_partials_if_idle(self) -> None:
+        if not self.folder.snapshots_dir.is_dir():
+            return  # never synced here: nothing to clean, and nothing to create (the folder may be read-only)
         lock = _ProcessLock(self.folder.sync_dir / LOCK_FILE)
-        if not lock.acquire():
-            return  # a sync in another process is writing its partial folder right now
         try:
-            for path in self.folder.remove_partials():
-                log.warning("removed %s left by an interrupted sync", path)
+            if not lock.acquire():
+                return  # a sync in another process is writing its partial folder right now
+        except OSError as exc:
+            log.warning("cannot check %s for interrupted syncs: %s", self.folder.root, exc)
+            return
+        try:
+            self._remove_partials_locked()
         finally:
             lock.release()
 
@@ -293,7 +300,13 @@ class SyncService:
             report.finish(FAILED, "Sync needs TRAKT_API_KEY and TRAKT_USERNAME to be set")
             return report
         lock = _ProcessLock(self.folder.sync_dir / LOCK_FILE)
-        if not lock.acquire():
+        try:
+            acquired = lock.acquire()
+        except OSError as exc:
+            report.finish(FAILED, f"Cannot use the data folder {self.folder.root}: {exc.strerror or exc}")
+            log.error("sync not started: %s", report.error)
+            return report  # not recorded: the folder cannot be written
+        if not acquired:
             report.finish(FAILED, "Another sync of this data folder is already running (in another process)")
             log.warning("sync not started: %s", report.error)
             return report  # not recorded: the running sync will write its own report

@@ -549,3 +549,24 @@ async def test_an_unexpected_error_is_a_recorded_failure(fake, sync_config):
     assert read_last_attempt(DataFolder(sync_config.data_dir))["outcome"] == "failed"
     assert served_state(sync_config) == before
     assert partials(sync_config) == []
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_an_unwritable_data_folder_fails_the_sync_with_exit_1(fake, sync_config, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    err = io.StringIO()
+    config = replace(sync_config, data_dir=blocker / "data")
+    assert await run_sync_command(config, images=False, stderr=err, retry=FAST_RETRY) == 2
+    assert "cannot use DATA_DIR" in err.getvalue()
+    report = await make_service(config).run_once()
+    assert report.outcome == "failed" and "Cannot use the data folder" in report.error
+    assert fake.count() == 0
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_start_creates_nothing_in_a_folder_that_was_never_synced(tmp_path):
+    service = SyncService(replace(Config(), data_dir=tmp_path), DataFolder(tmp_path))
+    await service.start()
+    await service.stop()
+    assert list(tmp_path.iterdir()) == []
