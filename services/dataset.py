@@ -9,13 +9,14 @@ only their bytes, offsets and the compact title catalogue stay in memory.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
 import ujson
@@ -63,7 +64,6 @@ class ArrayFile:
     body: Body
     metadata: dict
     offsets: array  # offsets[k] = start of item k; offsets[n] = where the closing "]" stands
-    prefix_length: int  # bytes before the first item
 
     @property
     def count(self) -> int:
@@ -99,9 +99,9 @@ class Dataset:
     last_updated: str | None = None
     raw_files: dict[str, bytes] = field(default_factory=dict, repr=False)
 
-    @property
-    def documents(self) -> "LazyDocuments":
-        return LazyDocuments(self)
+    def __post_init__(self) -> None:
+        # One mapping per dataset: users may cache derived values keyed on its identity.
+        self.documents = LazyDocuments(self)
 
 
 class LazyDocuments(Mapping):
@@ -129,15 +129,19 @@ class LazyDocuments(Mapping):
 def build_dataset(root: Path | None, files: dict[str, bytes], *, is_demo: bool, zone: str) -> Dataset:
     """Parse every file once and prepare all responses. Bad files become `problems`, never errors."""
     dataset = Dataset(root=root, is_demo=is_demo, raw_files=files)
-    catalogue = Catalogue()
-    activity = _ActivityCounter(_zone(zone))
-    list_names: dict[str, str] = {}
+    collector = _Collector(_zone(zone))
     for endpoint in sorted(files, key=_load_order):
         raw = files[endpoint]
+        on_row = collector.row_handler(endpoint)
         try:
+            streamed = None if endpoint in SMALL_FILES else _stream_array(endpoint, raw, on_row)
+            if streamed is not None:
+                dataset.arrays[endpoint] = streamed
+                dataset.bodies[endpoint] = streamed.body
+                continue
             document = ujson.loads(raw)
-        except (ValueError, OverflowError) as exc:
-            dataset.problems[endpoint] = f"{endpoint} is not valid JSON ({exc})"
+        except (ValueError, OverflowError, StopIteration) as exc:
+            dataset.problems[endpoint] = f"{endpoint} is not valid JSON ({exc or 'unexpected end of data'})"
             continue
         if not isinstance(document, dict) or "data" not in document:
             dataset.problems[endpoint] = f"{endpoint} has no 'data' field (expected the metadata/data wrapper)"
@@ -151,25 +155,22 @@ def build_dataset(root: Path | None, files: dict[str, bytes], *, is_demo: bool, 
             dataset.last_updated = metadata.get("last_updated") or (data or {}).get("last_updated")
             continue  # index.json gets status metadata added per load; see DataStore
         if isinstance(data, list):
-            dataset.arrays[endpoint] = _array_file(endpoint, raw, metadata, data)
+            dataset.arrays[endpoint] = _canonical_array_file(endpoint, metadata, data)
             dataset.bodies[endpoint] = dataset.arrays[endpoint].body
+            if on_row is not None:
+                for row in data:
+                    if isinstance(row, dict):
+                        on_row(row)
         else:
             dataset.bodies[endpoint] = Body((raw,), etag_of(raw))
-        _collect(endpoint, data, catalogue, activity, list_names)
         if endpoint == layout.LISTS and isinstance(data, list):
-            for entry in data:
-                ids = entry.get("ids") if isinstance(entry, dict) else None
-                if isinstance(ids, dict) and layout.is_safe_slug(str(ids.get("slug", ""))):
-                    endpoint_for_list = layout.list_items_endpoint(ids["slug"])
-                    list_names[endpoint_for_list] = entry.get("name") or ids["slug"]
-                    if ids.get("trakt") is not None:
-                        dataset.list_endpoints[str(ids["trakt"])] = endpoint_for_list
+            collector.note_lists(data, dataset.list_endpoints)
     for endpoint in files:
         if endpoint.startswith(layout.LISTS_DIR + "/") and endpoint.endswith(layout.LIST_ITEMS_SUFFIX):
             slug = endpoint[len(layout.LISTS_DIR) + 1:-len(layout.LIST_ITEMS_SUFFIX)]
             dataset.list_endpoints.setdefault(slug, endpoint)
-    dataset.search = SearchIndex(catalogue)
-    dataset.activity = activity.result(dataset.last_updated, zone)
+    dataset.search = SearchIndex(collector.catalogue)
+    dataset.activity = collector.activity.result(dataset.last_updated, zone)
     return dataset
 
 
@@ -179,24 +180,50 @@ def _load_order(endpoint: str) -> tuple[int, str]:
     return (0 if endpoint in first else 1, endpoint)
 
 
-def _array_file(endpoint: str, raw: bytes, metadata: dict, items: list) -> ArrayFile:
-    """Find each item's byte range. Files we wrote ourselves are verified in place; anything
-    else (a hand-made file with other spacing) is re-serialised once, canonically."""
+_HEAD = '{"metadata":'
+_DATA = ',"data":['
+_scanner = json.JSONDecoder().scan_once  # the C scanner: one value at a time, with its end offset
+
+
+def _stream_array(endpoint: str, raw: bytes, on_row: Callable[[dict], None] | None) -> ArrayFile | None:
+    """Walk a compact `{"metadata":…,"data":[…]}` file one item at a time.
+
+    Only one item is alive at a time (a 300,000-row history never exists as Python objects), and
+    each item's byte range is recorded for paging. Returns None when the file has another shape
+    (pretty-printed, `data` first, an object): the caller then parses it whole."""
+    if not raw.startswith(_HEAD.encode()):
+        return None
+    text = raw.decode("utf-8")
+    metadata, position = _scanner(text, len(_HEAD))
+    if not isinstance(metadata, dict) or not text.startswith(_DATA, position):
+        return None
+    position += len(_DATA)
+    ascii_only = len(text) == len(raw)  # then character offsets are byte offsets
+    byte_position = position if ascii_only else len(text[:position].encode())
     offsets = array("Q")
-    head = b'{"metadata":' + dumps(metadata).encode() + b',"data":['
-    if raw.startswith(head):
-        cursor = len(head)
-        for item in items:
-            piece = dumps(item).encode()
-            if raw[cursor:cursor + len(piece)] != piece:
-                break
-            offsets.append(cursor)
-            cursor += len(piece) + 1
+    scan = _scanner
+    while text[position] != "]":
+        item, end = scan(text, position)
+        offsets.append(byte_position)
+        if on_row is not None and type(item) is dict:
+            on_row(item)
+        if ascii_only:
+            byte_position = end
         else:
-            end = cursor - 1 if items else cursor  # where "]" stands
-            if raw[end:] == b"]}":
-                offsets.append(end)
-                return ArrayFile(endpoint, Body((raw,), etag_of(raw)), metadata, offsets, len(head))
+            byte_position += len(text[position:end].encode())
+        if text[end] == ",":
+            position, byte_position = end + 1, byte_position + 1
+        else:
+            position = end
+    if text[position:].rstrip() != "]}":
+        return None
+    offsets.append(byte_position)
+    return ArrayFile(endpoint, Body((raw,), etag_of(raw)), metadata, offsets)
+
+
+def _canonical_array_file(endpoint: str, metadata: dict, items: list) -> ArrayFile:
+    """For a file in another layout: serialise it once, compactly, and serve that."""
+    head = (_HEAD + dumps(metadata) + _DATA).encode()
     offsets = array("Q")
     pieces = [dumps(item).encode() for item in items]
     cursor = len(head)
@@ -205,64 +232,97 @@ def _array_file(endpoint: str, raw: bytes, metadata: dict, items: list) -> Array
         cursor += len(piece) + 1
     offsets.append(cursor - 1 if pieces else cursor)
     body = head + b",".join(pieces) + b"]}"
-    return ArrayFile(endpoint, Body((body,), etag_of(body)), metadata, offsets, len(head))
+    return ArrayFile(endpoint, Body((body,), etag_of(body)), metadata, offsets)
 
 
-def _collect(endpoint: str, data: Any, catalogue: Catalogue, activity: "_ActivityCounter",
-             list_names: dict[str, str]) -> None:
-    """Feed the search catalogue and the activity statistics from one file."""
-    if not isinstance(data, list):
-        return
-    rows = [row for row in data if isinstance(row, dict)]
-    if endpoint in layout.WATCHED.values():
-        for row in rows:
-            kind = "movie" if "movie" in row else "show"
-            entry = catalogue.entry(kind, row.get(kind))
+class _Collector:
+    """Feeds the search catalogue and the activity statistics one row at a time."""
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.catalogue = Catalogue()
+        self.activity = _ActivityCounter(zone)
+        self.list_names: dict[str, str] = {}
+
+    def row_handler(self, endpoint: str) -> Callable[[dict], None] | None:
+        if endpoint in layout.WATCHED.values():
+            return self._watched
+        if endpoint in layout.WATCHLIST.values():
+            return self._watchlist
+        if endpoint in layout.HISTORY.values():
+            return self._history
+        if endpoint == layout.RATINGS:
+            return self._rating
+        if endpoint.startswith(layout.LISTS_DIR + "/") and endpoint.endswith(layout.LIST_ITEMS_SUFFIX):
+            slug = endpoint[len(layout.LISTS_DIR) + 1:-len(layout.LIST_ITEMS_SUFFIX)]
+            info = {"name": self.list_names.get(endpoint, slug), "slug": slug}
+            return lambda row: self._list_item(row, info)
+        if endpoint == layout.LISTS:
+            return self._user_list
+        return None
+
+    def note_lists(self, lists: list, list_endpoints: dict[str, str]) -> None:
+        """Map each list's numeric Trakt id to its items file."""
+        for entry in lists:
+            ids = entry.get("ids") if isinstance(entry, dict) else None
+            if isinstance(ids, dict) and layout.is_safe_slug(str(ids.get("slug", ""))):
+                endpoint = layout.list_items_endpoint(ids["slug"])
+                if ids.get("trakt") is not None:
+                    list_endpoints[str(ids["trakt"])] = endpoint
+
+    def _user_list(self, entry: dict) -> None:
+        ids = entry.get("ids")
+        if isinstance(ids, dict) and layout.is_safe_slug(str(ids.get("slug", ""))):
+            self.list_names[layout.list_items_endpoint(ids["slug"])] = entry.get("name") or ids["slug"]
+
+    def _watched(self, row: dict) -> None:
+        kind = "movie" if "movie" in row else "show"
+        entry = self.catalogue.entry(kind, row.get(kind))
+        if entry:
+            entry.add_source("watched")
+            entry.plays = row.get("plays", entry.plays)
+            entry.last_watched_at = row.get("last_watched_at", entry.last_watched_at)
+
+    def _watchlist(self, row: dict) -> None:
+        kind = row.get("type")
+        if kind in ("movie", "show"):
+            entry = self.catalogue.entry(kind, row.get(kind))
             if entry:
-                entry.add_source("watched")
-                entry.plays = row.get("plays", entry.plays)
-                entry.last_watched_at = row.get("last_watched_at", entry.last_watched_at)
-    elif endpoint in (layout.WATCHLIST["movies"], layout.WATCHLIST["shows"], layout.WATCHLIST["all"]):
-        for row in rows:
-            kind = row.get("type")
-            if kind in ("movie", "show"):
-                entry = catalogue.entry(kind, row.get(kind))
-                if entry:
-                    entry.add_source("watchlist")
-                    entry.rank = row.get("rank", entry.rank)
-                    entry.listed_at = row.get("listed_at", entry.listed_at)
-    elif endpoint in layout.HISTORY.values():
-        for row in rows:
-            kind = "movie" if row.get("type") == "movie" or "movie" in row else "show"
-            media = row.get(kind)
-            entry = catalogue.entry(kind, media)
+                entry.add_source("watchlist")
+                entry.rank = row.get("rank", entry.rank)
+                entry.listed_at = row.get("listed_at", entry.listed_at)
+
+    def _history(self, row: dict) -> None:
+        is_movie = row.get("type") == "movie" or "movie" in row
+        media = row.get("movie") if is_movie else row.get("show")
+        entry = self.catalogue.entry("movie" if is_movie else "show", media)
+        watched_at = row.get("watched_at")
+        if entry:
+            entry.add_source("history")
+            if isinstance(watched_at, str) and (entry.last_watched_at is None or watched_at > entry.last_watched_at):
+                entry.last_watched_at = watched_at
+        if is_movie:
+            runtime = media.get("runtime") if isinstance(media, dict) else None
+        else:
+            episode = row.get("episode")
+            runtime = episode.get("runtime") if isinstance(episode, dict) else None
+        self.activity.add(watched_at, "movies" if is_movie else "episodes", runtime)
+
+    def _rating(self, row: dict) -> None:
+        kind = row.get("type")
+        if kind in ("movie", "show"):
+            entry = self.catalogue.entry(kind, row.get(kind))
+            if entry and isinstance(row.get("rating"), int):
+                entry.rating = row["rating"]
+
+    def _list_item(self, row: dict, info: dict) -> None:
+        kind = row.get("type")
+        media_kind = "show" if kind in ("season", "episode") else kind  # seasons/episodes belong to their show
+        if media_kind in ("movie", "show"):
+            entry = self.catalogue.entry(media_kind, row.get(media_kind))
             if entry:
-                entry.add_source("history")
-                watched_at = row.get("watched_at")
-                if watched_at and (entry.last_watched_at is None or watched_at > entry.last_watched_at):
-                    entry.last_watched_at = watched_at
-            runtime = (row.get("episode") or {}).get("runtime") if kind == "show" else (media or {}).get("runtime")
-            activity.add(row.get("watched_at"), "movies" if kind == "movie" else "episodes", runtime)
-    elif endpoint == layout.RATINGS:
-        for row in rows:
-            kind = row.get("type")
-            if kind in ("movie", "show"):
-                entry = catalogue.entry(kind, row.get(kind))
-                if entry and isinstance(row.get("rating"), int):
-                    entry.rating = row["rating"]
-    elif endpoint.startswith(layout.LISTS_DIR + "/") and endpoint.endswith(layout.LIST_ITEMS_SUFFIX):
-        slug = endpoint[len(layout.LISTS_DIR) + 1:-len(layout.LIST_ITEMS_SUFFIX)]
-        info = {"name": list_names.get(endpoint, slug), "slug": slug}
-        for row in rows:
-            kind = row.get("type")
-            # season/episode items belong to their show
-            media_kind = "show" if kind in ("season", "episode") else kind
-            if media_kind in ("movie", "show"):
-                entry = catalogue.entry(media_kind, row.get(media_kind))
-                if entry:
-                    entry.add_source("list")
-                    if info not in entry.lists:
-                        entry.lists.append(info)
+                entry.add_source("list")
+                if info not in entry.lists:
+                    entry.lists.append(info)
 
 
 def _zone(name: str) -> tzinfo:
@@ -280,24 +340,42 @@ class _ActivityCounter:
         self.months: dict[str, dict[str, int]] = {}
         self.heatmap = [[0] * 24 for _ in range(7)]
         self.totals = {"movies": 0, "episodes": 0, "minutes": 0}
+        self._slots: dict[str, tuple[str, int, int]] = {}
 
     def add(self, watched_at: Any, kind: str, runtime: Any) -> None:
         if not isinstance(watched_at, str):
             return
-        try:
-            when = datetime.fromisoformat(watched_at)
-        except ValueError:
-            return
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        local = when.astimezone(self.zone)
-        month = self.months.setdefault(f"{local.year:04d}-{local.month:02d}", {"movies": 0, "episodes": 0, "minutes": 0})
-        minutes = runtime if isinstance(runtime, int) and runtime > 0 else 0
+        # Trakt's times are UTC ("…Z"): every row of one UTC hour lands in the same local slot
+        # (for zones with whole-hour offsets), so the time-zone arithmetic runs once per hour.
+        slot = self._slots.get(watched_at[:13]) if watched_at.endswith("Z") else None
+        if slot is None:
+            slot = self._slot(watched_at)
+            if slot is None:
+                return
+        month_key, weekday, hour = slot
+        month = self.months.get(month_key)
+        if month is None:
+            month = self.months[month_key] = {"movies": 0, "episodes": 0, "minutes": 0}
+        minutes = runtime if type(runtime) is int and runtime > 0 else 0
         month[kind] += 1
         month["minutes"] += minutes
         self.totals[kind] += 1
         self.totals["minutes"] += minutes
-        self.heatmap[local.weekday()][local.hour] += 1
+        self.heatmap[weekday][hour] += 1
+
+    def _slot(self, watched_at: str) -> tuple[str, int, int] | None:
+        try:
+            when = datetime.fromisoformat(watched_at)
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        local = when.astimezone(self.zone)
+        slot = (f"{local.year:04d}-{local.month:02d}", local.weekday(), local.hour)
+        offset = local.utcoffset()
+        if watched_at.endswith("Z") and offset is not None and offset.total_seconds() % 3600 == 0:
+            self._slots[watched_at[:13]] = slot
+        return slot
 
     def result(self, last_updated: str | None, zone_name: str) -> dict:
         """The last 24 months up to the data's own date (so an old snapshot still shows its activity)."""

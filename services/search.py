@@ -3,32 +3,32 @@
 One entry per title (deduplicated by type and Trakt id) remembers every place it was found.
 Matching is case- and accent-insensitive ("amelie" finds "Amélie", "spider man" finds
 "Spider-Man"). Ranking: exact title > title prefix > word prefix > substring; ties are
-alphabetical. The titles of each type are kept sorted in one newline-separated string so a
-query is a handful of C-speed `str.find` calls per matching title, not a Python loop over
-the whole library.
+alphabetical. One- and two-character queries match title and word starts only (a substring
+"a" matches nearly everything and helps nobody). Each class is found with bisects on sorted
+lists or C-speed string search, never a Python loop per title for a rare query.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 SOURCES = ("watched", "watchlist", "history", "list")
 TYPES = ("movies", "shows")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_NON_WORD = re.compile(r"[\W_]+")  # Unicode-aware: CJK and other scripts stay searchable
 
 
 def normalize(text: str) -> str:
     """Fold case and accents, turn punctuation into single spaces."""
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _NON_ALNUM.sub(" ", stripped.casefold()).strip()
+    return _NON_WORD.sub(" ", stripped.casefold()).strip()
 
 
 @dataclass
@@ -78,11 +78,19 @@ class Catalogue:
         self.entries: dict[tuple, TitleEntry] = {}
 
     def entry(self, kind: str, media: Any) -> TitleEntry | None:
-        if not isinstance(media, dict) or not isinstance(media.get("title"), str):
-            return None
-        key = title_key(kind, media)
+        """The entry for this movie/show, created on first sight (called once per data row)."""
+        try:
+            key = (kind, "trakt", media["ids"]["trakt"])  # the common case, without title_key()
+            if key[2] is None:
+                raise KeyError
+        except (TypeError, KeyError):
+            if not isinstance(media, dict):
+                return None
+            key = title_key(kind, media)
         found = self.entries.get(key)
         if found is None:
+            if not isinstance(media.get("title"), str):
+                return None
             found = self.entries[key] = TitleEntry(kind=kind, media=_slim(media))
         return found
 
@@ -96,13 +104,25 @@ def _slim(media: dict) -> dict:
     return slim
 
 
+_AFTER_EVERYTHING = "\U0010ffff"  # sorts after any continuation of a prefix
+SUBSTRING_MIN_LENGTH = 3  # shorter queries match the start of a title or of a word only
+_FIND_LOOP_LIMIT = 2000  # above this many occurrences one pass over all titles is cheaper
+
+
 class _TypeIndex:
-    """Sorted normalized titles of one type, joined into one string."""
+    """The titles of one type, normalized and sorted, with three views for the match classes:
+    the sorted list (exact and prefix: one bisect), the sorted word suffixes ("star wars" ->
+    "wars": word prefix, one bisect) and one joined string (substring: C-speed `str.find`)."""
 
     def __init__(self, entries: Iterable[TitleEntry]) -> None:
-        pairs = sorted(((normalize(e.media["title"]), e) for e in entries), key=lambda p: (p[0], p[1].media.get("year") or 0))
+        pairs = sorted(((normalize(e.media["title"]), e) for e in entries),
+                       key=lambda p: (p[0], p[1].media.get("year") or 0))
         self.titles = [p[0] for p in pairs]
         self.entries = [p[1] for p in pairs]
+        suffixes = sorted((title[i + 1:], owner) for owner, title in enumerate(self.titles)
+                          for i, char in enumerate(title) if char == " ")
+        self.suffixes = [s for s, _ in suffixes]
+        self.suffix_owners = [o for _, o in suffixes]
         self.haystack = "\n".join(self.titles) + "\n"
         self.starts = []
         offset = 0
@@ -111,28 +131,41 @@ class _TypeIndex:
             offset += len(title) + 1
         self.starts.append(offset)
 
-    def matches(self, query: str) -> tuple[list[int], list[int], list[int], list[int]]:
+    def matches(self, query: str) -> tuple[Sequence[int], Sequence[int], list[int], list[int]]:
         """Indices of entries by match class: exact, prefix, word, substring (each alphabetical)."""
-        exact: list[int] = []
-        prefix: list[int] = []
-        word: list[int] = []
+        titles = self.titles
+        low = bisect_left(titles, query)
+        high = bisect_left(titles, query + _AFTER_EVERYTHING, low)
+        exact_end = low
+        while exact_end < high and titles[exact_end] == query:
+            exact_end += 1
+        starts_with = range(low, high)
+        word_low = bisect_left(self.suffixes, query)
+        word_high = bisect_left(self.suffixes, query + _AFTER_EVERYTHING, word_low)
+        word_set = set(self.suffix_owners[word_low:word_high]).difference(starts_with)
         substring: list[int] = []
-        hay, starts = self.haystack, self.starts
-        find = hay.find
-        qlen = len(query)
-        spaced = " " + query
-        pos = find(query)
-        while pos != -1:
-            i = bisect_right(starts, pos) - 1
-            line_start, line_end = starts[i], starts[i + 1] - 1
-            if pos == line_start:
-                (exact if line_end - pos == qlen else prefix).append(i)
-            elif hay[pos - 1] == " " or find(spaced, pos, line_end) != -1:
-                word.append(i)
-            else:
-                substring.append(i)
-            pos = find(query, line_end + 1)
-        return exact, prefix, word, substring
+        if len(query) >= SUBSTRING_MIN_LENGTH:
+            found = self._containing(query)
+            found.difference_update(starts_with)
+            found.difference_update(word_set)
+            substring = sorted(found)
+        return range(low, exact_end), range(exact_end, high), sorted(word_set), substring
+
+    def _containing(self, query: str) -> set[int]:
+        """Every title containing `query`: a find loop when it is rare, one pass when it is common."""
+        occurrences = self.haystack.count(query)
+        if occurrences == 0:
+            return set()
+        if occurrences > _FIND_LOOP_LIMIT:
+            return {i for i, title in enumerate(self.titles) if query in title}
+        found = set()
+        starts, find = self.starts, self.haystack.find
+        position = find(query)
+        while position != -1:
+            line = bisect_right(starts, position) - 1
+            found.add(line)
+            position = find(query, starts[line + 1])
+        return found
 
 
 class SearchIndex:

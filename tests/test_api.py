@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
 
 import pytest
 from tornado.httpclient import HTTPClientError
@@ -276,3 +275,35 @@ async def test_activity_counts_history_in_the_configured_zone(http_client, base_
     # 2026-10-31 was a Saturday, 21:00 UTC
     assert counts[5][21] == 1
     assert activity["totals"] == {"movies": 3, "episodes": 2, "minutes": 394}
+
+
+@pytest.mark.gen_test
+async def test_pretty_printed_file_is_served_and_paged(http_client, base_url, data_dir, services):
+    """A hand-edited file (indented, `data` first) is served as the same JSON and pages correctly."""
+    document = on_disk(data_dir, layout.WATCHED["movies"])
+    tricky = {"plays": 1, "movie": {"title": 'Quote "],{" and ]} inside', "year": 2020, "ids": {"trakt": 77}}}
+    document["data"].append(tricky)
+    reordered = {"data": document["data"], "metadata": document["metadata"]}
+    (data_dir / layout.WATCHED["movies"]).write_text(json.dumps(reordered, indent=2, ensure_ascii=False))
+    await services.store.reload()
+    whole = body(await get(http_client, base_url, "/api/trakt/user/watched?type=movies"))
+    assert whole["data"] == document["data"] and whole["metadata"] == document["metadata"]
+    last = body(await get(http_client, base_url, "/api/trakt/user/watched?type=movies&page=4&limit=1"))
+    assert last["data"] == [tricky]
+
+
+@pytest.mark.gen_test
+async def test_items_with_brackets_in_strings_page_exactly(http_client, base_url, data_dir, services):
+    from services.snapshots import dumps
+
+    title = 'Tïtle "],[{" ü '
+    rows = [{"plays": i, "movie": {"title": title + str(i), "year": 2000 + i, "ids": {"trakt": 500 + i}}}
+            for i in range(7)]
+    document = on_disk(data_dir, layout.WATCHED["movies"])
+    document["data"] = rows
+    (data_dir / layout.WATCHED["movies"]).write_text(dumps(document))
+    await services.store.reload()
+    pages = []
+    for page in (1, 2, 3):
+        pages += body(await get(http_client, base_url, f"/api/trakt/user/watched?type=movies&page={page}&limit=3"))["data"]
+    assert pages == rows
