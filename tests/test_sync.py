@@ -570,3 +570,12 @@ async def test_start_creates_nothing_in_a_folder_that_was_never_synced(tmp_path)
     await service.start()
     await service.stop()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_start_now_without_trakt_settings_is_not_ready(tmp_path):
+    from services.errors import NotReady
+
+    service = SyncService(replace(Config(), data_dir=tmp_path), DataFolder(tmp_path))
+    with pytest.raises(NotReady, match="TRAKT_API_KEY and TRAKT_USERNAME"):
+        service.start_now()
+    assert not service.running

@@ -349,3 +349,10 @@ def test_bad_arguments_are_refused():
         RetryPolicy(retries=-1)
     with pytest.raises(ValueError, match="unknown fault"):
         FakeTrakt(FakeAccount()).inject("explode")
+
+
+def test_default_budget_follows_trakt_rate_limit():
+    client = TraktClient(replace(Config(), trakt_api_key="k", trakt_rate_limit=7))
+    assert (client.budget.limit, client.budget.period) == (7, 300.0)
+    shared = RequestBudget(3)
+    assert TraktClient(replace(Config(), trakt_api_key="k"), budget=shared).budget is shared
