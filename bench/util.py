@@ -241,6 +241,21 @@ class ServerProcess:
     def cpu(self) -> float:
         return cpu_seconds(self.pid)
 
+    def wait_idle(self, timeout: float = 20.0, window: float = 0.25, busy_share: float = 0.1) -> None:
+        """Wait until the process uses less than `busy_share` of a core over `window` seconds.
+
+        After wrk stops, a server may still be writing queued responses (tens of MB each) to
+        sockets that are going away; the next measurement must not pay for that.
+        """
+        deadline = time.perf_counter() + timeout
+        before = self.cpu()
+        while time.perf_counter() < deadline:
+            time.sleep(window)
+            after = self.cpu()
+            if after - before < busy_share * window:
+                return
+            before = after
+
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 10 s; only this process (its own session)."""
         if self.proc is None or self.proc.poll() is not None:
