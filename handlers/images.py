@@ -30,7 +30,7 @@ class ImageRedirectHandler(ApiHandler):
         self.index = index
 
     def get(self) -> None:
-        missing = [name for name in ("type", "category", "tmdb_id") if not self.get_query_argument(name, "")]
+        missing = [name for name in ("type", "category", "tmdb_id") if not self._raw_query_argument(name)]
         if missing:
             raise tornado.web.HTTPError(400, reason=f"Missing required parameters: {', '.join(missing)}")
         kind = self.query_choice("type", KINDS, "")
@@ -43,7 +43,7 @@ class ImageRedirectHandler(ApiHandler):
         w = self.query_int("w", None, 16, 2000)
         q = self.query_int("q", None, 1, 100)
         output = self.query_choice("output", OUTPUTS, "") or None
-        maxage = self.get_query_argument("maxage", "") or None
+        maxage = self._raw_query_argument("maxage") or None
         if maxage is not None and not _MAXAGE.match(maxage):
             raise tornado.web.HTTPError(
                 400, reason=f"Invalid maxage parameter {maxage!r}: use a duration like 7d, 24h or 3600 (seconds)")
