@@ -91,6 +91,8 @@ class BaseHandler(tornado.web.RequestHandler):
         message = getattr(self, "_error_message", None) or _default_message(status_code)
         self.set_header("Content-Type", JSON_TYPE)
         self.set_header("Cache-Control", "no-store")
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(allowed_methods(type(self))))  # RFC 9110 §15.5.6
         self.finish(dumps({"error": message}).encode())
 
     def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
@@ -178,3 +180,9 @@ def _default_message(status_code: int) -> str:
         return HTTPStatus(status_code).phrase
     except ValueError:
         return "Error"
+
+
+def allowed_methods(handler_class: type) -> list[str]:
+    """The HTTP methods a handler class implements (for the `Allow` header of a 405)."""
+    return [method for method in tornado.web.RequestHandler.SUPPORTED_METHODS
+            if getattr(handler_class, method.lower()) is not getattr(tornado.web.RequestHandler, method.lower())]

@@ -207,7 +207,7 @@ PATHS: dict[str, Any] = {
     "/api/trakt/user/lists/{id}": _data_get(
         "Items of one list, by slug or numeric Trakt id", _ref("ListWrapper"), "trakt",
         [{"name": "id", "in": "path", "required": True,
-          "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+          "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$"},
           "description": "List slug (e.g. `best-of-2023`) or numeric Trakt id; anything else is 400."}]),
     "/api/trakt/user/history": _data_get("Watch history", _ref("Collection"), "trakt", [TYPE_ALL, PAGE, LIMIT]),
     "/api/trakt/user/watched": _data_get("Watched movies and shows with play counts", _ref("Collection"),
