@@ -41,6 +41,7 @@ from services.sync_report import (
     read_last_attempt,
     read_sync_status,
     save_report,
+    utc_now,
 )
 from services.trakt_client import (
     RequestBudget,
@@ -427,7 +428,7 @@ class SyncService:
 
     async def _write_snapshot(self, files: dict[str, Any], report: SyncReport) -> Path:
         """Write and commit in a worker thread; a cancellation waits for the disk work to end."""
-        snapshot_report = dict(report.as_json(), outcome=SUCCESS, finished_at=None)
+        snapshot_report = dict(report.as_json(), outcome=SUCCESS, finished_at=utc_now())
 
         def write() -> Path:
             with self.folder.new_snapshot(username=self.config.trakt_username,

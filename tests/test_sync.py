@@ -579,3 +579,15 @@ def test_start_now_without_trakt_settings_is_not_ready(tmp_path):
     with pytest.raises(NotReady, match="TRAKT_API_KEY and TRAKT_USERNAME"):
         service.start_now()
     assert not service.running
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_status_falls_back_to_the_served_snapshots_report(fake, sync_config):
+    await make_service(sync_config).run_once()
+    folder = DataFolder(sync_config.data_dir)
+    for name in ("last_attempt.json", "history.json"):
+        (folder.sync_dir / name).unlink()
+    status = read_sync_status(folder)
+    inside = read_json(folder.served_root() / "sync_report.json")
+    assert status["last_success_at"] == inside["finished_at"] is not None
+    assert status["last_attempt_outcome"] is None
