@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 import logging
+import os
 
 import pytest
 import tornado.web
@@ -154,3 +155,89 @@ async def test_metrics_label_by_route_pattern_not_raw_path(app, http_client, bas
     assert "/b/c" not in text
     assert 'trakt_watch_http_request_duration_seconds_count{route="/status/{code}",method="GET",status="202"} 1' \
         in text
+
+
+# --- a full run never logs a secret ----------------------------------------------------------------
+
+def test_full_run_never_logs_a_secret(tmp_path):
+    """CLI sync + server (JSON logs, DEBUG) with every secret configured, against the fakes:
+    syncs, upstream failures, a now-watching poll with TMDB backdrops, admin requests right and
+    wrong, shutdown. No secret value appears anywhere in the captured output."""
+    import secrets as random_secrets
+    import signal
+    import subprocess
+    import sys
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    import tornado.httpclient
+
+    from tests.fakes.tmdb import FakeTmdb
+    from tests.fakes.trakt import FakeAccount, FakeTrakt
+    from tests.test_shutdown import ROOT, SECRET_VARIABLES, serve_process
+
+    values = {"TRAKT_API_KEY": "trk" + random_secrets.token_hex(16), "TMDB_API_KEY": "tmd" + random_secrets.token_hex(16),
+              "ADMIN_TOKEN": "adm" + random_secrets.token_hex(16)}
+    account = FakeAccount.build(history=40, watched_movies=8, shows=3, lists=2)
+    trakt = FakeTrakt(account, api_key=values["TRAKT_API_KEY"])
+    now = datetime.now(UTC)
+    trakt.watching = {"expires_at": (now + timedelta(minutes=90)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                      "started_at": (now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                      "action": "scrobble", "type": "movie",
+                      "movie": account.watched_movies[0]["movie"]}
+    data = tmp_path / "data"
+    with trakt.running_in_thread() as trakt_url, FakeTmdb(api_key=values["TMDB_API_KEY"]).running_in_thread() as tmdb:
+        env = {**values, "TRAKT_USERNAME": account.username, "TRAKT_API_URL": trakt_url,
+               "TMDB_API_URL": tmdb.api_url, "TMDB_IMAGE_URL": tmdb.image_url, "DATA_DIR": str(data),
+               "LOG_LEVEL": "DEBUG"}
+        environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES} | env
+        sync = subprocess.run([sys.executable, str(ROOT / "server.py"), "sync"], cwd=tmp_path, env=environment,
+                              capture_output=True, text=True, timeout=120)
+        assert sync.returncode == 0, sync.stdout + sync.stderr
+        outputs = [sync.stdout, sync.stderr]
+
+        trakt.inject("status", status=502, times=50)  # the next polls and the next sync fail upstream
+        tmdb.fail_next(5, 500)
+        with serve_process(tmp_path, {**env, "LOG_FORMAT": "json", "WATCHING_POLL_SECONDS": "0.2"}) as server:
+            client = tornado.httpclient.HTTPClient()
+
+            def call(path: str, method: str = "GET", token: str | None = None) -> int:
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                request = tornado.httpclient.HTTPRequest(server.url + path, method=method, headers=headers,
+                                                         body=b"" if method == "POST" else None, request_timeout=10)
+                try:
+                    return client.fetch(request).code
+                except tornado.httpclient.HTTPClientError as exc:
+                    return exc.code
+
+            assert call("/api/trakt/sync", "POST", values["ADMIN_TOKEN"]) == 202
+            deadline = time.monotonic() + 30
+            while json.loads(client.fetch(server.url + "/api/trakt/sync").body)["running"]:
+                assert time.monotonic() < deadline, "sync did not finish"
+                time.sleep(0.1)
+            trakt.clear_faults()  # Trakt recovers: the watcher logs the recovery and fetches TMDB backdrops
+            deadline = time.monotonic() + 30
+            while not json.loads(client.fetch(server.url + "/api/watching").body).get("isWatching"):
+                assert time.monotonic() < deadline, "the watcher never saw the playing movie"
+                time.sleep(0.1)
+            codes = [call("/api/trakt", "POST", values["ADMIN_TOKEN"]), call("/api/trakt", "POST", "wrong"),
+                     call("/api/trakt", "POST"), call("/api/images/reload-cache", "POST", values["ADMIN_TOKEN"]),
+                     call("/api/trakt/user/stats"), call("/healthz"), call("/metrics"), call("/no/such/page"),
+                     call("/api/trakt/search?q=" + values["TRAKT_API_KEY"])]
+            assert codes[:4] == [200, 403, 401, 200]
+            server.process.send_signal(signal.SIGTERM)
+            assert server.wait_exit() == 0
+            outputs.append(server.log())
+        client.close()
+
+    text = "\n".join(outputs)
+    for name, value in values.items():
+        assert value not in text, f"{name} appears in the logs"
+    json_lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    access = [line for line in json_lines if line["logger"] == "trakt_watch.access"]
+    assert {line["path"] for line in access} >= {"/api/trakt", "/api/trakt/sync", "/healthz", "/metrics"}
+    assert any(line["status"] == 403 and line["level"] == "WARNING" for line in access)
+    # Access lines carry the path, never the query string a client may have put a secret in.
+    assert any(line["path"] == "/api/trakt/search" for line in access)
+    assert any("502" in line["message"] or "fail" in line["message"].lower() for line in json_lines
+               if line["level"] in ("WARNING", "ERROR") and line["logger"] != "trakt_watch.access")

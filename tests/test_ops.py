@@ -195,7 +195,9 @@ async def test_metrics_count_requests_by_route_and_status(tmp_path, account):
                      r'method="GET",status="200"\} 2$', text, re.M)
     for name in ("trakt_watch_up 1", "trakt_watch_data_ready 1", "trakt_watch_data_problems 0",
                  "trakt_watch_sync_runs_total{outcome=\"failed\"} 0", "trakt_watch_websocket_clients 0",
-                 "process_resident_memory_bytes ", "process_cpu_seconds_total ", "trakt_watch_data_age_seconds "):
+                 "process_resident_memory_bytes ", "process_cpu_seconds_total ", "trakt_watch_data_age_seconds ",
+                 'trakt_watch_image_index_entries{kind="moviePosters"} ', "trakt_watch_sync_running 0",
+                 "trakt_watch_trakt_polls_total "):
         assert name in text, name
 
 
