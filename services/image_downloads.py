@@ -238,11 +238,16 @@ class _Run:
     def count(self, category: str, outcome: str, n: int = 1) -> None:
         self.by_category[category][outcome] += n
         self.done += n
-        if self.progress is not None and n:
-            try:
-                self.progress(self.done, self.total)
-            except Exception:  # a broken progress display must not stop the downloads
-                log.exception("image download progress callback failed")
+        if n:
+            self.report_progress()
+
+    def report_progress(self) -> None:
+        if self.progress is None:
+            return
+        try:
+            self.progress(self.done, self.total)
+        except Exception:  # a broken progress display must not stop the downloads
+            log.exception("image download progress callback failed")
 
 
 async def _run_job(client: TmdbClient, job: Job, run: _Run) -> None:
@@ -316,8 +321,7 @@ async def download_images(config: Config, snapshot_root: Path, images_dir: Path,
     for category, n in skipped.items():
         run.by_category[category]["skipped_existing"] = n
     run.done = sum(skipped.values())
-    if progress is not None:
-        progress(run.done, total)
+    run.report_progress()
 
     own_client = client is None
     tmdb = client or TmdbClient(config)
