@@ -35,6 +35,10 @@ setup(
             "setuptools<82",
             # the linter .ci/run applies; pinned so a new release's new rules don't break CI overnight
             "ruff==0.17.6",
+            # tests/test_fuzz.py drives generated requests from /api/openapi.json (issue 7 item 7)
+            "schemathesis>=4,<5",
+            # tests/test_openapi.py checks the served document against the OpenAPI 3.1 meta-schema
+            "openapi-spec-validator>=0.7",
         ],
     },
     entry_points={"console_scripts": ["trakt-watch=server:main"]},

@@ -7,7 +7,6 @@ import re
 
 import pytest
 import tornado.web
-from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from services.openapi import openapi_document
@@ -43,9 +42,7 @@ def routes(app: tornado.web.Application) -> dict[str, type]:
 def test_document_is_valid_openapi_31():
     document = openapi_document()
     assert document["openapi"] == "3.1.0"
-    validate(document)
-    for name, schema in document["components"]["schemas"].items():
-        Draft202012Validator.check_schema(schema), name
+    validate(document)  # the OpenAPI 3.1 meta-schema, including every schema object's dialect
 
 
 def test_every_documented_path_and_method_is_routed(app):
