@@ -14,7 +14,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Self
@@ -103,7 +103,8 @@ class RequestBudget:
     """
 
     def __init__(self, limit: int, period: float = RATE_LIMIT_PERIOD,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
         if limit < 1:
             raise ValueError(f"request budget limit must be at least 1, got {limit}")
         if period <= 0:
@@ -111,6 +112,7 @@ class RequestBudget:
         self.limit = limit
         self.period = period
         self._clock = clock
+        self._sleep = sleep  # tests pass a virtual clock and sleep
         self._sent: collections.deque[float] = collections.deque()
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
@@ -131,7 +133,7 @@ class RequestBudget:
                     self._sent.append(now)
                     self.waited_seconds += waited
                     return waited
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 waited += delay
 
     def pause(self, seconds: float) -> None:

@@ -232,13 +232,13 @@ async def test_item_count_mismatch_is_recorded_as_a_warning(fake, account, sync_
     ("status", {"status": 500}, "retries"),
     ("status", {"status": 502}, "retries"),
     ("status", {"status": 522}, "retries"),
-    ("slow", {"delay": 1.5}, "retries"),
+    ("slow", {"delay": 4.0}, "retries"),
     ("malformed", {}, "retries"),
 ])
 @pytest.mark.gen_test(timeout=20)
 async def test_sync_recovers_from_one_fault(fake, account, sync_config, kind, options, counter):
     fake.inject(kind, path="/history/movies", **options)
-    report = await make_service(sync_config, request_timeout=0.5).run_once()
+    report = await make_service(sync_config, request_timeout=1.5).run_once()
     assert report.outcome == "success", report.error
     assert getattr(report.endpoints["history/movies"], counter) == 1
     assert fake.pending_faults() == 0

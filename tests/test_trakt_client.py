@@ -45,6 +45,21 @@ async def open_client(fake: FakeTrakt, **kwargs) -> TraktClient:
     return client
 
 
+class VirtualTime:
+    """A clock that only moves when the budget sleeps: budget tests without real waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 # --- headers -------------------------------------------------------------------------------
 @pytest.mark.gen_test(timeout=10)
 async def test_client_sends_the_required_trakt_headers(fake):
@@ -153,8 +168,9 @@ async def test_an_unpaginated_endpoint_is_one_request(fake):
 @pytest.mark.parametrize("kind", ["rate_limit", "rate_limit_html"])
 @pytest.mark.gen_test(timeout=10)
 async def test_429_is_retried_after_retry_after(fake, kind):
-    fake.inject(kind, times=2, retry_after="0.2")
-    client = await open_client(fake)
+    fake.inject(kind, times=2, retry_after="7")
+    time = VirtualTime()
+    client = await open_client(fake, budget=RequestBudget(1000, clock=time.clock, sleep=time.sleep))
     try:
         result = await client.get_all_pages(f"/users/{USER}/lists")
     finally:
@@ -162,7 +178,7 @@ async def test_429_is_retried_after_retry_after(fake, kind):
     assert result.items == fake.account.lists
     assert result.rate_limited == 2
     assert result.requests == 3
-    assert client.budget.waited_seconds > 0  # the budget held the retry until Retry-After passed
+    assert time.sleeps == [7.0, 7.0]  # each retry waited exactly Retry-After
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 520, 521, 522, 523, 524])
@@ -180,8 +196,8 @@ async def test_one_server_error_is_retried(fake, status):
 
 @pytest.mark.gen_test(timeout=10)
 async def test_a_slow_answer_times_out_and_is_retried(fake):
-    fake.inject("slow", delay=2.0)
-    client = await open_client(fake, timeout=0.3)
+    fake.inject("slow", delay=3.0)
+    client = await open_client(fake, timeout=1.0)
     try:
         data, _ = await client.get_json(f"/users/{USER}/stats")
     finally:
@@ -320,24 +336,35 @@ async def test_watching_never_retries(fake):
 # --- budget --------------------------------------------------------------------------------
 @pytest.mark.gen_test(timeout=10)
 async def test_request_budget_holds_requests_beyond_the_limit():
-    budget = RequestBudget(limit=3, period=0.3)
+    time = VirtualTime()
+    budget = RequestBudget(limit=3, period=300, clock=time.clock, sleep=time.sleep)
     waits = [await budget.acquire() for _ in range(4)]
-    assert waits[:3] == [0.0, 0.0, 0.0]
-    assert waits[3] > 0
-    assert budget.used() <= 3
+    assert waits == [0.0, 0.0, 0.0, 300.0]
+    assert budget.used() == 1  # the first three left the window while the fourth waited
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_request_budget_pause_holds_every_caller():
+    time = VirtualTime()
+    budget = RequestBudget(limit=100, period=300, clock=time.clock, sleep=time.sleep)
+    budget.pause(42)
+    assert await budget.acquire() == 42
+    assert await budget.acquire() == 0.0
 
 
 @pytest.mark.gen_test(timeout=10)
 async def test_client_never_exceeds_its_budget(fake):
-    budget = RequestBudget(limit=2, period=0.25)
+    time = VirtualTime()
+    budget = RequestBudget(limit=2, period=300, clock=time.clock, sleep=time.sleep)
     client = await open_client(fake, budget=budget)
     try:
-        result = await client.get_all_pages(f"/users/{USER}/history/shows")
+        result = await client.get_all_pages(f"/users/{USER}/history/shows")  # 2 pages
         await client.get_json(f"/users/{USER}/stats")
     finally:
         await client.close()
     assert len(result.items) == 400
-    assert budget.waited_seconds > 0
+    assert time.sleeps == [300.0]  # the third request waited for the window to move on
+    assert fake.count() == 3
 
 
 def test_bad_arguments_are_refused():
