@@ -9,6 +9,7 @@ import pytest
 from bench.__main__ import parse_sections
 from bench.ceiling import (
     READY_FIXTURE,
+    SEPARATE_BODY_BYTES,
     Fixture,
     load_fixtures,
     make_ceiling_app,
@@ -53,6 +54,8 @@ Requests/sec:     24.88
 Transfer/sec:    611.00MB
 """
 
+LARGE_BODY = b'{"movies":[' + b'{"id":1},' * 100_000 + b'{"id":2}]}'
+
 RECORDED = {
     "/api/trakt/user/stats": Fixture.recorded(
         200,
@@ -61,6 +64,8 @@ RECORDED = {
          ("Access-Control-Allow-Origin", "*"), ("Content-Length", "21")],
         b'{"data": {"plays": 3}}',
     ),
+    "/api/trakt/user/history?type=all": Fixture.recorded(
+        200, [("Content-Type", "application/json; charset=UTF-8"), ("Etag", '"v1-all"')], LARGE_BODY),
     "/api/images?type=movies&category=posters&tmdb_id=27205": Fixture.recorded(
         302, [("Location", "/images/movies/posters/27205_poster.jpg"), ("Content-Length", "0")], b""),
 }
@@ -130,6 +135,18 @@ async def test_ceiling_answers_matching_if_none_match_with_304(http_client, base
     assert response.body == b""
     stale = await http_client.fetch(base_url + "/api/trakt/user/stats", headers={"If-None-Match": '"old"'})
     assert stale.code == 200
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_ceiling_sends_a_large_body_whole_with_its_length(http_client, base_url):
+    response = await http_client.fetch(base_url + "/api/trakt/user/history?type=all")
+    assert response.code == 200
+    assert int(response.headers["Content-Length"]) == len(LARGE_BODY) > SEPARATE_BODY_BYTES
+    assert "Transfer-Encoding" not in response.headers
+    assert response.body == LARGE_BODY
+    revalidated = await http_client.fetch(base_url + "/api/trakt/user/history?type=all",
+                                          headers={"If-None-Match": '"v1-all"'}, raise_error=False)
+    assert revalidated.code == 304
 
 
 @pytest.mark.gen_test(timeout=10)

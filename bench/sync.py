@@ -1,0 +1,56 @@
+"""Sync: requests made and time taken for the 10,000-history-row account, 50 ms per request.
+
+The fake Trakt (tests/fakes/trakt.py) runs in a thread of this process with `latency=0.05`; the
+sync is the real command a user runs, `python server.py sync --data-dir D --no-images`, as its
+own process. The account is the one the sync tests use for completeness (10,000 history rows,
+3,000 watched movies, 600 shows, 40 lists ...). The minimum is one request per 250-row page (at
+least one per endpoint) plus the profile and the stats: `FakeAccount.minimum_requests(250)`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from bench import accounts
+from bench.util import Context, Row, missing_modules, scrubbed_env, skipped, verdict
+
+SECTION = "sync"
+LATENCY_S = 0.05
+PAGE_LIMIT = 250
+API_KEY = "bench-key"
+
+
+def run(ctx: Context) -> list[Row]:
+    missing = missing_modules("server.py", "services/sync.py", "tests/fakes/trakt.py")
+    if missing:
+        return [skipped(SECTION, f"{', '.join(missing)} not present")]
+    from tests.fakes.trakt import FakeAccount, FakeTrakt
+
+    account = FakeAccount.build(history=10_000, watched_movies=3_000, shows=600, lists=40, watchlist=300,
+                                comments=120, ratings=700)
+    fake = FakeTrakt(account, api_key=API_KEY, latency=LATENCY_S)
+    minimum = account.minimum_requests(PAGE_LIMIT)
+    data_dir = ctx.work_dir / "data"
+    with fake.running_in_thread() as url:
+        env = scrubbed_env({"TRAKT_API_KEY": API_KEY, "TRAKT_USERNAME": account.username, "TRAKT_API_URL": url,
+                            "SYNC_INTERVAL_HOURS": "0"})
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, str(accounts.SERVER_PY), "sync", "--data-dir", str(data_dir),
+                               "--no-images"], check=False, capture_output=True, text=True, env=env,
+                              cwd=str(ctx.work_dir), timeout=300, stdin=subprocess.DEVNULL)
+        took = time.perf_counter() - started
+        made = fake.count()
+    if done.returncode != 0:
+        return [Row(SECTION, "10,000-row sync", f"exit {done.returncode}", status="FAIL",
+                    note=(done.stderr or done.stdout).strip()[-300:])]
+    ok = made == minimum
+    sequential = minimum * LATENCY_S
+    return [
+        Row(SECTION, "10,000-row sync: requests", f"{made} (minimum {minimum})", "= minimum", verdict(ok),
+            "" if ok else "extra requests beyond one per 250-row page", {"requests": made, "minimum": minimum}),
+        Row(SECTION, "10,000-row sync: time", f"{took:.1f} s", status="INFO",
+            note=f"whole command incl. start-up and writing; {minimum} x 50 ms one after another would be "
+                 f"{sequential:.1f} s", data={"seconds": took, "sequential_latency_s": sequential}),
+    ]
