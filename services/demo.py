@@ -202,6 +202,7 @@ class _TitleMaker:
         self.rng = rng
         self.seen_slugs: set[str] = set()
         self.originals: list[str] = []
+        self.sequel_of: dict[str, str] = {}
 
     def claim(self, title: str) -> bool:
         slug = slugify(title)
@@ -233,6 +234,7 @@ class _TitleMaker:
             original = self.originals[int(rng.random() * len(self.originals))]
             for numeral in _ROMAN:
                 if slugify(f"{original} {numeral}") not in self.seen_slugs:
+                    self.sequel_of[f"{original} {numeral}"] = original
                     return f"{original} {numeral}"
         return f"The {adjective} {noun}"
 
@@ -293,10 +295,19 @@ class _Builder:
         n_shows = SHOWS_PER_SCALE * self.scale
         movie_titles = [(t, y) for t, y in _CURATED_MOVIES if self.titles.claim(t)]
         show_titles = [(t, y) for t, y in _CURATED_SHOWS if self.titles.claim(t)]
+        year_of = dict(movie_titles + show_titles)
+
+        def dated(title: str, year: int) -> tuple[str, int]:
+            original = self.titles.sequel_of.get(title)
+            if original in year_of:  # a sequel comes out a few years after its original
+                year = min(2026, year_of[original] + 2 + int(rng.random() * 4))
+            year_of[title] = year
+            return title, year
+
         while len(movie_titles) < n_movies:
-            movie_titles.append((self.titles.make(), _year(rng, 1950)))
+            movie_titles.append(dated(self.titles.make(), _year(rng, 1950)))
         while len(show_titles) < n_shows:
-            show_titles.append((self.titles.make(), _year(rng, 1990, mean_age=14)))
+            show_titles.append(dated(self.titles.make(), _year(rng, 1990, mean_age=14)))
 
         trakt = _spread(rng, 10_000, n_movies, 17)
         tmdb = _spread(rng, 10_000, n_movies, 61)

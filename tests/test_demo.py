@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services import layout
+from services import demo_images, layout
 from services.demo import MAX_SCALE, build_demo_account, slugify, write_demo
 from services.snapshots import dumps
 
@@ -263,6 +263,9 @@ def test_titles_include_accents_hyphens_and_shared_words(data):
     assert any(re.search(r"\w-\w", t) for t in titles)
     assert {"The Last Harbor", "Last Harbor Rising", "The Harbor"} <= titles
     assert "Salt & Smoke" in titles
+    years = {obj["title"]: obj["year"] for kind, obj in _media_objects(data) if kind in ("movie", "show")}
+    sequels = [(t, t.rsplit(" ", 1)[0]) for t in years if t.endswith((" II", " III", " IV"))]
+    assert sequels and all(years[t] >= years[original] for t, original in sequels if original in years)
 
 
 # -- scale ------------------------------------------------------------------------------------
@@ -339,17 +342,22 @@ def test_svgs_are_well_formed_with_explicit_size_and_small():
         assert path.stat().st_size < 2048, path
 
 
-def test_titles_are_escaped_inside_the_artwork(data):
-    movie = next(obj for kind, obj in _media_objects(data) if kind == "movie" and obj["title"] == "Salt & Smoke")
-    tmdb = movie["ids"]["tmdb"]
-    poster = BUNDLED / "images" / "movies" / "posters" / f"{tmdb}_poster.svg"
-    backdrop = BUNDLED / "images" / "movies" / "backdrops" / f"{tmdb}_backdrop.svg"
-    texts = []
-    for path in (poster, backdrop):
-        if path.exists():
-            texts.append(" ".join("".join(el.itertext()) for el in ET.parse(path).getroot().iter(f"{SVG_NS}text")))
-    assert texts, "the '&' title should have artwork"
-    assert all("Salt & Smoke" in text for text in texts)
+@pytest.mark.parametrize("title", ['Salt & Smoke', 'Tom <& "Jerry\'s"> Café', "Amélie of the Rooftops",
+                                   "A Very Long Title That Certainly Will Not Fit On Three Poster Lines At All"])
+def test_titles_are_escaped_inside_the_artwork(title):
+    poster = ET.fromstring(demo_images.poster_svg(title, 2001, 1234, "FILM"))
+    backdrop = ET.fromstring(demo_images.backdrop_svg(title, 2001, 1234))
+    for root, size in ((poster, demo_images.POSTER_SIZE), (backdrop, demo_images.BACKDROP_SIZE)):
+        assert (root.get("width"), root.get("height")) == tuple(str(n) for n in size)
+        lines = []
+        for element in root.iter(f"{SVG_NS}text"):
+            spans = list(element.iter(f"{SVG_NS}tspan"))
+            lines += [span.text for span in spans] if spans else [element.text]
+        heading = " ".join(lines)
+        if len(title) < 30:
+            assert heading.startswith(title)
+        else:  # cut with an ellipsis, never overflowing
+            assert "…" in heading and len(heading) < len(title) + 12
 
 
 def test_about_a_tenth_of_titles_have_no_artwork_and_paths_follow_the_contract(data):
