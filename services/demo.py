@@ -324,7 +324,11 @@ class _Builder:
         trakt = _spread(rng, 1_000, n_shows, 23)
         tmdb = _spread(rng, 1_000, n_shows, 41)
         tvdb = _spread(rng, 70_000, n_shows, 37)
-        imdb = _spread(rng, 3_000_000, n_shows, 97)
+        # IMDb ids are one namespace for every kind: shows and then episodes start above the
+        # movies' range (the fixed floors keep the scale-1 ids as they were).
+        show_imdb_start = max(3_000_000, imdb[-1] + 1_000)
+        imdb = _spread(rng, show_imdb_start, n_shows, 97)
+        self.next_episode_imdb = max(self.next_episode_imdb, imdb[-1] + 1_000)
         for i, (title, year) in enumerate(show_titles):
             # No more seasons than years on air (one a year at most).
             n_seasons = min(1 + min(int(rng.expovariate(1 / 5.5)), 17), 2027 - year)

@@ -286,6 +286,9 @@ def test_scale_multiplies_titles_and_history_and_keeps_ids_unique():
         objects = [o for (k, _), o in large_titles.items() if k == kind]
         for id_name in ("slug", "tmdb", "imdb"):
             assert len({o["ids"][id_name] for o in objects}) == len(objects)
+    imdb = [o["ids"]["imdb"] for kind, o in _media_objects(large.files) if kind != "season"]
+    assert len(set(imdb)) == len({(kind, o["ids"]["trakt"]) for kind, o in _media_objects(large.files)
+                                  if kind != "season"}), "IMDb ids are shared by movies, shows and episodes"
     rows = lambda a: len(a.files[layout.HISTORY["movies"]]) + len(a.files[layout.HISTORY["shows"]])  # noqa: E731
     assert 4 <= rows(large) / rows(small) <= 6
     lists = large.files[layout.LISTS]
