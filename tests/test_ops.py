@@ -375,3 +375,31 @@ def serve_process(tmp_path: Path, env: dict[str, str]):
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_metrics_and_health_after_a_sync(tmp_path, account):
+    from tests.fakes.trakt import FakeAccount, FakeTrakt
+
+    fake = FakeTrakt(FakeAccount.build(history=20, watched_movies=5, shows=2, lists=1))
+    trakt_url = await fake.start()
+    config = base_config(tmp_path, trakt_api_key=fake.api_key, trakt_username=fake.account.username,
+                         trakt_api_url=trakt_url, watching_poll_seconds=60)
+    try:
+        async with running(config) as (url, _):
+            assert (await fetch(url + "/api/trakt/sync", method="POST", body=b"")).code == 202
+            deadline = time.monotonic() + 30
+            while body(await fetch(url + "/api/trakt/sync"))["running"]:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            metrics = (await fetch(url + "/metrics")).body.decode()
+            health = body(await fetch(url + "/healthz"))
+    finally:
+        await fake.stop()
+    assert 'trakt_watch_sync_runs_total{outcome="success"} 1' in metrics
+    duration = re.search(r"^trakt_watch_sync_last_duration_seconds (\S+)$", metrics, re.M)
+    assert duration and float(duration.group(1)) > 0
+    assert re.search(r"^trakt_watch_sync_last_success_timestamp_seconds [1-9]", metrics, re.M)
+    assert health["status"] == "ok", health["reasons"]
+    assert health["last_sync"]["outcome"] == "success"
+    assert health["data_age_seconds"] < 60
