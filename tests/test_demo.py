@@ -382,3 +382,20 @@ def test_about_a_tenth_of_titles_have_no_artwork_and_paths_follow_the_contract(d
         tmdb, season = int(path.parts[-3]), int(path.parts[-2])
         assert path.name == f"season_{season}_poster.svg"
         assert (tmdb, season) in watched_seasons and tmdb in show_posters
+
+
+def test_a_failed_write_leaves_the_previous_folder_untouched(tmp_path, monkeypatch):
+    from services import demo
+
+    target = tmp_path / "demo"
+    write_demo(target, 1, images=False)
+    before = _tree(target)
+
+    def broken_disk(account, images_dir):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(demo, "write_images", broken_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_demo(target, 1, images=True)
+    assert _tree(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"], "the staging folder is removed"
