@@ -39,6 +39,8 @@ setup(
             "schemathesis>=4,<5",
             # tests/test_openapi.py checks the served document against the OpenAPI 3.1 meta-schema
             "openapi-spec-validator>=0.7",
+            # tests/browser/ drive Debian's /usr/bin/chromium (apt, see .ci/run); no browser download
+            "playwright>=1.48",
         ],
     },
     entry_points={"console_scripts": ["trakt-watch=server:main"]},

@@ -1,0 +1,157 @@
+// Recently watched, watchlist and watched: poster cards fetched a page at a time from the API
+// (`?type=…&page=N&limit=M`), so a 50,000-title account renders as fast as a small one.
+
+import { h, fmtNumber, timeEl, episodeCode } from "./dom.js";
+import { getPage } from "./api.js";
+import { pagedGrid, tabs } from "./ui.js";
+import { poster, titleLinks, titleLink } from "./media.js";
+
+export const PAGE_SIZE = 24;
+
+/** Fetch one page; when the server ignores paging (whole file), page the array locally. */
+function pager(collection, type) {
+  let whole = null;
+  return async (page) => {
+    if (whole) return slice(whole, page);
+    const doc = await getPage(collection, type, page, PAGE_SIZE);
+    const meta = doc.metadata || {};
+    const data = Array.isArray(doc.data) ? doc.data : [];
+    if (meta.page_count === undefined) {
+      whole = data;
+      return slice(whole, page);
+    }
+    return { items: data, total: meta.total ?? data.length, pageCount: meta.page_count };
+  };
+}
+
+function slice(items, page) {
+  return {
+    items: items.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE),
+    total: items.length,
+    pageCount: Math.max(1, Math.ceil(items.length / PAGE_SIZE)),
+  };
+}
+
+/** The Trakt item kind and the movie/show object carrying title, year and ids. */
+export function subject(item) {
+  if (item.movie) return { kind: "movie", media: item.movie };
+  // Season and episode entries carry their show, which gives the poster and the links.
+  if (item.show) return { kind: "show", media: item.show };
+  return { kind: item.type || "item", media: item[item.type] || {} };
+}
+
+/** One poster card; `extra` adds lines under the title, `corner` a badge on the poster. */
+export function mediaCard(item, { season, subtitle, lines = [], corner } = {}) {
+  const { kind, media } = subject(item);
+  const title = media.title || media.name || "Untitled";
+  const posterKind = kind === "movie" ? "movies" : "shows";
+  return h("article", { class: `card card-${kind}` },
+    h("div", { class: "card-poster" },
+      poster({ kind: posterKind, tmdbId: kind === "movie" || kind === "show" ? media.ids?.tmdb : null, season, title, subtitle: media.year }),
+      corner ? h("span", { class: "card-corner" }, corner) : null),
+    h("div", { class: "card-body" },
+      h("h3", { class: "card-title" }, titleLink(kind, media, title),
+        media.year ? h("span", { class: "card-year" }, ` ${media.year}`) : null),
+      subtitle ? h("p", { class: "card-sub" }, subtitle) : null,
+      lines.filter(Boolean).map((line) => h("p", { class: "card-meta" }, line)),
+      titleLinks(kind, media.ids || {})));
+}
+
+// --- recently watched ------------------------------------------------------------------
+function historyMovie(item) {
+  return mediaCard(item, { lines: [watchedLine(item.watched_at)] });
+}
+
+function historyEpisode(item) {
+  const episode = item.episode || {};
+  const code = episodeCode(episode.season, episode.number);
+  return mediaCard(item, {
+    season: episode.season,
+    subtitle: episode.title ? `${code} · ${episode.title}` : code,
+    lines: [watchedLine(item.watched_at)],
+  });
+}
+
+function watchedLine(when) {
+  const time = timeEl(when, { relative: true });
+  return time ? h("span", {}, "Watched ", time) : null;
+}
+
+// --- watchlist -----------------------------------------------------------------------------
+function watchlistCard(item) {
+  const added = timeEl(item.listed_at);
+  return mediaCard(item, {
+    corner: item.rank !== undefined ? h("span", { class: "rank", title: `Rank ${item.rank}` }, `#${item.rank}`) : null,
+    lines: [
+      added ? h("span", {}, "Added ", added) : null,
+      item.notes ? h("q", { class: "card-notes" }, item.notes) : null,
+    ],
+  });
+}
+
+// --- watched -------------------------------------------------------------------------------
+function watchedMovie(item) {
+  const last = timeEl(item.last_watched_at, { relative: true });
+  return mediaCard(item, {
+    corner: playsBadge(item.plays),
+    lines: [last ? h("span", {}, "Last watched ", last) : null],
+  });
+}
+
+function watchedShow(item) {
+  const seasons = Array.isArray(item.seasons) ? item.seasons : [];
+  const episodes = seasons.reduce((sum, season) => sum + (season.episodes?.length || 0), 0);
+  const last = timeEl(item.last_watched_at, { relative: true });
+  const counts = seasons.length
+    ? `${fmtNumber(episodes)} episode${episodes === 1 ? "" : "s"} · ${seasons.length} season${seasons.length === 1 ? "" : "s"}`
+    : null;
+  return mediaCard(item, {
+    corner: playsBadge(item.plays),
+    subtitle: counts,
+    lines: [last ? h("span", {}, "Last watched ", last) : null],
+  });
+}
+
+function playsBadge(plays) {
+  if (!plays) return null;
+  return h("span", { class: "plays", title: `${plays} play${plays === 1 ? "" : "s"}` }, `${fmtNumber(plays)}×`);
+}
+
+// --- sections ------------------------------------------------------------------------------
+function countOf(index, endpoint) {
+  const files = index?.data?.files;
+  return files && typeof files[endpoint] === "number" ? files[endpoint] : undefined;
+}
+
+function grid(collection, type, renderItem, label, emptyText) {
+  return () => pagedGrid({ fetchPage: pager(collection, type), renderItem, label, emptyText });
+}
+
+/** Fill the history, watchlist and watched sections; resolves when each first page is in. */
+export function renderCollections(index) {
+  const sections = [];
+  const add = (id, view) => {
+    document.getElementById(id).append(view);
+    sections.push(view.ready);
+  };
+  add("history-body", tabs("Recently watched", [
+    { id: "episodes", label: "Episodes", count: countOf(index, "user/history/shows.json"),
+      render: grid("history", "shows", historyEpisode, "Recently watched episodes", "No episodes watched yet.") },
+    { id: "movies", label: "Movies", count: countOf(index, "user/history/movies.json"),
+      render: grid("history", "movies", historyMovie, "Recently watched movies", "No movies watched yet.") },
+  ]));
+  add("watchlist-body", tabs("Watchlist", [
+    { id: "movies", label: "Movies", count: countOf(index, "user/watchlist/movies.json"),
+      render: grid("watchlist", "movies", watchlistCard, "Movies on the watchlist", "No movies on the watchlist.") },
+    { id: "shows", label: "Shows", count: countOf(index, "user/watchlist/shows.json"),
+      render: grid("watchlist", "shows", watchlistCard, "Shows on the watchlist", "No shows on the watchlist.") },
+  ]));
+  add("watched-body", tabs("Watched", [
+    { id: "movies", label: "Movies", count: countOf(index, "user/watched/movies.json"),
+      render: grid("watched", "movies", watchedMovie, "Watched movies", "No watched movies.") },
+    { id: "shows", label: "Shows", count: countOf(index, "user/watched/shows.json"),
+      render: grid("watched", "shows", watchedShow, "Watched shows", "No watched shows.") },
+  ]));
+  return Promise.all(sections);
+}
+

@@ -1,0 +1,112 @@
+// Comments and reviews: reviews are marked, spoilers (whole comments or [spoiler] parts) stay
+// blurred until clicked or activated with Enter/Space, long reviews fold.
+
+import { h, fmtNumber, timeEl, icon, ICONS, episodeCode } from "./dom.js";
+import { getJSON } from "./api.js";
+import { runSection, pagedGrid, localPages } from "./ui.js";
+import { titleLink, titleLinks, badge } from "./media.js";
+
+const PAGE = 12;
+const FOLD_CHARS = 420;
+
+export function renderComments() {
+  const body = document.getElementById("comments-body");
+  return runSection(body, () => getJSON("/api/trakt/user/comments"), (doc) => {
+    const items = Array.isArray(doc.data) ? doc.data : [];
+    return pagedGrid({
+      fetchPage: localPages(items, PAGE), renderItem: commentCard,
+      label: "Comments", emptyText: "No comments yet.", gridClass: "comment-grid",
+    });
+  });
+}
+
+/** What a comment is about: {kind, media, label}. */
+function target(item) {
+  if (item.episode && item.show) {
+    return { kind: "show", media: item.show, label: `${item.show.title} · ${episodeCode(item.episode.season, item.episode.number)}` };
+  }
+  if (item.season && item.show) return { kind: "show", media: item.show, label: `${item.show.title} · Season ${item.season.number}` };
+  if (item.movie) return { kind: "movie", media: item.movie, label: item.movie.title };
+  if (item.show) return { kind: "show", media: item.show, label: item.show.title };
+  if (item.list) return { kind: "list", media: item.list, label: item.list.name };
+  return { kind: "item", media: {}, label: "Comment" };
+}
+
+function commentCard(item) {
+  const comment = item.comment && typeof item.comment === "object" ? item.comment : item;
+  const about = target(item);
+  const text = String(comment.comment || "");
+  const rating = comment.user_rating ?? comment.user_stats?.rating;
+  const badges = [
+    comment.review ? badge("Review", "review") : null,
+    comment.spoiler ? badge("Spoiler", "spoiler") : null,
+    rating ? h("span", { class: "rating", title: `Rated ${rating}/10` }, icon(ICONS.star), `${rating}/10`) : null,
+  ];
+  const titleNode = about.kind === "movie" || about.kind === "show"
+    ? titleLink(about.kind, about.media, about.label)
+    : h("span", { class: "title-text" }, about.label || "Untitled");
+  return h("article", { class: `comment${comment.review ? " is-review" : ""}` },
+    h("header", { class: "comment-head" },
+      h("h3", { class: "comment-title" }, titleNode, about.media.year ? h("span", { class: "card-year" }, ` ${about.media.year}`) : null),
+      h("span", { class: "badges" }, badges)),
+    commentBody(text, Boolean(comment.spoiler)),
+    h("footer", { class: "comment-foot" },
+      timeEl(comment.created_at),
+      comment.likes ? h("span", {}, icon(ICONS.heart), fmtNumber(comment.likes)) : null,
+      comment.replies ? h("span", {}, icon(ICONS.comment), `${fmtNumber(comment.replies)} repl${comment.replies === 1 ? "y" : "ies"}`) : null,
+      about.kind === "movie" || about.kind === "show" ? titleLinks(about.kind, about.media.ids || {}) : null));
+}
+
+function commentBody(text, wholeSpoiler) {
+  const paragraph = h("div", { class: "comment-text" }, textWithSpoilers(text));
+  const body = wholeSpoiler ? spoiler(paragraph, "This comment contains spoilers") : paragraph;
+  if (text.length <= FOLD_CHARS) return body;
+  paragraph.classList.add("is-folded");
+  const toggle = h("button", { type: "button", class: "btn-link", "aria-expanded": "false" }, "Read more");
+  toggle.addEventListener("click", () => {
+    const folded = paragraph.classList.toggle("is-folded");
+    toggle.setAttribute("aria-expanded", folded ? "false" : "true");
+    toggle.textContent = folded ? "Read more" : "Show less";
+  });
+  return h("div", {}, body, toggle);
+}
+
+/** Plain text where [spoiler]…[/spoiler] parts become blurred, revealable spans. */
+function textWithSpoilers(text) {
+  const parts = [];
+  const pattern = /\[spoiler\]([\s\S]*?)\[\/spoiler\]/gi;
+  let last = 0;
+  for (const match of text.matchAll(pattern)) {
+    parts.push(text.slice(last, match.index));
+    parts.push(spoiler(h("span", {}, match[1]), "Spoiler", true));
+    last = match.index + match[0].length;
+  }
+  parts.push(text.slice(last));
+  return parts;
+}
+
+/** Blur `content` until clicked or activated from the keyboard. */
+function spoiler(content, label, inline = false) {
+  const wrapper = h(inline ? "span" : "div", {
+    class: `spoiler${inline ? " spoiler-inline" : ""}`, role: "button", tabindex: "0",
+    "aria-expanded": "false", "aria-label": `${label} — hidden. Press Enter to reveal.`,
+  }, content);
+  content.setAttribute("aria-hidden", "true");
+  const reveal = () => {
+    if (wrapper.classList.contains("is-revealed")) return;
+    wrapper.classList.add("is-revealed");
+    wrapper.setAttribute("aria-expanded", "true");
+    wrapper.removeAttribute("aria-label");
+    wrapper.removeAttribute("role");
+    wrapper.removeAttribute("tabindex");
+    content.removeAttribute("aria-hidden");
+  };
+  wrapper.addEventListener("click", reveal);
+  wrapper.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      reveal();
+    }
+  });
+  return wrapper;
+}

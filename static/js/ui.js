@@ -1,0 +1,156 @@
+// Building blocks the sections share: loading/error states with retry, a paged card grid
+// with "Load more", and segmented tab controls.
+
+import { h, replace, fmtNumber } from "./dom.js";
+import { ApiError } from "./api.js";
+
+/** A small "Loading…" placeholder that keeps the section from collapsing. */
+export function loading(label = "Loading…") {
+  return h("p", { class: "state state-loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), label);
+}
+
+/** An inline error with a Retry button; never a blank area. */
+export function errorBox(err, retry) {
+  const message = err instanceof ApiError ? err.message : "Something went wrong while loading this part.";
+  return h("div", { class: "state state-error", role: "alert" },
+    h("span", {}, `Could not load: ${message}`),
+    retry ? h("button", { type: "button", class: "btn btn-small", on: { click: retry } }, "Retry") : null);
+}
+
+/** An empty-state line. */
+export function empty(text) {
+  return h("p", { class: "state state-empty" }, text);
+}
+
+/**
+ * Run `load()` into `container`: a loading line first, then whatever `render(result)` returns,
+ * or an inline error with a Retry that runs the whole thing again.
+ */
+export async function runSection(container, load, render) {
+  replace(container, loading());
+  try {
+    const result = await load();
+    const view = render(result);
+    replace(container, view);
+    // A view that loads more on its own (a paged grid) says when its first page is in.
+    await Promise.all([view].flat().map((node) => node?.ready));
+    return result;
+  } catch (err) {
+    if (err && err.name === "AbortError") return null;
+    replace(container, errorBox(err, () => runSection(container, load, render)));
+    if (!(err instanceof ApiError)) reportError(err);
+    return null;
+  }
+}
+
+/** Programming errors go to the console as warnings with context, never uncaught. */
+export function reportError(err) {
+  console.warn("dashboard:", err);
+}
+
+/**
+ * A grid that fetches pages on demand. `fetchPage(page)` resolves to
+ * {items, total, pageCount}; `renderItem(item)` returns one card.
+ */
+export function pagedGrid({ fetchPage, renderItem, emptyText, label, gridClass = "card-grid" }) {
+  const grid = h("ul", { class: gridClass, "aria-label": label });
+  const status = h("p", { class: "grid-status", "aria-live": "polite" });
+  const more = h("button", { type: "button", class: "btn btn-more", hidden: true }, "Load more");
+  const slot = h("div", { class: "grid-slot" });
+  const root = h("div", { class: "paged" }, grid, slot, h("div", { class: "grid-footer" }, status, more));
+  let page = 0;
+  let shown = 0;
+  let busy = false;
+
+  async function next() {
+    if (busy) return;
+    busy = true;
+    more.disabled = true;
+    replace(slot, page === 0 ? loading() : null);
+    try {
+      const result = await fetchPage(page + 1);
+      page += 1;
+      const fragment = document.createDocumentFragment();
+      for (const item of result.items) {
+        fragment.append(h("li", { class: "card-cell" }, renderItem(item)));
+      }
+      grid.append(fragment);
+      shown += result.items.length;
+      replace(slot);
+      if (shown === 0) replace(slot, empty(emptyText));
+      const total = result.total ?? shown;
+      status.textContent = shown ? `Showing ${fmtNumber(shown)} of ${fmtNumber(total)}` : "";
+      more.hidden = !(page < (result.pageCount ?? 1) && shown < total);
+    } catch (err) {
+      replace(slot, errorBox(err, next));
+      if (!(err instanceof ApiError)) reportError(err);
+    } finally {
+      busy = false;
+      more.disabled = false;
+    }
+  }
+
+  more.addEventListener("click", next);
+  root.ready = next();
+  return root;
+}
+
+/** Client-side paging for an array already in memory (list items, comments). */
+export function localPages(items, size) {
+  return async (page) => ({
+    items: items.slice((page - 1) * size, page * size),
+    total: items.length,
+    pageCount: Math.max(1, Math.ceil(items.length / size)),
+  });
+}
+
+/**
+ * Segmented control: [{id, label, render()}]; renders the first tab's panel immediately and
+ * each other panel lazily the first time it is chosen. Arrow keys move between tabs.
+ */
+export function tabs(name, entries) {
+  const list = h("div", { class: "tabs", role: "tablist", "aria-label": name });
+  const panels = h("div", { class: "tab-panels" });
+  const built = new Map();
+  const buttons = entries.map((entry, index) => {
+    const id = `${name.toLowerCase().replace(/[^a-z0-9]+/g, "-")}-${entry.id}`;
+    const button = h("button", {
+      type: "button", role: "tab", id: `tab-${id}`, "aria-controls": `panel-${id}`,
+      "aria-selected": index === 0 ? "true" : "false", tabindex: index === 0 ? "0" : "-1", class: "tab",
+      dataset: { tab: entry.id },
+    }, entry.label, entry.count !== undefined ? h("span", { class: "tab-count" }, fmtNumber(entry.count)) : null);
+    const panel = h("div", { role: "tabpanel", id: `panel-${id}`, "aria-labelledby": `tab-${id}`, class: "tab-panel", hidden: index !== 0 });
+    panels.append(panel);
+    button.addEventListener("click", () => select(index));
+    button.addEventListener("keydown", (event) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (!step) return;
+      event.preventDefault();
+      const target = (index + step + entries.length) % entries.length;
+      select(target);
+      buttons[target].button.focus();
+    });
+    return { button, panel, entry };
+  });
+  buttons.forEach(({ button }) => list.append(button));
+
+  function select(index) {
+    buttons.forEach(({ button, panel }, i) => {
+      const on = i === index;
+      button.setAttribute("aria-selected", on ? "true" : "false");
+      button.tabIndex = on ? 0 : -1;
+      panel.hidden = !on;
+    });
+    const { panel, entry } = buttons[index];
+    if (!built.has(index)) {
+      const view = entry.render();
+      built.set(index, view);
+      panel.append(view);
+    }
+    return built.get(index);
+  }
+  const first = select(0);
+  const root = h("div", { class: "tabbed" }, list, panels);
+  root.ready = first?.ready;
+  return root;
+}
