@@ -307,7 +307,7 @@ class _Builder:
         while len(movie_titles) < n_movies:
             movie_titles.append(dated(self.titles.make(), _year(rng, 1950)))
         while len(show_titles) < n_shows:
-            show_titles.append(dated(self.titles.make(), _year(rng, 1990, mean_age=14)))
+            show_titles.append(dated(self.titles.make(), _year(rng, 1990, mean_age=17)))
 
         trakt = _spread(rng, 10_000, n_movies, 17)
         tmdb = _spread(rng, 10_000, n_movies, 61)
@@ -436,7 +436,7 @@ class _Builder:
             else:
                 wanted = max(1, int(len(all_episodes) * rng.uniform(0.3, 0.95)))
             passes = [all_episodes[:wanted]]
-            if rng.random() < 0.45:  # a comfort rewatch of the first season(s)
+            if rng.random() < 0.55:  # a comfort rewatch of the first season(s)
                 passes.append(all_episodes[:min(wanted, sum(seasons[:rng.randint(1, 3)]))])
             first_day = max(_WINDOW_START, _year_start(self.shows[index]["year"]))
             ts = rng.randrange(first_day, max(first_day + _DAY, _ANCHOR_TS - 120 * _DAY))
