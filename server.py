@@ -190,8 +190,9 @@ async def serve(config: Config) -> int:
     log.info("Serving %s on http://%s:%s/", "the demo account" if services.store.is_demo else config.data_dir,
              config.host, config.port)
     notifier = SystemdNotifier()  # no-op outside systemd
-    notifier.ready(f"Serving on {config.host}:{config.port}")
-    notifier.start_watchdog()  # from the event loop: a wedged loop misses pings and systemd restarts us
+    # READY=1 now that data is loaded and the port is open; then WATCHDOG=1 from the event loop
+    # (a wedged loop misses the pings and systemd restarts us).
+    await notifier.start(f"Serving on {config.host}:{config.port}")
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -200,8 +201,7 @@ async def serve(config: Config) -> int:
     await stopping.wait()
 
     log.info("Shutting down")
-    notifier.stop_watchdog()
-    notifier.stopping()
+    await notifier.stop()  # STOPPING=1
     server.stop()  # no new connections
     await services.stop()
     try:

@@ -81,6 +81,17 @@ class SystemdNotifier:
             self._watchdog.stop()
             self._watchdog = None
 
+    # The service interface of server.py: start once the data is loaded and the port is open.
+    async def start(self, status: str = "") -> None:
+        """READY=1, then the watchdog pings."""
+        self.ready(status)
+        self.start_watchdog()
+
+    async def stop(self) -> None:
+        """No more pings, STOPPING=1 (systemd now waits up to TimeoutStopSec)."""
+        self.stop_watchdog()
+        self.stopping()
+
 
 def _socket_address(value: str) -> str | bytes | None:
     if not value:
