@@ -6,33 +6,11 @@ from typing import Any
 
 from handlers.base import ApiHandler, BaseHandler
 from services.config import Config
-from services.health import Health, compute_health, summarize_sync, sync_expectation
+from services.health import gather_health
 from services.metrics import CONTENT_TYPE, AppMetrics
 from services.openapi import openapi_document
 from services.snapshots import DataFolder, dumps
 from services.store import DataStore
-from services.sync_report import read_sync_status
-
-
-def gather_health(config: Config, store: DataStore, folder: DataFolder, watcher: Any = None,
-                  sync: Any = None) -> Health:
-    """Read the inputs of `compute_health` from the running services."""
-    status = None if store.is_demo else read_sync_status(folder)
-    running = bool(sync is not None and sync.running)
-    summary = summarize_sync(status, running)
-    ever_synced = summary.last_attempt_at is not None or summary.last_success_at is not None
-    expected, interval = sync_expectation(config.has_trakt, config.sync_interval_hours, ever_synced)
-    return compute_health(
-        ready=store.ready,
-        unavailable_reason=store.load_error,
-        problems=store.problems,
-        data_last_updated=store.data_last_updated,
-        is_demo=store.is_demo,
-        sync=summary,
-        sync_expected=expected and not store.is_demo,
-        sync_interval_hours=interval,
-        watcher=watcher.health() if watcher is not None else None,
-    )
 
 
 class HealthHandler(BaseHandler):

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from services.sync_report import read_sync_status
+
 OK = "ok"
 DEGRADED = "degraded"
 
@@ -162,3 +164,24 @@ def sync_expectation(has_trakt: bool, interval_hours: float, ever_synced: bool) 
     if interval_hours > 0:
         return True, interval_hours
     return ever_synced, 24.0
+
+
+def gather_health(config: Any, store: Any, folder: Any, watcher: Any = None, sync: Any = None) -> Health:
+    """Read the inputs of `compute_health` from the running services: the DataStore, the data
+    folder (sync reports on disk), the Watcher and the SyncService (either may be None)."""
+    status = None if store.is_demo else read_sync_status(folder)
+    running = bool(sync is not None and sync.running)
+    summary = summarize_sync(status, running)
+    ever_synced = summary.last_attempt_at is not None or summary.last_success_at is not None
+    expected, interval = sync_expectation(config.has_trakt, config.sync_interval_hours, ever_synced)
+    return compute_health(
+        ready=store.ready,
+        unavailable_reason=store.load_error,
+        problems=store.problems,
+        data_last_updated=store.data_last_updated,
+        is_demo=store.is_demo,
+        sync=summary,
+        sync_expected=expected and not store.is_demo,
+        sync_interval_hours=interval,
+        watcher=watcher.health() if watcher is not None else None,
+    )
