@@ -404,7 +404,10 @@ class Watcher:
             return self._poll_demo(interval)
         self.polls += 1
         try:
-            payload = await asyncio.wait_for(self._trakt.watching(self.config.trakt_username), self.poll_timeout)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
+            # (stop()) that arrives just as the call completes.
+            async with asyncio.timeout(self.poll_timeout):
+                payload = await self._trakt.watching(self.config.trakt_username)
             playing = await self._playing_from(payload) if payload is not None else None
         except Exception as exc:  # any upstream failure: keep the last state, back off
             return self._poll_failed(exc)
@@ -475,7 +478,8 @@ class Watcher:
         self.tmdb_lookups += 1
         images = None
         try:
-            document = await asyncio.wait_for(self._tmdb.images(kind, tmdb_id), self.tmdb_timeout)
+            async with asyncio.timeout(self.tmdb_timeout):
+                document = await self._tmdb.images(kind, tmdb_id)
             best = best_image(document.get("backdrops") if isinstance(document, dict) else None,
                               prefer=(None, "en"))
             images = backdrop_urls(self.config, best["file_path"]) if best else None
@@ -488,7 +492,7 @@ class Watcher:
         return images
 
     async def _poll_loop(self) -> None:
-        while True:
+        while not self.closed:
             try:
                 delay = await self.poll_once()
             except Exception:
@@ -496,7 +500,8 @@ class Watcher:
                 delay = self.config.watching_poll_seconds
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     # --- ticking ---------------------------------------------------------------------------
     def tick(self) -> bool:
@@ -517,7 +522,7 @@ class Watcher:
         loop = asyncio.get_running_loop()
         interval = self.config.watching_tick_seconds
         deadline = loop.time() + interval
-        while True:
+        while not self.closed:
             await asyncio.sleep(max(0.0, deadline - loop.time()))
             try:
                 self.tick()
