@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -160,3 +161,72 @@ def test_server_process_notifies_ready_watchdog_and_stopping(tmp_path):
     finally:
         manager.close()
     assert set(messages[1:-1]) == {"WATCHDOG=1"}
+
+
+PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1  # Linux 6.3+: what MemoryDenyWriteExecute=yes enforces
+
+
+def test_server_tolerates_memory_deny_write_execute(tmp_path):
+    """The unit sets MemoryDenyWriteExecute=yes: run the real server under the same kernel rule
+    (prctl PR_SET_MDWE) and exercise the code that could need W+X memory: aiohttp sessions to
+    Trakt and TMDB (a full sync with images), ujson, the data load, shutdown."""
+    import json
+    import time
+
+    import tornado.httpclient
+
+    from tests.fakes.tmdb import FakeTmdb
+    from tests.fakes.trakt import FakeAccount, FakeTrakt
+    from tests.test_shutdown import ROOT, SECRET_VARIABLES, free_port
+
+    probe = subprocess.run([sys.executable, "-c", "import ctypes, sys; "
+                            f"sys.exit(ctypes.CDLL(None).prctl({PR_SET_MDWE}, {PR_MDWE_REFUSE_EXEC_GAIN}, 0, 0, 0))"],
+                           capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip("this kernel has no PR_SET_MDWE (Linux < 6.3): cannot emulate MemoryDenyWriteExecute")
+    launcher = ("import ctypes, runpy, sys\n"
+                f"assert ctypes.CDLL(None).prctl({PR_SET_MDWE}, {PR_MDWE_REFUSE_EXEC_GAIN}, 0, 0, 0) == 0\n"
+                f"sys.path.insert(0, {str(ROOT)!r})\n"
+                f"sys.argv = ['server.py', 'serve']\n"
+                f"runpy.run_path({str(ROOT / 'server.py')!r}, run_name='__main__')\n")
+    fake = FakeTrakt(FakeAccount.build(history=20, watched_movies=5, shows=2, lists=1))
+    port = free_port()
+    with fake.running_in_thread() as trakt_url, FakeTmdb().running_in_thread() as tmdb:
+        env = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES} | {
+            "DATA_DIR": str(tmp_path / "data"), "HOST": "127.0.0.1", "PORT": str(port), "SYNC_INTERVAL_HOURS": "0",
+            "TRAKT_API_KEY": fake.api_key, "TRAKT_USERNAME": fake.account.username, "TRAKT_API_URL": trakt_url,
+            "TMDB_API_KEY": tmdb.api_key, "TMDB_API_URL": tmdb.api_url, "TMDB_IMAGE_URL": tmdb.image_url}
+        log = tmp_path / "server.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen([sys.executable, "-c", launcher], cwd=tmp_path, env=env, stdout=out,
+                                       stderr=subprocess.STDOUT)
+        try:
+            client = tornado.httpclient.HTTPClient()
+            deadline = time.monotonic() + 30
+            while True:
+                assert process.poll() is None, log.read_text()
+                try:
+                    client.fetch(f"http://127.0.0.1:{port}/healthz", raise_error=False)
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, log.read_text()
+                    time.sleep(0.1)
+            base = f"http://127.0.0.1:{port}"
+            started = client.fetch(base + "/api/trakt/sync", method="POST", body=b"", raise_error=False)
+            assert started.code == 202, started.body
+            while json.loads(client.fetch(base + "/api/trakt/sync").body)["running"]:
+                assert time.monotonic() < deadline + 60, log.read_text()
+                time.sleep(0.1)
+            status = json.loads(client.fetch(base + "/api/trakt/sync").body)
+            stats = client.fetch(base + "/api/trakt/user/stats", raise_error=False)
+            client.close()
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=15) == 0, log.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+    assert status["last_attempt_outcome"] == "success", status
+    assert stats.code == 200
+    assert any((tmp_path / "data" / "images").rglob("*_poster.*")), "no image was downloaded"
+    assert "Traceback" not in log.read_text()
