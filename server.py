@@ -230,7 +230,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo_cmd = commands.add_parser("demo", help="write the synthetic demo account")
     demo_cmd.add_argument("--out", type=Path, required=True, help="folder to write")
-    demo_cmd.add_argument("--scale", type=_positive_int, default=1, help="multiply the account's size")
+    demo_cmd.add_argument("--scale", type=_demo_scale, default=1, help="multiply the account's size (1-200)")
     demo_cmd.add_argument("--images", action=argparse.BooleanOptionalAction, default=True,
                           help="also write generated posters and backdrops (default on)")
 
@@ -240,13 +240,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive_int(text: str) -> int:
+def _demo_scale(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 1000, got {text}")
+    from services.demo import MAX_SCALE
+
+    if not 1 <= value <= MAX_SCALE:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_SCALE}, got {text}")
     return value
 
 
@@ -271,7 +273,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from services.demo import write_demo
 
-        counts = write_demo(args.out, args.scale, images=args.images)
+        try:
+            counts = write_demo(args.out, args.scale, images=args.images)
+        except ValueError as exc:  # e.g. --out is a folder of other files: never overwritten
+            print(f"trakt-watch demo: {exc}", file=sys.stderr)
+            return 2
         print(f"Wrote the demo account (scale {args.scale}) to {args.out}: {counts}")
         return 0
     if args.command == "import":
