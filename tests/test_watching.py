@@ -412,6 +412,20 @@ async def test_bad_frames_are_ignored_and_ping_gets_pong(http_server, base_url):
 
 
 @pytest.mark.gen_test(timeout=20)
+async def test_an_oversized_client_message_closes_only_that_connection(http_server, base_url):
+    other = await connect(base_url)
+    await receive_type(other, "watching")
+    conn = await connect(base_url)
+    await receive_type(conn, "watching")
+    await conn.write_message(json.dumps({"type": "ping", "padding": "x" * 10_000}))
+    assert await receive(conn) is None
+    assert conn.close_code == 1009
+    await other.write_message(json.dumps({"type": "ping"}))
+    assert await receive_type(other, "pong") == {"type": "pong"}
+    other.close()
+
+
+@pytest.mark.gen_test(timeout=20)
 async def test_shutdown_closes_clients_with_1001(http_server, base_url, services):
     clients = [await connect(base_url) for _ in range(3)]
     for conn in clients:
