@@ -141,7 +141,7 @@ def snapshot_state(data_dir: Path) -> tuple:
 
 @pytest.mark.gen_test(timeout=90)
 async def test_sigterm_during_a_sync_commits_nothing(tmp_path, account):
-    fake = FakeTrakt(FakeAccount.build(history=400, watched_movies=50, shows=10, lists=3), latency=0.2)
+    fake = FakeTrakt(FakeAccount.build(history=400, watched_movies=50, shows=10, lists=3), latency=0.5)
     before = snapshot_state(account)
     served_before = (account / "user/stats/overview.json").read_bytes()
     with fake.running_in_thread() as trakt_url:
