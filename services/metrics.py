@@ -253,6 +253,7 @@ class Registry:
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_IMPORTED_AT = time.time()
 
 
 def process_stats() -> dict[str, float]:
@@ -266,11 +267,16 @@ def process_stats() -> dict[str, float]:
         stats["cpu_seconds"] = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
         stats["virtual_memory_bytes"] = float(int(fields[20]))
         stats["resident_memory_bytes"] = float(int(fields[21]) * _PAGE_SIZE)
+        start_ticks = int(fields[19])
+    except (OSError, IndexError, ValueError):
+        start_ticks = None
+    try:
         with open("/proc/stat", "rb") as fh:
             boot = next(int(line.split()[1]) for line in fh if line.startswith(b"btime "))
-        stats["start_time_seconds"] = boot + int(fields[19]) / _CLOCK_TICKS
-    except (OSError, IndexError, ValueError, StopIteration):
-        pass
+        stats["start_time_seconds"] = boot + start_ticks / _CLOCK_TICKS if start_ticks is not None else _IMPORTED_AT
+    except (OSError, ValueError, StopIteration):
+        # ProcSubset=pid (the systemd unit) hides /proc/stat: fall back to when this module loaded.
+        stats["start_time_seconds"] = _IMPORTED_AT
     try:
         stats["open_fds"] = float(len(os.listdir("/proc/self/fd")))
     except OSError:
