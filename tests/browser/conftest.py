@@ -75,7 +75,8 @@ class DashboardServer:
                 self.process.wait(timeout=5)
 
 
-def start_server(workdir: Path, *, args: list[str], env: dict[str, str]) -> DashboardServer:
+def start_server(workdir: Path, *, args: list[str], env: dict[str, str],
+                 start_seconds: float = SERVER_START_SECONDS) -> DashboardServer:
     """Start `server.py serve` and wait until /healthz answers; raises with the log if it never does."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -87,7 +88,7 @@ def start_server(workdir: Path, *, args: list[str], env: dict[str, str]) -> Dash
         process = subprocess.Popen([sys.executable, str(REPO / "server.py"), "serve", "--port", str(port), *args],
                                    cwd=workdir, env=environ, stdout=log, stderr=subprocess.STDOUT)
     server = DashboardServer(process, port, log_path)
-    deadline = time.monotonic() + SERVER_START_SECONDS
+    deadline = time.monotonic() + start_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{server.log_tail()}")
@@ -99,7 +100,7 @@ def start_server(workdir: Path, *, args: list[str], env: dict[str, str]) -> Dash
             pass
         time.sleep(0.1)
     server.stop()
-    raise RuntimeError(f"server did not answer /healthz within {SERVER_START_SECONDS}s:\n{server.log_tail()}")
+    raise RuntimeError(f"server did not answer /healthz within {start_seconds}s:\n{server.log_tail()}")
 
 
 @pytest.fixture(scope="session")
