@@ -10,11 +10,8 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import AsyncIterator
@@ -30,6 +27,7 @@ from services.config import Config
 from services.snapshots import DataFolder
 from services.sync_report import SyncReport, save_report
 from tests import accounts
+from tests.test_shutdown import serve_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -344,37 +342,14 @@ def test_trust_proxy_reaches_the_real_server_process(tmp_path, account):
     without it and refused with it."""
     results = {}
     for trust in ("0", "1"):
-        with serve_process(tmp_path, {"TRUST_PROXY": trust}) as port:
-            request = tornado.httpclient.HTTPRequest(f"http://127.0.0.1:{port}/api/trakt", method="POST",
+        with serve_process(tmp_path, {"DATA_DIR": str(account), "TRUST_PROXY": trust}) as server:
+            request = tornado.httpclient.HTTPRequest(server.url + "/api/trakt", method="POST",
                                                      body=b"", headers=FORGED_OUTSIDE, request_timeout=10)
             try:
                 results[trust] = tornado.httpclient.HTTPClient().fetch(request).code
             except tornado.httpclient.HTTPClientError as exc:
                 results[trust] = exc.code
     assert results == {"0": 200, "1": 403}
-
-
-@contextlib.contextmanager
-def serve_process(tmp_path: Path, env: dict[str, str]):
-    """`python server.py serve` on a free port with the test account; yields the port."""
-    sock, port = _bind()
-    sock.close()
-    environment = {k: v for k, v in os.environ.items() if k not in ("TRAKT_API_KEY", "TMDB_API_KEY", "ADMIN_TOKEN")}
-    environment.update({"DATA_DIR": str(tmp_path / "data"), "HOST": "127.0.0.1", "PORT": str(port),
-                        "SYNC_INTERVAL_HOURS": "0", **env})
-    process = subprocess.Popen([sys.executable, str(ROOT / "server.py"), "serve"], cwd=tmp_path, env=environment,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-            assert process.poll() is None, process.stderr.read().decode()
-            time.sleep(0.05)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 @pytest.mark.gen_test(timeout=60)
