@@ -175,9 +175,11 @@ def build_dataset(root: Path | None, files: dict[str, bytes], *, is_demo: bool, 
 
 
 def _load_order(endpoint: str) -> tuple[int, str]:
-    # user_lists.json first so list item files know their list's name; ratings before the rest.
-    first = (layout.LISTS, layout.RATINGS)
-    return (0 if endpoint in first else 1, endpoint)
+    # user_lists.json first so list item files know their list's name; ratings last, because a
+    # rating only annotates a title found elsewhere (a rating alone is not a search result).
+    if endpoint == layout.LISTS:
+        return (0, endpoint)
+    return (2 if endpoint == layout.RATINGS else 1, endpoint)
 
 
 _HEAD = '{"metadata":'
@@ -310,7 +312,7 @@ class _Collector:
     def _rating(self, row: dict) -> None:
         kind = row.get("type")
         if kind in ("movie", "show"):
-            entry = self.catalogue.entry(kind, row.get(kind))
+            entry = self.catalogue.find(kind, row.get(kind))
             if entry and isinstance(row.get("rating"), int):
                 entry.rating = row["rating"]
 

@@ -63,7 +63,7 @@ class TitleEntry:
 
 
 def title_key(kind: str, media: dict) -> tuple:
-    ids = media.get("ids") or {}
+    ids = media.get("ids") if isinstance(media.get("ids"), dict) else {}
     if ids.get("trakt") is not None:
         return (kind, "trakt", ids["trakt"])
     if ids.get("slug"):
@@ -83,7 +83,7 @@ class Catalogue:
             key = (kind, "trakt", media["ids"]["trakt"])  # the common case, without title_key()
             if key[2] is None:
                 raise KeyError
-        except (TypeError, KeyError):
+        except (TypeError, KeyError, IndexError):
             if not isinstance(media, dict):
                 return None
             key = title_key(kind, media)
@@ -93,6 +93,12 @@ class Catalogue:
                 return None
             found = self.entries[key] = TitleEntry(kind=kind, media=_slim(media))
         return found
+
+    def find(self, kind: str, media: Any) -> TitleEntry | None:
+        """The entry if this title was already seen; never creates one."""
+        if not isinstance(media, dict):
+            return None
+        return self.entries.get(title_key(kind, media))
 
     def of_kind(self, kind: str) -> Iterable[TitleEntry]:
         return (e for e in self.entries.values() if e.kind == kind)

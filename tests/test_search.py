@@ -116,3 +116,21 @@ def test_index_on_a_large_generated_catalogue_finds_every_class():
     assert [r["score"] for r in rows[1:]] == ["word", "word"]
     assert index.search("ilm 1999", "movies", 5)["total_results"] == 11  # 1999 and 19990-19999
     assert index.search("ilm 1999 of", "movies", 5)["total_results"] == 1
+
+
+@pytest.mark.gen_test
+async def test_a_title_only_rated_is_not_a_result_and_never_breaks_search(http_client, base_url, data_dir,
+                                                                          services):
+    from services import layout
+    from services.snapshots import dumps
+
+    ratings = json.loads((data_dir / layout.RATINGS).read_text())
+    ratings["data"].append({"rated_at": "2026-01-01T00:00:00.000Z", "rating": 4, "type": "movie",
+                            "movie": {"title": "Starfish Only Rated", "year": 2003, "ids": {"trakt": 999}}})
+    ratings["data"].append({"rating": 7, "type": "movie", "movie": {"title": "Broken Ids", "ids": ["x"]}})
+    (data_dir / layout.RATINGS).write_text(dumps(ratings))
+    await services.store.reload()
+    code, document = await search(http_client, base_url, "q=star")
+    assert code == 200
+    assert "Starfish Only Rated" not in titles(document)
+    assert titles(document) == ["Star", "Star Wars", "Lone Star", "Mustard Seed"]
