@@ -95,8 +95,9 @@ def build_services(config: Config) -> Services:
     store = DataStore(config, folder, resources.demo_data_dir(), sync_status=sync.status)
     trakt = TraktClient(config) if config.trakt_api_key else None
     tmdb = TmdbClient(config) if config.tmdb_api_key else None
+    # Demo backdrops link to /api/images, so offer only those the image index can serve.
     demo = DemoSchedule(store, config.demo_watching_schedule,
-                        has_backdrop=lambda kind, tmdb_id: _demo_backdrop_exists(store, kind, tmdb_id))
+                        has_backdrop=lambda kind, tmdb_id: images.lookup(kind, "backdrops", tmdb_id) is not None)
     watcher = Watcher(config, trakt, tmdb, demo_source=demo)
     store.add_reload_listener(lambda _store: watcher.refresh())  # demo <-> synced data changes the source
     images = ImageIndex(config, lambda: store.images_dir)  # the store knows: demo images or DATA_DIR/images
@@ -113,12 +114,6 @@ def build_services(config: Config) -> Services:
 
     sync.on_finished = sync_finished
     return services
-
-
-def _demo_backdrop_exists(store: DataStore, kind: str, tmdb_id: int) -> bool:
-    """Whether the demo account ships a backdrop for this title (so its URL never 404s)."""
-    folder = store.images_dir / kind / "backdrops"
-    return any(folder.glob(f"{tmdb_id}_backdrop.*"))
 
 
 def make_app(config: Config, services: Services, **settings: Any) -> tornado.web.Application:
