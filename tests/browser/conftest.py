@@ -103,7 +103,7 @@ def start_server(workdir: Path, *, args: list[str], env: dict[str, str],
     raise RuntimeError(f"server did not answer /healthz within {start_seconds}s:\n{server.log_tail()}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dashboard(tmp_path_factory) -> Iterator[DashboardServer]:
     """The bundled demo account with something playing for the whole session (banner visible)."""
     workdir = tmp_path_factory.mktemp("dashboard")
@@ -122,7 +122,9 @@ def watching_server(tmp_path) -> Iterator[DashboardServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an asyncio loop marked as running
+# until it stops, and the Tornado tests that run after this package need to start their own.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
