@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from tests.browser.conftest import save_screenshot, scroll_through
+from tests.browser.conftest import missing_demo_artwork, save_screenshot, scroll_through, watch
 
 PAGE_SIZE = 24  # cards per page of history/watchlist/watched (static/js/collections.js)
 COMMENTS_PAGE = 12
@@ -374,3 +374,39 @@ def test_keyboard_reaches_skip_link_tabs_and_search(dashboard, open_page):
     page.locator("#watchlist [role=tabpanel]:not([hidden]) .card").first.wait_for()
     # The search box is a labelled <input type=search>.
     assert page.locator("label[for=search-input]").count() == 1
+
+
+def test_a_failing_request_shows_an_inline_error_with_retry(dashboard, browser):
+    """One endpoint failing leaves a message in its own section (not a blank one) and Retry works."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    try:
+        page = context.new_page()
+        failing = {"activity": True}
+
+        def route(route):
+            if failing["activity"]:
+                route.fulfill(status=503, content_type="application/json",
+                              body='{"error": "Activity statistics are not ready yet"}')
+            else:
+                route.continue_()
+
+        page.route(re.compile(r".*/api/trakt/user/activity$"), route)
+        watched = watch(page, tolerate=lambda url: url.endswith("/api/trakt/user/activity")
+                        or missing_demo_artwork(url))
+        page.goto(dashboard.url)
+        page.wait_for_selector("html[data-ready='true']")
+        error = page.locator("#chart-months-body .state-error")
+        assert "Activity statistics are not ready yet" in error.inner_text()
+        assert page.locator("#chart-heatmap-body .state-error").count() == 1
+        # The rest of the page is unaffected.
+        assert page.locator("#stats-cards .stat-card").count() == 6
+        assert page.locator("#history .card").count() == PAGE_SIZE
+
+        failing["activity"] = False
+        error.get_by_role("button", name="Retry").click()
+        page.locator("#chart-months-body .mc-col").first.wait_for()
+        assert page.locator("#chart-months-body .mc-col").count() == 24
+        watched.assert_clean()
+        assert any(t.endswith("/api/trakt/user/activity") for t in watched.tolerated), "the 503 was seen"
+    finally:
+        context.close()
