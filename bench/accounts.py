@@ -84,3 +84,18 @@ def working_copy(scale: int, target: Path, say=print) -> tuple[Path, float | Non
 def folder_size(path: Path) -> int:
     """Bytes of all files below `path`."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def mark_as_synced(data_dir: Path) -> None:
+    """Make a generated account look synced from Trakt (index.json `source`).
+
+    A `"source": "demo"` folder makes the server play the demo now-watching schedule, which
+    reads the account's history; a synced one does not. Benchmarks of the REST path and of the
+    Trakt poller use this so they measure what a synced deployment runs.
+    """
+    from services import layout
+
+    index_path = data_dir / layout.INDEX
+    index = json.loads(index_path.read_text())
+    index["metadata"]["source"] = layout.SOURCE_TRAKT
+    index_path.write_text(json.dumps(index))

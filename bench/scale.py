@@ -36,6 +36,19 @@ LOAD_URIS = (
 )
 
 
+def ready_when_synced(scale: int, ctx: Context) -> Row:
+    """Ready time of the same account marked as synced: without the demo now-watching schedule."""
+    data_dir, _ = accounts.working_copy(scale, ctx.work_dir / f"account-{scale}-synced", ctx.say)
+    accounts.mark_as_synced(data_dir)
+    server = our_server(data_dir, log_dir=ctx.work_dir, name=f"scale-{scale}-synced")
+    with server:
+        ready = server.wait_ready(timeout=120)
+        rss = server.rss()
+    return Row(SECTION, f"scale {scale}: ready / RSS, marked as synced", f"{ready:.2f} s / {rss / 2**20:.0f} MB",
+               status="INFO", note="same files with source trakt_api_user_data: no demo now-watching schedule",
+               data={"seconds": ready, "rss_bytes": rss})
+
+
 def startup_and_memory(scale: int, ctx: Context) -> list[Row]:
     """Spawn the server on the account, time it to ready, load every route, read RSS."""
     data_dir, generated_in = accounts.working_copy(scale, ctx.work_dir / f"account-{scale}", ctx.say)
@@ -49,6 +62,7 @@ def startup_and_memory(scale: int, ctx: Context) -> list[Row]:
     with server:
         ready = server.wait_ready(timeout=120)
         rss_ready = server.rss()
+        stall, probes = longest_stall(server, ctx.seconds(10, 3))
         for _ in range(3):
             for uri in LOAD_URIS:
                 status, _, _ = http_get(server.base_url + uri)
@@ -66,8 +80,11 @@ def startup_and_memory(scale: int, ctx: Context) -> list[Row]:
             f"loading and indexing {size / 2**20:.0f} MB of JSON", {"seconds": ready, "bytes_on_disk": size}),
         Row(SECTION, f"{label}: RSS ready / after load", f"{rss_ready / 2**20:.0f} / {rss_loaded / 2**20:.0f} MB",
             target_rss, verdict(rss_ok) if scale != 1 else "INFO",
-            "" if rss_ok else "bodies kept as bytes plus the index",
+            "" if rss_ok else f"serving {size / 2**20:.0f} MB of JSON",
             {"rss_ready_bytes": rss_ready, "rss_loaded_bytes": rss_loaded}),
+        Row(SECTION, f"{label}: slowest /healthz, {probes} probes after ready", fmt_ms(stall), status="INFO",
+            note="idle server probed every 50 ms: how long background work blocks the event loop",
+            data={"stall_s": stall, "probes": probes}),
     ]
     return rows
 
@@ -86,6 +103,21 @@ def _query(shape: int, rng: random.Random, titles: list[str], words: list[str]) 
     if rng.random() < 0.3:
         return " ".join(rng.sample(words, 2))
     return " ".join(rng.choice(titles).split()[:2])
+
+
+def longest_stall(server, seconds: float) -> tuple[float, int]:
+    """Probe /healthz every 50 ms for `seconds` while nothing else runs: the slowest answer shows
+    how long the event loop was blocked by background work (reloads, the watcher)."""
+    deadline = time.perf_counter() + seconds
+    slowest = 0.0
+    probes = 0
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        http_get(server.base_url + "/healthz", timeout=120)
+        slowest = max(slowest, time.perf_counter() - started)
+        probes += 1
+        time.sleep(0.05)
+    return slowest, probes
 
 
 def make_queries(titles: list[str], count: int = QUERY_COUNT, seed: int = 8) -> list[str]:
@@ -169,6 +201,7 @@ def run(ctx: Context) -> list[Row]:
     for scale in (1, 50):
         ctx.say(f"scale: start-up and memory, scale {scale}")
         rows += startup_and_memory(scale, ctx)
+    rows.append(ready_when_synced(50, ctx))
     ctx.say("scale: search in-process")
     rows += search_in_process(50, ctx)
     return rows

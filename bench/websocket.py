@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from bench import accounts
 from bench.util import (
@@ -43,17 +42,6 @@ def playing_now() -> dict:
         "movie": {"title": "Inception", "year": 2010,
                   "ids": {"trakt": 16662, "slug": "inception-2010", "imdb": "tt1375666", "tmdb": 27205}},
     }
-
-
-def mark_as_synced(data_dir: Path) -> None:
-    """Make the generated account look synced from Trakt, so the watcher polls (the fake) Trakt
-    instead of playing the demo schedule it plays for `"source": "demo"` data."""
-    from services import layout
-
-    index_path = data_dir / layout.INDEX
-    index = json.loads(index_path.read_text())
-    index["metadata"]["source"] = layout.SOURCE_TRAKT
-    index_path.write_text(json.dumps(index))
 
 
 def fan_out(server, fake, clients: int, window: float, ctx: Context) -> dict:
@@ -117,7 +105,7 @@ def run(ctx: Context) -> list[Row]:
     fake = FakeTrakt(FakeAccount.build(), api_key=API_KEY)
     fake.watching = playing_now()
     data_dir, _ = accounts.working_copy(1, ctx.work_dir / "account", ctx.say)
-    mark_as_synced(data_dir)
+    accounts.mark_as_synced(data_dir)
     window = ctx.seconds(12, 4)
     rows: list[Row] = []
     with fake.running_in_thread() as fake_url:
