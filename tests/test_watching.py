@@ -122,6 +122,12 @@ async def wait_until(predicate, timeout: float = 5.0, what: str = "condition") -
         await asyncio.sleep(0.01)
 
 
+def assert_one_request_per_poll(watcher, fake_trakt) -> None:
+    """Trakt saw exactly one /watching request per poll; the poll counter goes up just before
+    its request is sent, so the latest poll's request may still be on its way."""
+    assert watcher.polls - fake_trakt.count(WATCHING_PATH) in (0, 1)
+
+
 def playing(title: str | None = None, subtitle: str | None = None):
     def check(data: dict) -> bool:
         if not data.get("isWatching"):
@@ -264,8 +270,7 @@ async def test_get_api_watching_answers_from_state_without_calling_trakt(http_cl
     assert response.headers["Content-Type"] == "application/json; charset=UTF-8"
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     # Every request to Trakt's /watching came from a poll, none from the 30 GETs.
-    assert fake_trakt.count(WATCHING_PATH) == services.watcher.polls
-    assert services.watcher.polls < 30
+    assert_one_request_per_poll(services.watcher, fake_trakt)
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -293,14 +298,11 @@ async def test_200_clients_cause_one_trakt_poll_per_interval(http_server, base_u
         message = await receive_type(conn, "watching", where=playing("Guardians of the Galaxy"))
         assert message["data"]["content"]["type"] == "movie"
 
-    start_requests, start_polls, started = fake_trakt.count(WATCHING_PATH), services.watcher.polls, time.monotonic()
+    start_polls, started = services.watcher.polls, time.monotonic()
     await wait_until(lambda: services.watcher.polls >= start_polls + 5, timeout=30, what="five polls")
     elapsed = time.monotonic() - started
-    polls = services.watcher.polls - start_polls
-    requests = fake_trakt.count(WATCHING_PATH) - start_requests
-    assert requests == polls  # one request per poll, whatever the number of clients
-    assert fake_trakt.count(WATCHING_PATH) == services.watcher.polls
-    assert polls <= elapsed / POLL + 2  # never more than one poll per interval
+    assert services.watcher.polls - start_polls <= elapsed / POLL + 2  # never more than one poll per interval
+    assert_one_request_per_poll(services.watcher, fake_trakt)
     for conn in clients:
         conn.close()
 
