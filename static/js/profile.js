@@ -101,9 +101,13 @@ function dataAsOf(metadata, indexData) {
     parts.push(icon(ICONS.clock), "Data as of ",
       h("time", { datetime: updated, title: fmtDateTime(updated), id: "data-as-of" }, `${fmtDateTime(updated)} (${fmtRelative(updated)})`));
   }
-  if (sync && sync.last_attempt_outcome && sync.last_attempt_outcome !== "success" && sync.last_attempt_outcome !== "ok") {
+  if (sync && (sync.running || sync.last_attempt_outcome === "running")) {
+    parts.push(" · ", h("span", { class: "sync-running" }, "sync in progress…"));
+  } else if (sync && sync.last_attempt_outcome === "failed") {
     const when = sync.last_attempt_at ? ` ${fmtRelative(sync.last_attempt_at)}` : "";
-    parts.push(" · ", h("span", { class: "sync-failed", title: sync.last_error || "" }, `last sync ${sync.last_attempt_outcome}${when}`));
+    // The reason is in the tooltip and in the accessible description.
+    parts.push(" · ", h("span", { class: "sync-failed", title: sync.last_error || "" },
+      `last sync failed${when}`, sync.last_error ? h("span", { class: "visually-hidden" }, `: ${sync.last_error}`) : null));
   }
   return parts.length ? h("p", { class: "data-as-of" }, parts) : null;
 }

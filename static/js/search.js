@@ -65,7 +65,7 @@ function resultsView(result, q) {
   const movies = result.results?.movies || [];
   const shows = result.results?.shows || [];
   const total = result.total_results ?? movies.length + shows.length;
-  const summary = h("p", { class: "search-summary" },
+  const summary = h("p", { class: "search-summary", role: "status" },
     total ? `${fmtNumber(total)} result${total === 1 ? "" : "s"} for “${q}”` : `Nothing found for “${q}”.`);
   const groups = [];
   if (movies.length) groups.push(group("Movies", movies));
