@@ -190,3 +190,39 @@ def test_proc_readings_of_this_process_are_plausible():
 
     assert rss_bytes(os.getpid()) > 1_000_000
     assert cpu_seconds(os.getpid()) > 0
+
+
+def test_large_answers_are_counted_in_bytes_small_ones_in_requests():
+    from bench.rest import LARGE_BODY, requests_per_second
+
+    small = parse_wrk(WRK_WITH_LATENCY)
+    assert requests_per_second([small, small], 600) == pytest.approx(14731 / 3.0)
+    big = parse_wrk(WRK_WITH_ERRORS)  # 1.20 GB read in 2.01 s
+    assert requests_per_second([big], 60 * 2**20) == pytest.approx(1.2 * 2**30 / (60 * 2**20) / 2.01)
+    assert LARGE_BODY == 2**20
+
+
+def test_search_queries_are_distinct_deterministic_and_in_four_shapes():
+    from bench.scale import make_queries
+
+    firsts = ("Silent", "Crimson", "Golden", "Amélie", "Northern", "Paper", "Glass", "Midnight")
+    titles = [f"{a} {b}" for a in firsts for b in ("River", "Empire", "Garden", "Signal", "Harbor", "Machine")]
+    queries = make_queries(titles, count=30)
+    assert len(queries) == len({q.lower() for q in queries}) == 30
+    assert queries == make_queries(titles, count=30)
+    assert queries[0] in titles  # shape 0: an exact title
+    assert any(q in titles for q in queries) and any(q not in titles for q in queries)
+
+
+def test_marking_an_account_as_synced_changes_only_the_index_source(tmp_path):
+    import json
+
+    from bench.accounts import mark_as_synced
+    from services import layout
+
+    index = {"metadata": {"source": layout.SOURCE_DEMO, "count": 1}, "data": {"username": "demo"}}
+    (tmp_path / layout.INDEX).write_text(json.dumps(index))
+    mark_as_synced(tmp_path)
+    marked = json.loads((tmp_path / layout.INDEX).read_text())
+    assert marked["metadata"] == {"source": layout.SOURCE_TRAKT, "count": 1}
+    assert marked["data"] == index["data"]
