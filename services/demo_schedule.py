@@ -23,6 +23,7 @@ DEFAULT_SCHEDULE = "episode:1800,idle:600,movie:3600,idle:900"
 MIN_PHASE_SECONDS = 1.0
 EPISODE_RUNTIME_MINUTES = 45
 MOVIE_RUNTIME_MINUTES = 120
+CANDIDATE_ROWS = 500  # newest rows of each file the demo picks titles from
 # Backdrop sizes the dashboard asks for; the image route only uses `w` when an image proxy is set.
 BACKDROP_WIDTHS = (("backdrop", None), ("backdrop_medium", 780), ("backdrop_small", 300))
 
@@ -63,6 +64,8 @@ class DemoData(Protocol):
 
     documents: Mapping[str, Any]
     is_demo: bool
+
+    def first_rows(self, endpoint: str, limit: int) -> list: ...
 
 
 @dataclass(frozen=True)
@@ -156,9 +159,8 @@ class DemoSchedule:
 
     # --- titles from the demo data ------------------------------------------------------
     def _data(self, endpoint: str) -> list:
-        document = self._store.documents.get(endpoint)
-        data = document.get("data") if isinstance(document, dict) else None
-        return data if isinstance(data, list) else []
+        # A sample of the newest rows is plenty of variety, and stays small on a huge account.
+        return [row for row in self._store.first_rows(endpoint, CANDIDATE_ROWS) if isinstance(row, dict)]
 
     def _titles(self) -> tuple[list[tuple[dict, dict]], list[dict]]:
         documents = self._store.documents

@@ -307,3 +307,11 @@ async def test_items_with_brackets_in_strings_page_exactly(http_client, base_url
     for page in (1, 2, 3):
         pages += body(await get(http_client, base_url, f"/api/trakt/user/watched?type=movies&page={page}&limit=3"))["data"]
     assert pages == rows
+
+
+@pytest.mark.gen_test
+async def test_first_rows_is_a_parsed_sample_of_a_list_file(services, data_dir):
+    rows = services.store.first_rows(layout.HISTORY["movies"], 2)
+    assert rows == on_disk(data_dir, layout.HISTORY["movies"])["data"][:2]
+    assert services.store.first_rows(layout.PROFILE, 2) == []  # not a list
+    assert services.store.first_rows("user/nothing.json", 2) == []

@@ -151,11 +151,14 @@ def test_poll_interval_may_be_short_for_tests_but_not_zero(env_file):
 
 
 class DemoStore:
-    """The two attributes DemoSchedule reads from a DataStore."""
+    """What DemoSchedule reads from a DataStore."""
 
     def __init__(self, documents: dict, is_demo: bool = True) -> None:
         self.documents = documents
         self.is_demo = is_demo
+
+    def first_rows(self, endpoint: str, limit: int) -> list:
+        return (self.documents.get(endpoint) or {}).get("data", [])[:limit]
 
 
 def demo_documents() -> dict:
