@@ -22,8 +22,6 @@ passed to `forget()`; `add_title()` / `add_season()` set exact entries. A wrong 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -31,12 +29,13 @@ import re
 import struct
 import threading
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
+
+from tests.fakes.server import LoopbackServer
 
 SIZES = ("w92", "w154", "w185", "w300", "w342", "w500", "w780", "w1280", "h632", "original")
 _FILE = re.compile(r"^[A-Za-z0-9_-]+\.(jpg|png)$")
@@ -129,8 +128,10 @@ def generated_entries(kind: str, tmdb_id: int, season: int | None = None) -> dic
     return {"posters": posters, "backdrops": backdrops}
 
 
-class FakeTmdb:
+class FakeTmdb(LoopbackServer):
     """The fake server and its knobs; safe to poke from the test thread while it runs."""
+
+    name = "fake TMDB"
 
     def __init__(self, api_key: str = "tmdb-test-key") -> None:
         self.api_key = api_key
@@ -138,10 +139,8 @@ class FakeTmdb:
         self.forgotten: set[tuple[str, int]] = set()
         self.titles: dict[tuple[str, int], dict[str, list[dict]]] = {}
         self.seasons: dict[tuple[int, int], dict[str, list[dict]]] = {}
-        self.base_url = ""
         self._lock = threading.Lock()
         self._failures: list[tuple[int, float | None]] = []  # (status, retry_after) per next request
-        self._server: tornado.httpserver.HTTPServer | None = None
 
     # --- configuration -----------------------------------------------------------------
     @property
@@ -222,44 +221,6 @@ class FakeTmdb:
             (r"/t/p/([^/]+)/([^/]+)", _ImageFile, kwargs),
             (r"/.*", _Unknown, kwargs),
         ], log_function=_log_without_query)
-
-    async def start(self) -> str:
-        """Listen on a random loopback port of the running loop; returns the base URL."""
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        self._server = tornado.httpserver.HTTPServer(self.make_app())
-        self._server.add_sockets(sockets)
-        self.base_url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
-        return self.base_url
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            await self._server.close_all_connections()
-            self._server = None
-
-    @contextlib.contextmanager
-    def running_in_thread(self) -> Iterator[FakeTmdb]:
-        """Run the server on its own event loop in a daemon thread for the block's duration."""
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self.start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.close()
-
-        thread = threading.Thread(target=run, name="fake-tmdb", daemon=True)
-        thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake TMDB did not start within 10 s")
-        try:
-            yield self
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
 
 
 def _log_without_query(handler: tornado.web.RequestHandler) -> None:

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import json
 import math
 import random
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +29,8 @@ from typing import Any
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
+
+from tests.fakes.server import LoopbackServer
 
 MAX_LIMIT = 250
 DEFAULT_LIMIT = 10
@@ -276,8 +276,10 @@ class Fault:
     delay: float = 1.0
 
 
-class FakeTrakt:
+class FakeTrakt(LoopbackServer):
     """The fake API server; see the module docstring."""
+
+    name = "fake Trakt"
 
     def __init__(self, account: FakeAccount, api_key: str = "test-key", latency: float = 0.0) -> None:
         self.account = account
@@ -291,60 +293,19 @@ class FakeTrakt:
         self.last_headers: dict[str, str] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.counter: collections.Counter[str] = collections.Counter()
-        self.url: str | None = None
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._server: tornado.httpserver.HTTPServer | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
-    async def start(self) -> str:
-        """Listen on 127.0.0.1 (random port); returns the base URL."""
-        app = tornado.web.Application([(r"/(.*)", _FakeTraktHandler, {"fake": self})], log_function=lambda h: None)
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        self._server = tornado.httpserver.HTTPServer(app)
-        self._server.add_sockets(sockets)
-        port = sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self.url
+    def make_app(self) -> tornado.web.Application:
+        return tornado.web.Application([(r"/(.*)", _FakeTraktHandler, {"fake": self})], log_function=lambda h: None)
 
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            await self._server.close_all_connections()
-            self._server = None
+    def thread_value(self) -> str:
+        return self.base_url
 
-    @contextlib.contextmanager
-    def running_in_thread(self) -> Iterator[str]:
-        """Run the server on its own event loop in a background thread (for subprocess tests)."""
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except OSError as exc:  # e.g. no free port; reported to the caller below
-                failure.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.close()
-
-        thread = threading.Thread(target=run, name="fake-trakt", daemon=True)
-        thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake Trakt did not start within 10 s")
-        if failure:
-            raise failure[0]
-        try:
-            assert self.url is not None
-            yield self.url
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
+    @property
+    def url(self) -> str | None:
+        return self.base_url or None
 
     # --- scripting -------------------------------------------------------------------------
     def inject(self, kind: str, *, times: int = 1, path: str | None = None, status: int = 500,
