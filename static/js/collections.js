@@ -118,40 +118,42 @@ function playsBadge(plays) {
 }
 
 // --- sections ------------------------------------------------------------------------------
-function countOf(index, endpoint) {
-  const files = index?.data?.files;
-  return files && typeof files[endpoint] === "number" ? files[endpoint] : undefined;
+/** Fill each tab's count from the index's per-file counts once it arrives. */
+async function fillCounts(root, indexPromise, endpoints) {
+  const index = await indexPromise.catch(() => null);
+  const files = index?.data?.files || {};
+  for (const [tab, endpoint] of Object.entries(endpoints)) {
+    const badge = root.querySelector(`[role=tab][data-tab="${tab}"] .tab-count`);
+    if (badge && typeof files[endpoint] === "number") {
+      badge.textContent = fmtNumber(files[endpoint]);
+      badge.hidden = false;
+    }
+  }
 }
 
-function grid(collection, type, renderItem, label, emptyText) {
-  return () => pagedGrid({ fetchPage: pager(collection, type), renderItem, label, emptyText });
-}
-
-/** Fill the history, watchlist and watched sections; resolves when each first page is in. */
-export function renderCollections(index) {
-  const sections = [];
-  const add = (id, view) => {
+/**
+ * Fill the history, watchlist and watched sections without waiting for the index (its counts
+ * go into the tabs when it arrives); resolves when each first page is in.
+ */
+export function renderCollections(indexPromise) {
+  const sections = [
+    ["history-body", "Recently watched", [
+      ["episodes", "Episodes", "history", "shows", historyEpisode, "No episodes watched yet."],
+      ["movies", "Movies", "history", "movies", historyMovie, "No movies watched yet."]]],
+    ["watchlist-body", "Watchlist", [
+      ["movies", "Movies", "watchlist", "movies", watchlistCard, "No movies on the watchlist."],
+      ["shows", "Shows", "watchlist", "shows", watchlistCard, "No shows on the watchlist."]]],
+    ["watched-body", "Watched", [
+      ["movies", "Movies", "watched", "movies", watchedMovie, "No watched movies."],
+      ["shows", "Shows", "watched", "shows", watchedShow, "No watched shows."]]],
+  ];
+  return Promise.all(sections.map(([id, name, entries]) => {
+    const view = tabs(name, entries.map(([tab, label, collection, type, renderItem, emptyText]) => ({
+      id: tab, label, count: null,
+      render: () => pagedGrid({ fetchPage: pager(collection, type), renderItem, label: `${name}: ${label}`, emptyText }),
+    })));
     document.getElementById(id).append(view);
-    sections.push(view.ready);
-  };
-  add("history-body", tabs("Recently watched", [
-    { id: "episodes", label: "Episodes", count: countOf(index, "user/history/shows.json"),
-      render: grid("history", "shows", historyEpisode, "Recently watched episodes", "No episodes watched yet.") },
-    { id: "movies", label: "Movies", count: countOf(index, "user/history/movies.json"),
-      render: grid("history", "movies", historyMovie, "Recently watched movies", "No movies watched yet.") },
-  ]));
-  add("watchlist-body", tabs("Watchlist", [
-    { id: "movies", label: "Movies", count: countOf(index, "user/watchlist/movies.json"),
-      render: grid("watchlist", "movies", watchlistCard, "Movies on the watchlist", "No movies on the watchlist.") },
-    { id: "shows", label: "Shows", count: countOf(index, "user/watchlist/shows.json"),
-      render: grid("watchlist", "shows", watchlistCard, "Shows on the watchlist", "No shows on the watchlist.") },
-  ]));
-  add("watched-body", tabs("Watched", [
-    { id: "movies", label: "Movies", count: countOf(index, "user/watched/movies.json"),
-      render: grid("watched", "movies", watchedMovie, "Watched movies", "No watched movies.") },
-    { id: "shows", label: "Shows", count: countOf(index, "user/watched/shows.json"),
-      render: grid("watched", "shows", watchedShow, "Watched shows", "No watched shows.") },
-  ]));
-  return Promise.all(sections);
+    const endpoints = Object.fromEntries(entries.map(([tab, , collection, type]) => [tab, `user/${collection}/${type}.json`]));
+    return Promise.all([view.ready, fillCounts(view, indexPromise, endpoints)]);
+  }));
 }
-

@@ -118,7 +118,9 @@ export function tabs(name, entries) {
       type: "button", role: "tab", id: `tab-${id}`, "aria-controls": `panel-${id}`,
       "aria-selected": index === 0 ? "true" : "false", tabindex: index === 0 ? "0" : "-1", class: "tab",
       dataset: { tab: entry.id },
-    }, entry.label, entry.count !== undefined ? h("span", { class: "tab-count" }, fmtNumber(entry.count)) : null);
+    }, entry.label, entry.count !== undefined
+      ? h("span", { class: "tab-count", hidden: entry.count === null }, entry.count === null ? "" : fmtNumber(entry.count))
+      : null);
     const panel = h("div", { role: "tabpanel", id: `panel-${id}`, "aria-labelledby": `tab-${id}`, class: "tab-panel", hidden: index !== 0 });
     panels.append(panel);
     button.addEventListener("click", () => select(index));
