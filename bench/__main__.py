@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import resource
 import sys
 import tempfile
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     limit = raise_file_limit()
+    load_before = os.getloadavg()
     started = time.perf_counter()
     rows: list[Row] = []
     timings: dict[str, float] = {}
@@ -96,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(format_markdown(rows))
     machine = machine_description()
+    machine["load_average_before"] = load_before
     print(f"\n{machine['nproc']} cores, {machine['cpu']}, {machine['ram_gib']} GiB RAM, Python {machine['python']}; "
+          f"load average {load_before[0]:.1f} before, {machine['load_average'][0]:.1f} after; "
           f"total {total:.0f} s; open-files limit {limit}")
     write_json(args.output, {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),

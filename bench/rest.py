@@ -258,7 +258,10 @@ def route_rows(route: Route, numbers: dict, body_bytes: int) -> list[Row]:
     lat_ours: dict[int, float] = numbers["latency_ours"]
     lat_ceiling: dict[int, float] = numbers["latency_ceiling"]
     p50, p99 = lat_ours[50], lat_ours[99]
-    size = f"{body_bytes / 2**20:.1f} MB body" if body_bytes >= 2**20 else f"{body_bytes / 1024:.1f} KB body"
+    if body_bytes >= 2**20:
+        size = f"{body_bytes / 2**20:.1f} MB body"
+    else:
+        size = f"{body_bytes / 1024:.1f} KB body" if body_bytes else "no body"
     counted = "req/s = bytes read / answer size" if numbers["by_bytes"] else ""
     data = {"uri": route.uri, "body_bytes": body_bytes, "wrk_seconds": numbers["duration_s"],
             "rps_from_bytes": numbers["by_bytes"], "rps_ours": rps_ours, "rps_ceiling": rps_ceiling,

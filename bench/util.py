@@ -158,7 +158,7 @@ def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     for name in _EXTERNAL_VARIABLES:
         env[name] = ""  # an empty value in the environment also overrides a .env file
-    env.setdefault("LOG_LEVEL", "WARNING")
+    # LOG_LEVEL stays at the default (INFO: one access line per request), as a self-hoster runs it.
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     if extra:
         env.update(extra)
