@@ -62,14 +62,38 @@ function historyMovie(item) {
   return mediaCard(item, { lines: [watchedLine(item.watched_at)] });
 }
 
-function historyEpisode(item) {
-  const episode = item.episode || {};
-  const code = episodeCode(episode.season, episode.number);
-  return mediaCard(item, {
+const BINGE_GAP_MS = 3 * 86400 * 1000;
+
+/** Episodes of one show and season watched one after another (days apart at most) share a card. */
+function sameBinge(previous, item) {
+  const a = previous.show?.ids?.trakt;
+  return a !== undefined && a === item.show?.ids?.trakt
+    && previous.episode?.season === item.episode?.season
+    && Math.abs(Date.parse(previous.watched_at) - Date.parse(item.watched_at)) <= BINGE_GAP_MS;
+}
+
+/** One card for a run of episodes (newest first): "S02E03 · Title" or "S02E01–E09 · 9 episodes". */
+function historyEpisodes(rows) {
+  const newest = rows[0];
+  const episode = newest.episode || {};
+  let subtitle;
+  if (rows.length === 1) {
+    const code = episodeCode(episode.season, episode.number);
+    subtitle = episode.title ? `${code} · ${episode.title}` : code;
+  } else {
+    const numbers = rows.map((row) => row.episode?.number ?? 0);
+    const first = episodeCode(episode.season, Math.min(...numbers));
+    const last = `E${String(Math.max(...numbers)).padStart(2, "0")}`;
+    subtitle = `${first}–${last} · ${rows.length} episodes`;
+  }
+  const card = mediaCard(newest, {
     season: episode.season,
-    subtitle: episode.title ? `${code} · ${episode.title}` : code,
-    lines: [watchedLine(item.watched_at)],
+    subtitle,
+    corner: rows.length > 1 ? h("span", { class: "plays", title: `${rows.length} episodes in a row` }, `${rows.length} ep`) : null,
+    lines: [watchedLine(newest.watched_at)],
   });
+  card.dataset.episodes = String(rows.length);
+  return card;
 }
 
 function watchedLine(when) {
@@ -138,7 +162,7 @@ async function fillCounts(root, indexPromise, endpoints) {
 export function renderCollections(indexPromise) {
   const sections = [
     ["history-body", "Recently watched", [
-      ["episodes", "Episodes", "history", "shows", historyEpisode, "No episodes watched yet."],
+      ["episodes", "Episodes", "history", "shows", historyEpisodes, "No episodes watched yet.", sameBinge],
       ["movies", "Movies", "history", "movies", historyMovie, "No movies watched yet."]]],
     ["watchlist-body", "Watchlist", [
       ["movies", "Movies", "watchlist", "movies", watchlistCard, "No movies on the watchlist."],
@@ -148,9 +172,12 @@ export function renderCollections(indexPromise) {
       ["shows", "Shows", "watched", "shows", watchedShow, "No watched shows."]]],
   ];
   return Promise.all(sections.map(([id, name, entries]) => {
-    const view = tabs(name, entries.map(([tab, label, collection, type, renderItem, emptyText]) => ({
+    const view = tabs(name, entries.map(([tab, label, collection, type, renderItem, emptyText, groupWith]) => ({
       id: tab, label, count: null,
-      render: () => pagedGrid({ fetchPage: pager(collection, type), renderItem, label: `${name}: ${label}`, emptyText }),
+      render: () => pagedGrid({
+        fetchPage: pager(collection, type), renderItem, label: `${name}: ${label}`, emptyText, groupWith,
+        unit: groupWith ? "plays" : "",
+      }),
     })));
     document.getElementById(id).append(view);
     const endpoints = Object.fromEntries(entries.map(([tab, , collection, type]) => [tab, `user/${collection}/${type}.json`]));

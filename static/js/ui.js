@@ -48,11 +48,17 @@ export function reportError(err) {
   console.warn("dashboard:", err);
 }
 
+const MAX_PAGES_PER_CLICK = 6;
+
 /**
  * A grid that fetches pages on demand. `fetchPage(page)` resolves to
- * {items, total, pageCount}; `renderItem(item)` returns one card.
+ * {items, total, pageCount}; `renderItem(item)` returns one card. With `groupWith(previous,
+ * item)`, consecutive items it accepts share one card (also across pages), `renderItem`
+ * receives the array of them, and pages are fetched until `minCards` new cards are shown.
  */
-export function pagedGrid({ fetchPage, renderItem, emptyText, label, gridClass = "card-grid" }) {
+export function pagedGrid({
+  fetchPage, renderItem, emptyText, label, gridClass = "card-grid", groupWith = null, minCards = 12, unit = "",
+}) {
   const grid = h("ul", { class: gridClass, "aria-label": label });
   const status = h("p", { class: "grid-status", "aria-live": "polite" });
   const more = h("button", { type: "button", class: "btn btn-more", hidden: true }, "Load more");
@@ -61,6 +67,8 @@ export function pagedGrid({ fetchPage, renderItem, emptyText, label, gridClass =
   let page = 0;
   let shown = 0;
   let busy = false;
+  let lastGroup = null; // {items, cell} of the newest card when grouping
+  const hasMore = (result) => page < (result.pageCount ?? 1) && shown < (result.total ?? shown);
 
   async function next() {
     if (busy) return;
@@ -68,19 +76,39 @@ export function pagedGrid({ fetchPage, renderItem, emptyText, label, gridClass =
     more.disabled = true;
     replace(slot, page === 0 ? loading() : null);
     try {
-      const result = await fetchPage(page + 1);
-      page += 1;
       const fragment = document.createDocumentFragment();
-      for (const item of result.items) {
-        fragment.append(h("li", { class: "card-cell" }, renderItem(item)));
-      }
+      const touched = new Set();
+      let cards = 0;
+      let result;
+      let pages = 0;
+      // Grouping can fold a page into a few cards: keep fetching until a page's worth is shown.
+      do {
+        result = await fetchPage(page + 1);
+        page += 1;
+        pages += 1;
+        for (const item of result.items) {
+          if (!groupWith) {
+            fragment.append(h("li", { class: "card-cell" }, renderItem(item)));
+            cards += 1;
+          } else if (lastGroup && groupWith(lastGroup.items[lastGroup.items.length - 1], item)) {
+            lastGroup.items.push(item);
+            touched.add(lastGroup);
+          } else {
+            lastGroup = { items: [item], cell: h("li", { class: "card-cell" }) };
+            touched.add(lastGroup);
+            fragment.append(lastGroup.cell);
+            cards += 1;
+          }
+        }
+        shown += result.items.length;
+      } while (groupWith && cards < minCards && pages < MAX_PAGES_PER_CLICK && hasMore(result));
+      for (const group of touched) group.cell.replaceChildren(renderItem(group.items));
       grid.append(fragment);
-      shown += result.items.length;
       replace(slot);
       if (shown === 0) replace(slot, empty(emptyText));
       const total = result.total ?? shown;
-      status.textContent = shown ? `Showing ${fmtNumber(shown)} of ${fmtNumber(total)}` : "";
-      more.hidden = !(page < (result.pageCount ?? 1) && shown < total);
+      status.textContent = shown ? `Showing ${fmtNumber(shown)} of ${fmtNumber(total)}${unit ? ` ${unit}` : ""}` : "";
+      more.hidden = !hasMore(result);
     } catch (err) {
       replace(slot, errorBox(err, next));
       if (!(err instanceof ApiError)) reportError(err);

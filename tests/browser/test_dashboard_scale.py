@@ -3,6 +3,7 @@ pages, stays free of errors and answers searches. Bounded: one account, one serv
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from urllib.parse import urlsplit
@@ -46,8 +47,11 @@ def test_scale_50_account_renders_in_pages_without_errors(scale_server, open_pag
     total = history["metadata"]["total"]
     assert total > 100_000
     panel = page.locator("#history [role=tabpanel]:not([hidden])")
-    assert panel.locator(".card").count() == PAGE_SIZE
-    assert panel.locator(".grid-status").inner_text() == f"Showing {PAGE_SIZE} of {total:,}"
+    cards = panel.locator(".card").count()
+    status = re.fullmatch(r"Showing ([\d,]+) of ([\d,]+) plays", panel.locator(".grid-status").inner_text())
+    assert status and status.group(2) == f"{total:,}"
+    # A few pages at most (binges fold into one card each), never the whole history.
+    assert 12 <= cards <= int(status.group(1).replace(",", "")) <= 6 * PAGE_SIZE
     # Only pages were fetched, never a whole collection file.
     collection_requests = [url for url in watched.requests if "/api/trakt/user/history" in url
                            or "/api/trakt/user/watched" in url or "/api/trakt/user/watchlist" in url]
@@ -67,5 +71,5 @@ def test_scale_50_account_renders_in_pages_without_errors(scale_server, open_pag
 
     page.locator("#history .btn-more").click()
     page.wait_for_function(
-        f"() => document.querySelectorAll('#history [role=tabpanel]:not([hidden]) .card').length === {2 * PAGE_SIZE}")
+        f"() => document.querySelectorAll('#history [role=tabpanel]:not([hidden]) .card').length > {cards}")
     watched.assert_clean()
