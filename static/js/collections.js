@@ -6,7 +6,7 @@ import { getPage } from "./api.js";
 import { pagedGrid, tabs } from "./ui.js";
 import { poster, titleLinks, titleLink } from "./media.js";
 
-export const PAGE_SIZE = 24;
+const PAGE_SIZE = 24;
 
 /** Fetch one page; when the server ignores paging (whole file), page the array locally. */
 function pager(collection, type) {
@@ -33,7 +33,7 @@ function slice(items, page) {
 }
 
 /** The Trakt item kind and the movie/show object carrying title, year and ids. */
-export function subject(item) {
+function subject(item) {
   if (item.movie) return { kind: "movie", media: item.movie };
   // Season and episode entries carry their show, which gives the poster and the links.
   if (item.show) return { kind: "show", media: item.show };

@@ -52,7 +52,7 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
-export const numberFormat = new Intl.NumberFormat();
+const numberFormat = new Intl.NumberFormat();
 
 /** 1234 -> "1,234" in the reader's locale. */
 export function fmtNumber(n) {
@@ -88,11 +88,6 @@ function toDate(value) {
   if (!value) return null;
   const d = new Date(value);
   return Number.isNaN(d.getTime()) ? null : d;
-}
-
-export function fmtDate(value) {
-  const d = toDate(value);
-  return d ? dateFormat.format(d) : "";
 }
 
 export function fmtDateTime(value) {

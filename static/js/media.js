@@ -1,10 +1,10 @@
 // Posters and outbound links: the pieces every title card shares.
 
-import { h, icon, ICONS } from "./dom.js";
+import { h } from "./dom.js";
 import { query } from "./api.js";
 
 /** The /api/images URL of a poster or backdrop; null without a TMDB id. */
-export function imageUrl(kind, category, tmdbId, season) {
+function imageUrl(kind, category, tmdbId, season) {
   if (!tmdbId) return null;
   return `/api/images${query({ type: kind, category, tmdb_id: tmdbId, season })}`;
 }
@@ -72,4 +72,3 @@ export function badge(text, variant = "") {
   return h("span", { class: `badge${variant ? ` badge-${variant}` : ""}` }, text);
 }
 
-export { icon, ICONS };
