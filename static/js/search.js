@@ -65,8 +65,10 @@ function resultsView(result, q) {
   const movies = result.results?.movies || [];
   const shows = result.results?.shows || [];
   const total = result.total_results ?? movies.length + shows.length;
+  const shown = movies.length + shows.length;
+  const more = shown < total ? ` · showing the best ${fmtNumber(shown)}` : "";
   const summary = h("p", { class: "search-summary", role: "status" },
-    total ? `${fmtNumber(total)} result${total === 1 ? "" : "s"} for “${q}”` : `Nothing found for “${q}”.`);
+    total ? `${fmtNumber(total)} result${total === 1 ? "" : "s"} for “${q}”${more}` : `Nothing found for “${q}”.`);
   const groups = [];
   if (movies.length) groups.push(group("Movies", movies));
   if (shows.length) groups.push(group("Shows", shows));
@@ -98,7 +100,9 @@ function resultRow(row) {
     h("div", { class: "search-row-body" },
       h("h4", { class: "search-row-title" }, titleLink(kind, media), media.year ? h("span", { class: "card-year" }, ` ${media.year}`) : null),
       h("p", { class: "search-sources" },
-        sources.map((source) => badge(SOURCE_LABELS[source] || source, `src-${source}`)),
+        // List names say more than a generic "List" badge.
+        sources.filter((source) => source !== "list" || !lists.length)
+          .map((source) => badge(SOURCE_LABELS[source] || source, `src-${source}`)),
         lists.map((list) => badge(list.name || list.slug, "list"))),
       facts.length ? h("p", { class: "card-meta" }, facts.flatMap((fact, i) => (i ? [" · ", fact] : [fact]))) : null,
       titleLinks(kind, media.ids || {})));
