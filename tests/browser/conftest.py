@@ -202,17 +202,20 @@ def watch(page: Any, tolerate=missing_demo_artwork) -> WatchedPage:
 
 @pytest.fixture
 def open_page(browser) -> Iterator[Any]:
-    """`open_page(url, width=, height=, color_scheme=)` -> WatchedPage, loaded and fully rendered."""
+    """`open_page(url, width=, height=, color_scheme=, before_load=)` -> WatchedPage, loaded and
+    fully rendered; `before_load(page)` runs before navigation (to listen to WebSockets, say)."""
     contexts = []
 
     def opener(url: str, *, width: int = 1440, height: int = 900, color_scheme: str = "dark",
-               tolerate=missing_demo_artwork, ready_timeout_ms: int = 20000) -> WatchedPage:
+               tolerate=missing_demo_artwork, ready_timeout_ms: int = 20000, before_load=None) -> WatchedPage:
         context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=color_scheme,
                                       locale="en-US", timezone_id="UTC")
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15000)
         watched = watch(page, tolerate)
+        if before_load is not None:
+            before_load(page)
         page.goto(url)
         page.wait_for_selector("html[data-ready='true']", timeout=ready_timeout_ms)
         return watched
