@@ -20,7 +20,8 @@ from tornado.httpserver import HTTPServer
 
 from handlers.base import NotFoundHandler
 from handlers.dashboard import DashboardFileHandler
-from handlers.images import ImageFileHandler, ImageRedirectHandler, ImageReloadHandler, RandomBackdropHandler
+from handlers.images import (AvailableImagesHandler, ImageFileHandler, ImageRedirectHandler, ImageReloadHandler,
+                             RandomBackdropHandler)
 from handlers.sync import SyncHandler
 from handlers.ops import HealthHandler, MetricsHandler, OpenApiHandler
 from handlers.watching import WatchingHandler, WatchingSocket
@@ -151,6 +152,7 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
         (r"/api/trakt/sync/?", SyncHandler, {"config": config, "sync": services.sync}),
         (r"/api/images/?", ImageRedirectHandler, images),
         (r"/api/images/random-backdrop/?", RandomBackdropHandler, images),
+        (r"/api/images/available/?", AvailableImagesHandler, images),
         (r"/api/images/reload-cache/?", ImageReloadHandler, images),
         (r"/api/.*", NotFoundHandler, {"config": config}),
         (r"/()", DashboardFileHandler, {"path": str(resources.static_dir()), "default_filename": "index.html"}),

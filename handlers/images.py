@@ -76,6 +76,18 @@ class RandomBackdropHandler(ApiHandler):
         return None  # random by design: a 304 would pin one picture
 
 
+class AvailableImagesHandler(ApiHandler):
+    """GET /api/images/available: every indexed id per type/category (and season posters),
+    so the dashboard requests only pictures that exist."""
+
+    def initialize(self, config: Config, index: ImageIndex, **kwargs: Any) -> None:
+        super().initialize(config, **kwargs)
+        self.index = index
+
+    async def get(self) -> None:
+        await self.write_cached(self.index.available())
+
+
 class ImageReloadHandler(ApiHandler):
     """POST /api/images/reload-cache (admin): rescan the image folder and manifest."""
 

@@ -26,6 +26,7 @@ import tornado.ioloop
 import ujson
 
 from services.config import Config
+from services.dataset import Body, json_body
 from services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class IndexData:
     which keeps 100,000 entries small.
     """
 
-    __slots__ = ("tables", "seasons", "backdrops", "built_at", "build_seconds", "problems")
+    __slots__ = ("tables", "seasons", "backdrops", "built_at", "build_seconds", "problems", "available")
 
     def __init__(self) -> None:
         self.tables: dict[tuple[str, str], dict[int, str]] = {(k, c): {} for k in KINDS for c in CATEGORIES}
@@ -75,6 +76,7 @@ class IndexData:
         self.built_at = 0.0
         self.build_seconds = 0.0
         self.problems: list[str] = []
+        self.available: Body = json_body(_availability(self))
 
     def add(self, kind: str, category: str, tmdb_id: int, ext: str) -> None:
         table = self.tables[(kind, category)]
@@ -219,9 +221,21 @@ def build_index(images_dir: Path) -> IndexData:
             _add_manifest(data, manifest, manifest_path)
     for kind in KINDS:
         data.backdrops.extend((kind, tmdb_id) for tmdb_id in data.tables[(kind, "backdrops")])
+    data.available = json_body(_availability(data))
     data.built_at = time.time()
     data.build_seconds = time.perf_counter() - started
     return data
+
+
+def _availability(data: IndexData) -> dict:
+    """Which ids have which pictures, so a page can skip the requests that would 404."""
+    seasons: dict[str, list[int]] = {}
+    for (show_id, season) in sorted(data.seasons):
+        seasons.setdefault(str(show_id), []).append(season)
+    document: dict[str, Any] = {kind: {category: sorted(data.tables[(kind, category)]) for category in CATEGORIES}
+                                for kind in KINDS}
+    document["shows"]["seasons"] = seasons
+    return document
 
 
 class ImageIndex:
@@ -339,6 +353,11 @@ class ImageIndex:
     def stats(self) -> dict[str, int]:
         """Counts per kind of image (CONTRACT §5 reload-cache `stats`)."""
         return self._data.stats()
+
+    def available(self) -> Body:
+        """`{"movies": {"posters": [ids], "backdrops": [ids]}, "shows": {…, "seasons": {id: [n]}}}`,
+        serialised once per build."""
+        return self._data.available
 
     def random_backdrop(self) -> dict | None:
         """`{"url", "tmdbId", "type"}` of a random indexed backdrop (type movies|shows), or None."""

@@ -142,6 +142,18 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "AvailableImages": {
+        "type": "object", "required": ["movies", "shows"],
+        "properties": {
+            "movies": {"type": "object", "required": ["posters", "backdrops"], "properties": {
+                "posters": {"type": "array", "items": {"type": "integer"}},
+                "backdrops": {"type": "array", "items": {"type": "integer"}}}},
+            "shows": {"type": "object", "required": ["posters", "backdrops", "seasons"], "properties": {
+                "posters": {"type": "array", "items": {"type": "integer"}},
+                "backdrops": {"type": "array", "items": {"type": "integer"}},
+                "seasons": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "integer"}}}}},
+        },
+    },
     "RandomBackdrop": {
         "type": "object", "required": ["url", "tmdbId", "type"],
         "properties": {"url": {"type": "string"}, "tmdbId": {"type": ["integer", "string"]},
@@ -278,6 +290,10 @@ PATHS: dict[str, Any] = {
         "summary": "A random indexed backdrop", "tags": ["images"],
         "responses": {"200": _json(_ref("RandomBackdrop"), "A backdrop."),
                       "404": _error("No backdrop is indexed.")},
+    }},
+    "/api/images/available": {"get": {
+        "summary": "Every indexed image id, so a page requests only pictures that exist", "tags": ["images"],
+        "responses": {"200": _json(_ref("AvailableImages"), "Ids per type and category; season posters per show.")},
     }},
     "/api/images/reload-cache": {"post": {
         "summary": "Rescan the image folder and manifest (admin)", "tags": ["images"],

@@ -14,7 +14,8 @@ import pytest
 import tornado.web
 
 from handlers.base import NotFoundHandler
-from handlers.images import ImageFileHandler, ImageRedirectHandler, ImageReloadHandler, RandomBackdropHandler
+from handlers.images import (AvailableImagesHandler, ImageFileHandler, ImageRedirectHandler, ImageReloadHandler,
+                             RandomBackdropHandler)
 from services.config import Config
 from services.images import ImageIndex
 from tests.fakes.tmdb import jpeg_bytes, png_bytes
@@ -70,6 +71,7 @@ def app(image_config: Config, index: ImageIndex):
     return tornado.web.Application([
         (r"/api/images/?", ImageRedirectHandler, kwargs),
         (r"/api/images/random-backdrop/?", RandomBackdropHandler, kwargs),
+        (r"/api/images/available/?", AvailableImagesHandler, kwargs),
         (r"/api/images/reload-cache/?", ImageReloadHandler, kwargs),
         (r"/images/(.*)", ImageFileHandler, kwargs),
     ], default_handler_class=NotFoundHandler, default_handler_args={"config": image_config})
@@ -346,3 +348,20 @@ async def test_raw_dot_dot_requests_are_refused(http_server, http_port, raw_path
     assert status_line.split()[1] in (b"400", b"403", b"404")
     assert b"secret" not in raw.split(b"\r\n\r\n", 1)[1]
 
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_available_lists_every_indexed_id_and_follows_reloads(http_client, base_url, images):
+    response = await get(http_client, f"{base_url}/api/images/available")
+    assert response.code == 200
+    available = json.loads(response.body)
+    assert 27205 in available["movies"]["posters"] and 550 in available["movies"]["posters"]  # disk + manifest
+    assert available["movies"]["backdrops"] == [27205]
+    assert available["shows"] == {"posters": [1399], "backdrops": [1399], "seasons": {"1399": [1]}}
+    again = await get(http_client, f"{base_url}/api/images/available",
+                      headers={"If-None-Match": response.headers["Etag"]})
+    assert again.code == 304
+    touch(images, "shows/posters/1399/2/season_2_poster.jpg", jpeg_bytes(8, 8, 10))
+    assert (await get(http_client, f"{base_url}/api/images/reload-cache", method="POST", body=b"")).code == 200
+    reloaded = json.loads((await get(http_client, f"{base_url}/api/images/available")).body)
+    assert reloaded["shows"]["seasons"] == {"1399": [1, 2]}

@@ -76,6 +76,7 @@ def test_contract_routes_are_all_documented():
         ("/api/trakt/user/watchlist", "get"), ("/api/trakt/user/lists/{id}", "get"),
         ("/api/trakt/search", "get"), ("/api/watching", "get"), ("/api/images", "get"),
         ("/api/images/random-backdrop", "get"), ("/api/images/reload-cache", "post"), ("/images/{path}", "get"),
+        ("/api/images/available", "get"),
         ("/healthz", "get"), ("/metrics", "get"), ("/api/openapi.json", "get"),
         ("/api/trakt/user/ratings", "get"), ("/api/trakt/user/activity", "get"),
         ("/api/trakt/sync", "get"), ("/api/trakt/sync", "post"),
