@@ -39,6 +39,7 @@ from bench.util import (
     missing_modules,
     our_server,
     run_wrk,
+    scrubbed_env,
     skipped,
     verdict,
 )
@@ -48,6 +49,7 @@ SCALE = 50
 THROUGHPUT_CONNECTIONS = 64
 LATENCY_CONNECTIONS = 4
 RATIO_TARGET = 0.9
+QUIET_ROUTES = ("stats", "image redirect")
 P99_TARGET_S = 0.005
 
 
@@ -179,11 +181,14 @@ def measure(wrk: str, ours: ServerProcess, ceiling: ServerProcess, route: Route,
     latency_duration = max(ctx.seconds(2, 1), min(ctx.seconds(8, 4), 5 * LATENCY_CONNECTIONS * alone))
     timeout = int(max(10, 4 * THROUGHPUT_CONNECTIONS * alone))
     runs: dict[str, list[WrkResult]] = {"ours": [], "ceiling": []}
+    cpu = {"ours": 0.0, "ceiling": 0.0}
     for who in ("ours", "ceiling", "ceiling", "ours") * cycles:
         server = ours if who == "ours" else ceiling
+        before = server.cpu()
         runs[who].append(run_wrk(wrk, server.base_url + route.uri, connections=THROUGHPUT_CONNECTIONS,
                                  duration=duration, headers=route.headers, timeout_s=timeout))
         server.wait_idle()
+        cpu[who] += server.cpu() - before  # includes draining answers still queued when wrk stopped
     latency: dict[str, list[WrkResult]] = {"ours": [], "ceiling": []}
     for who in ("ours", "ceiling", "ceiling", "ours"):
         server = ours if who == "ours" else ceiling
@@ -198,8 +203,12 @@ def measure(wrk: str, ours: ServerProcess, ceiling: ServerProcess, route: Route,
         for result in latency[who]:
             if result.requests == 0:
                 raise BenchError(f"{who} {route.uri}: no request completed in {result.duration_s:.0f} s")
+    served = {who: requests_per_second(results, response_bytes) * sum(r.duration_s for r in results)
+              for who, results in runs.items()}
     return {"rps_ours": requests_per_second(runs["ours"], response_bytes),
             "rps_ceiling": requests_per_second(runs["ceiling"], response_bytes),
+            "cpu_per_request_ours": cpu["ours"] / max(1.0, served["ours"]),
+            "cpu_per_request_ceiling": cpu["ceiling"] / max(1.0, served["ceiling"]),
             "duration_s": duration * len(runs["ours"]), "by_bytes": large,
             "latency_ours": mean_percentiles(latency["ours"]), "latency_ceiling": mean_percentiles(latency["ceiling"])}
 
@@ -241,6 +250,8 @@ def run(ctx: Context) -> list[Row]:
             rows.extend(route_rows(route, numbers, len(fixtures[route.uri].body)))
         rows.append(Row(SECTION, "RSS after load (scale 50)", f"{ours.rss() / 2**20:.0f} MB", status="INFO",
                         data={"rss_bytes": ours.rss()}))
+        ours.stop()
+        rows.extend(without_access_log(wrk, data_dir, ceiling, route_list, ctx))
     finally:
         ours.stop()
         if ceiling is not None:
@@ -249,6 +260,31 @@ def run(ctx: Context) -> list[Row]:
         rows.append(skipped(SECTION, "image redirect: services/images.py not present"))
     rows.append(Row(SECTION, "load generator", "wrk -t1", status="INFO",
                     note="server and wrk share the same 2 cores; ratios compare runs seconds apart"))
+    return rows
+
+
+def without_access_log(wrk: str, data_dir: Path, ceiling: ServerProcess, route_list: list[Route],
+                       ctx: Context) -> list[Row]:
+    """The cheapest routes again with LOG_LEVEL=WARNING (no access line per request): how much of
+    the gap to the ceiling is the access log."""
+    quiet = our_server(data_dir, log_dir=ctx.work_dir, name="rest-ours-warning",
+                       env=scrubbed_env({"LOG_LEVEL": "WARNING"}))
+    rows = []
+    with quiet:
+        quiet.wait_ready()
+        for route in route_list:
+            if route.name not in QUIET_ROUTES:
+                continue
+            ctx.say(f"rest: {route.name}, LOG_LEVEL=WARNING")
+            numbers = measure(wrk, quiet, ceiling, route, ctx)
+            ratio = numbers["rps_ours"] / numbers["rps_ceiling"] if numbers["rps_ceiling"] else 0.0
+            rows.append(Row(
+                SECTION, f"{route.name} req/s @64, LOG_LEVEL=WARNING",
+                f"{numbers['rps_ours']:.0f} / {numbers['rps_ceiling']:.0f} = {ratio:.2f}x", status="INFO",
+                note=f"no access log; server CPU/request {_us(numbers['cpu_per_request_ours'])} vs ceiling "
+                     f"{_us(numbers['cpu_per_request_ceiling'])}",
+                data={"uri": route.uri, "ratio": ratio, "rps_ours": numbers["rps_ours"],
+                      "rps_ceiling": numbers["rps_ceiling"]}))
     return rows
 
 
@@ -267,12 +303,15 @@ def route_rows(route: Route, numbers: dict, body_bytes: int) -> list[Row]:
             "rps_from_bytes": numbers["by_bytes"], "rps_ours": rps_ours, "rps_ceiling": rps_ceiling,
             "ratio": ratio, "p50_s": p50, "p99_s": p99,
             "ceiling_p50_s": lat_ceiling[50], "ceiling_p99_s": lat_ceiling[99]}
+    cpu_ours, cpu_ceiling = numbers["cpu_per_request_ours"], numbers["cpu_per_request_ceiling"]
+    data.update(cpu_per_request_ours_s=cpu_ours, cpu_per_request_ceiling_s=cpu_ceiling)
+    cpu_note = f"server CPU/request {_us(cpu_ours)} vs ceiling {_us(cpu_ceiling)}"
     if route.cached:
         ratio_status = verdict(ratio >= RATIO_TARGET)
-        ratio_note = "" if ratio >= RATIO_TARGET else "per-request work in our handler stack beyond the ceiling's"
+        ratio_note = cpu_note
     else:
         ratio_status = "INFO"
-        ratio_note = "computed per request; the ceiling replays the answer"
+        ratio_note = f"computed per request, the ceiling replays it; {cpu_note}"
     p99_ok = p99 <= P99_TARGET_S
     p99_note = "" if p99_ok else (f"ceiling p99 {fmt_ms(data['ceiling_p99_s'])} on the same bytes"
                                   + (f" ({size})" if body_bytes >= 2**20 else ""))
@@ -283,3 +322,7 @@ def route_rows(route: Route, numbers: dict, body_bytes: int) -> list[Row]:
         Row(SECTION, f"{route.name} p50/p99 @4", f"{fmt_ms(p50)} / {fmt_ms(p99)}", "p99 <= 5 ms",
             verdict(p99_ok), p99_note),
     ]
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:.0f} us" if seconds < 0.01 else f"{seconds * 1e3:.1f} ms"
