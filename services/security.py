@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from services.config import Config
 
 WSRV_ORIGIN = "https://wsrv.nl"
+TRAKT_AVATAR_ORIGINS = ("https://*.trakt.tv", "https://secure.gravatar.com")
 
 
 def _origin(url: str) -> str | None:
@@ -19,7 +20,8 @@ def _origin(url: str) -> str | None:
 
 def image_origins(config: Config) -> list[str]:
     """Where the page may load pictures from besides itself: the CDN, the proxy, TMDB backdrops."""
-    origins = [_origin(config.image_base_url), _origin(config.tmdb_image_url)]
+    # Trakt serves avatars from its own image hosts (or Gravatar): the profile header shows them.
+    origins = [_origin(config.image_base_url), _origin(config.tmdb_image_url), *TRAKT_AVATAR_ORIGINS]
     if config.image_proxy == "wsrv":
         origins.append(WSRV_ORIGIN)
     unique: list[str] = []

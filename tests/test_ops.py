@@ -244,7 +244,7 @@ async def test_dashboard_carries_csp_and_security_headers(tmp_path, account):
         assert csp["default-src"] == "'self'"
         assert csp["frame-ancestors"] == "'none'"
         assert csp["img-src"].split() == ["'self'", "data:", "https://cdn.example.org", "https://image.tmdb.org",
-                                          "https://wsrv.nl"]
+                                          "https://*.trakt.tv", "https://secure.gravatar.com", "https://wsrv.nl"]
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Referrer-Policy"] == "no-referrer"
     assert api.headers["X-Content-Type-Options"] == "nosniff"

@@ -278,11 +278,11 @@ def test_csp_allows_only_self_and_configured_image_hosts():
     assert policy["frame-ancestors"] == "'none'"
     assert policy["object-src"] == "'none'"
     assert policy["img-src"].split() == ["'self'", "data:", "https://cdn.example.org", "https://image.tmdb.org",
-                                         "https://wsrv.nl"]
+                                         "https://*.trakt.tv", "https://secure.gravatar.com", "https://wsrv.nl"]
 
 
-def test_csp_without_cdn_or_proxy_has_only_tmdb_for_backdrops():
-    assert image_origins(Config()) == ["https://image.tmdb.org"]
+def test_csp_without_cdn_or_proxy_has_only_tmdb_and_avatar_hosts():
+    assert image_origins(Config()) == ["https://image.tmdb.org", "https://*.trakt.tv", "https://secure.gravatar.com"]
     headers = dashboard_headers(Config())
     assert "wsrv.nl" not in headers["Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff"

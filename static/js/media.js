@@ -1,7 +1,31 @@
 // Posters and outbound links: the pieces every title card shares.
 
 import { h } from "./dom.js";
-import { query } from "./api.js";
+import { getJSON, query } from "./api.js";
+
+/**
+ * Which pictures the image index holds (GET /api/images/available), fetched once. The page asks
+ * for a poster only when it exists, so a title without artwork costs no request and no 404.
+ * If the list cannot be had, every poster is requested and a 404 falls back to the text.
+ */
+export const imageAvailability = getJSON("/api/images/available").then((listing) => ({
+  movies: { posters: new Set(listing.movies.posters), backdrops: new Set(listing.movies.backdrops) },
+  shows: {
+    posters: new Set(listing.shows.posters),
+    backdrops: new Set(listing.shows.backdrops),
+    seasons: new Map(Object.entries(listing.shows.seasons).map(([id, seasons]) => [Number(id), new Set(seasons)])),
+  },
+}), () => null);
+
+/** Whether the index can serve this picture (a season poster falls back to the show poster). */
+export function isIndexed(available, kind, category, tmdbId, season) {
+  if (!available) return true; // unknown: let the server decide
+  const table = available[kind];
+  if (!table) return false;
+  const id = Number(tmdbId);
+  if (table[category]?.has(id)) return true;
+  return kind === "shows" && category === "posters" && season != null && !!table.seasons.get(id)?.has(Number(season));
+}
 
 /** The /api/images URL of a poster or backdrop; null without a TMDB id. */
 function imageUrl(kind, category, tmdbId, season) {
@@ -19,7 +43,15 @@ export function poster({ kind, tmdbId, season, title, subtitle, size = "md", cat
     subtitle ? h("span", { class: "poster-fallback-sub" }, subtitle) : null);
   const frame = h("div", { class: `poster poster-${size}${category === "backdrops" ? " poster-wide" : ""}` }, fallback);
   const src = imageUrl(kind, category, tmdbId, season);
-  if (src) {
+  if (!src) {
+    frame.classList.add("is-missing");
+    return frame;
+  }
+  imageAvailability.then((available) => {
+    if (!isIndexed(available, kind, category, tmdbId, season)) {
+      frame.classList.add("is-missing");
+      return;
+    }
     const alt = season ? `${title} season ${season} poster` : `${title} poster`;
     const img = h("img", {
       src, alt, loading: "lazy", decoding: "async",
@@ -31,9 +63,7 @@ export function poster({ kind, tmdbId, season, title, subtitle, size = "md", cat
       frame.classList.add("is-missing");
     });
     frame.append(img);
-  } else {
-    frame.classList.add("is-missing");
-  }
+  });
   return frame;
 }
 

@@ -4,7 +4,7 @@
 import { h, replace, icon, ICONS, fmtDateTime, fmtRelative, fmtMonthYear, initials } from "./dom.js";
 import { getJSON } from "./api.js";
 import { errorBox, reportError } from "./ui.js";
-import { badge } from "./media.js";
+import { badge, imageAvailability } from "./media.js";
 
 /** Load /api/trakt and the profile into the header; returns the index document (or null). */
 export async function renderProfile() {
@@ -133,6 +133,8 @@ function sourceMatches(source, target) {
 async function loadHeroBackdrop() {
   const target = document.getElementById("hero-backdrop");
   try {
+    const available = await imageAvailability;
+    if (available && !available.movies.backdrops.size && !available.shows.backdrops.size) return;
     const result = await getJSON("/api/images/random-backdrop");
     if (!result || !result.url) return;
     const img = new Image();

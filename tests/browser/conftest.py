@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -27,7 +26,6 @@ from playwright import sync_api as playwright_api
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "tests" / "screenshots"
-DEMO_IMAGES = REPO / "data" / "demo" / "images"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -135,24 +133,9 @@ def browser() -> Iterator[Any]:
     manager.stop()
 
 
-def missing_demo_artwork(url: str) -> bool:
-    """Whether `url` asks /api/images for a picture the demo account deliberately ships without.
-
-    The demo generator leaves ~10% of titles without artwork so the text fallback is exercised;
-    the image API answers those with 404 as CONTRACT §5 says. Only such 404s are tolerated, and
-    only after checking on disk that the file (and, for a season, the show poster) is absent."""
-    parts = urlsplit(url)
-    if parts.path != "/api/images":
-        return False
-    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-    kind, category, tmdb_id = query.get("type"), query.get("category"), query.get("tmdb_id")
-    if kind not in ("movies", "shows") or category not in ("posters", "backdrops") or not tmdb_id:
-        return False
-    folder = DEMO_IMAGES / kind / category
-    if any(folder.glob(f"{tmdb_id}_{category[:-1]}.*")):
-        return False
-    season = query.get("season")
-    return not (season and any((folder / tmdb_id / season).glob(f"season_{season}_poster.*")))
+def nothing(url: str) -> bool:
+    """The default: no failed request is acceptable (CONTRACT §7, no 404s in a normal load)."""
+    return False
 
 
 @dataclass
@@ -168,7 +151,7 @@ class WatchedPage:
         assert not self.problems, "console errors / failed requests:\n" + "\n".join(self.problems)
 
 
-def watch(page: Any, tolerate=missing_demo_artwork) -> WatchedPage:
+def watch(page: Any, tolerate=nothing) -> WatchedPage:
     """Record on `page` every console error, uncaught exception, failed request and HTTP >= 400.
 
     A response that `tolerate(url)` accepts is recorded in `tolerated` instead, and so is the
@@ -207,7 +190,7 @@ def open_page(browser) -> Iterator[Any]:
     contexts = []
 
     def opener(url: str, *, width: int = 1440, height: int = 900, color_scheme: str = "dark",
-               tolerate=missing_demo_artwork, ready_timeout_ms: int = 20000, before_load=None) -> WatchedPage:
+               tolerate=nothing, ready_timeout_ms: int = 20000, before_load=None) -> WatchedPage:
         context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=color_scheme,
                                       locale="en-US", timezone_id="UTC")
         contexts.append(context)
