@@ -17,6 +17,7 @@ from services.snapshots import dumps
 log = logging.getLogger("trakt_watch.http")
 
 JSON_TYPE = "application/json; charset=UTF-8"
+INLINE_BODY_LIMIT = 64 * 1024  # above this, headers and body are written separately (no copy)
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -39,11 +40,14 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(dumps(obj).encode())
 
     async def write_cached(self, body: Body) -> None:
-        """Answer with bytes computed at load time. Tornado turns a matching If-None-Match into
-        304 for a single chunk; a multi-chunk body (type=all) is streamed without joining it."""
+        """Answer with bytes computed at load time, never copying them.
+
+        A small single chunk goes through `finish()` (Tornado answers a matching If-None-Match
+        with 304 by itself). A large or multi-chunk body (type=all) is sent after the headers:
+        Tornado would otherwise append it to the header buffer, a full copy on every request."""
         self._cached_etag = body.etag
         self.set_header("Content-Type", JSON_TYPE)
-        if len(body.chunks) == 1:
+        if len(body.chunks) == 1 and body.length <= INLINE_BODY_LIMIT:
             self.finish(body.chunks[0])
             return
         self.set_etag_header()
@@ -52,6 +56,7 @@ class BaseHandler(tornado.web.RequestHandler):
             self.finish()
             return
         self.set_header("Content-Length", body.length)
+        await self.flush()  # the headers alone
         for chunk in body.chunks:
             self.write(chunk)
             await self.flush()

@@ -98,6 +98,7 @@ class Dataset:
     index_metadata: dict = field(default_factory=dict)
     last_updated: str | None = None
     raw_files: dict[str, bytes] = field(default_factory=dict, repr=False)
+    combined: dict[tuple[str, str], Body] = field(default_factory=dict, repr=False)  # type=all answers
 
     def __post_init__(self) -> None:
         # One mapping per dataset: users may cache derived values keyed on its identity.

@@ -234,11 +234,16 @@ class DataStore:
         return array_file.page(page, limit)
 
     def both(self, files: dict[str, str], page: int | None = None, limit: int | None = None) -> Body:
-        """`{"movies": wrapper, "shows": wrapper}` built from the two files' bytes, no re-serialising."""
-        movies = self.page(files["movies"], page, limit) if page else self.file(files["movies"])
-        shows = self.page(files["shows"], page, limit) if page else self.file(files["shows"])
-        chunks = (b'{"movies":', *movies.chunks, b',"shows":', *shows.chunks, b"}")
-        return Body(chunks, etag_of(movies.etag.encode(), shows.etag.encode()))
+        """`{"movies": wrapper, "shows": wrapper}` built from the two files' bytes, no re-serialising.
+        The whole-file answer is made once per load; pages are made per request."""
+        if page:
+            return _combine(self.page(files["movies"], page, limit), self.page(files["shows"], page, limit))
+        dataset = self._require()
+        key = (files["movies"], files["shows"])
+        combined = dataset.combined.get(key)
+        if combined is None:
+            combined = dataset.combined[key] = _combine(self.file(files["movies"]), self.file(files["shows"]))
+        return combined
 
     def list_items(self, list_id: str) -> Body:
         """Items of the list whose slug or numeric Trakt id is `list_id` (a dict lookup only)."""
@@ -263,6 +268,11 @@ class DataStore:
 
     def search(self, query: str, kind: str, limit: int) -> dict:
         return self._require().search.search(query, kind, limit)
+
+
+def _combine(movies: Body, shows: Body) -> Body:
+    chunks = (b'{"movies":', *movies.chunks, b',"shows":', *shows.chunks, b"}")
+    return Body(chunks, etag_of(movies.etag.encode(), shows.etag.encode()))
 
 
 def _list_files(root: Path) -> tuple[tuple, list[str]]:

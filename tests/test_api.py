@@ -315,3 +315,26 @@ async def test_first_rows_is_a_parsed_sample_of_a_list_file(services, data_dir):
     assert rows == on_disk(data_dir, layout.HISTORY["movies"])["data"][:2]
     assert services.store.first_rows(layout.PROFILE, 2) == []  # not a list
     assert services.store.first_rows("user/nothing.json", 2) == []
+
+
+@pytest.mark.gen_test
+async def test_large_file_is_sent_whole_and_revalidates(http_client, base_url, data_dir, services):
+    """Above 64 KB the headers and the body are written separately: same bytes, same 304."""
+    from handlers.base import INLINE_BODY_LIMIT
+    from services.snapshots import dumps
+
+    document = on_disk(data_dir, layout.WATCHED["movies"])
+    document["data"] = [{"plays": i, "movie": {"title": f"Film {i}", "year": 2000, "ids": {"trakt": 10_000 + i}}}
+                        for i in range(3000)]
+    raw = dumps(document).encode()
+    assert len(raw) > INLINE_BODY_LIMIT
+    (data_dir / layout.WATCHED["movies"]).write_bytes(raw)
+    await services.store.reload()
+    response = await get(http_client, base_url, "/api/trakt/user/watched?type=movies")
+    assert response.code == 200 and response.body == raw
+    assert int(response.headers["Content-Length"]) == len(raw)
+    again = await get(http_client, base_url, "/api/trakt/user/watched?type=movies",
+                      headers={"If-None-Match": response.headers["Etag"]})
+    assert again.code == 304 and again.body == b""
+    both = await get(http_client, base_url, "/api/trakt/user/watched")
+    assert json.loads(both.body)["movies"] == document
