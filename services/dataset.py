@@ -191,7 +191,7 @@ _scanner = json.JSONDecoder().scan_once  # the C scanner: one value at a time, w
 def _stream_array(endpoint: str, raw: bytes, on_row: Callable[[dict], None] | None) -> ArrayFile | None:
     """Walk a compact `{"metadata":…,"data":[…]}` file one item at a time.
 
-    Only one item is alive at a time (a 300,000-row history never exists as Python objects), and
+    Only one item is alive at a time (a 200,000-row history never exists as Python objects), and
     each item's byte range is recorded for paging. Returns None when the file has another shape
     (pretty-printed, `data` first, an object): the caller then parses it whole."""
     if not raw.startswith(_HEAD.encode()):
@@ -202,7 +202,61 @@ def _stream_array(endpoint: str, raw: bytes, on_row: Callable[[dict], None] | No
         return None
     position += len(_DATA)
     ascii_only = len(text) == len(raw)  # then character offsets are byte offsets
-    byte_position = position if ascii_only else len(text[:position].encode())
+    byte_start = position if ascii_only else len(text[:position].encode())
+    offsets, resume_at = _split_items(raw, byte_start, on_row)
+    if resume_at is not None:  # the fast path stopped: the exact scanner goes on from there
+        char_position = resume_at if ascii_only else len(raw[:resume_at].decode("utf-8"))
+        rest = _scan_items(text, char_position, resume_at, ascii_only, on_row)
+        if rest is None:
+            return None
+        offsets.extend(rest)
+    return ArrayFile(endpoint, Body((raw,), etag_of(raw)), metadata, offsets)
+
+
+_MAX_MERGES = 16  # a separator inside a string: join the next piece and try again, a few times
+
+
+def _split_items(raw: bytes, start: int, on_row: Callable[[dict], None] | None) -> tuple[array, int | None]:
+    """The fast path for files we wrote: every item begins with the same key, so items are
+    separated by `},{"<that key>":` and each piece parses on its own (ujson, on bytes, so the
+    offsets are byte offsets). Returns the offsets found and, when a piece will not parse even
+    joined with the next few (items with another first key…), where the exact scanner must
+    take over (None when the whole array was read)."""
+    offsets = array("Q")
+    end = len(raw) - 2  # where "]" stands in a well-formed file
+    key_end = raw.find(b'":', start)
+    if raw[end:] != b"]}" or start == end or raw[start:start + 2] != b'{"' or key_end < 0:
+        return offsets, start
+    separator = b"}," + raw[start:key_end + 2]
+    find, loads = raw.find, ujson.loads
+    piece_start = start
+    while True:
+        boundary = find(separator, piece_start, end)
+        for _ in range(_MAX_MERGES):
+            piece_end = end if boundary < 0 else boundary + 1
+            try:
+                item = loads(raw[piece_start:piece_end])
+                break
+            except ValueError:
+                if boundary < 0:
+                    return offsets, piece_start
+                boundary = find(separator, boundary + 1, end)
+        else:
+            return offsets, piece_start
+        if type(item) is not dict:
+            return offsets, piece_start
+        offsets.append(piece_start)
+        if on_row is not None:
+            on_row(item)
+        if boundary < 0:
+            offsets.append(end)
+            return offsets, None
+        piece_start = boundary + 2
+
+
+def _scan_items(text: str, position: int, byte_position: int, ascii_only: bool,
+                on_row: Callable[[dict], None] | None) -> array | None:
+    """The exact path: the C scanner reads one value at a time and says where it ended."""
     offsets = array("Q")
     scan = _scanner
     while text[position] != "]":
@@ -210,10 +264,7 @@ def _stream_array(endpoint: str, raw: bytes, on_row: Callable[[dict], None] | No
         offsets.append(byte_position)
         if on_row is not None and type(item) is dict:
             on_row(item)
-        if ascii_only:
-            byte_position = end
-        else:
-            byte_position += len(text[position:end].encode())
+        byte_position = end if ascii_only else byte_position + len(text[position:end].encode())
         if text[end] == ",":
             position, byte_position = end + 1, byte_position + 1
         else:
@@ -221,7 +272,7 @@ def _stream_array(endpoint: str, raw: bytes, on_row: Callable[[dict], None] | No
     if text[position:].rstrip() != "]}":
         return None
     offsets.append(byte_position)
-    return ArrayFile(endpoint, Body((raw,), etag_of(raw)), metadata, offsets)
+    return offsets
 
 
 def _canonical_array_file(endpoint: str, metadata: dict, items: list) -> ArrayFile:

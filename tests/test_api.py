@@ -338,3 +338,30 @@ async def test_large_file_is_sent_whole_and_revalidates(http_client, base_url, d
     assert again.code == 304 and again.body == b""
     both = await get(http_client, base_url, "/api/trakt/user/watched")
     assert json.loads(both.body)["movies"] == document
+
+
+@pytest.mark.gen_test
+async def test_rows_are_read_once_whatever_their_shape(http_client, base_url, data_dir, services):
+    """Rows with the item separator inside a string, and rows whose keys come in another order,
+    are each read exactly once: paging, search and activity all agree with the file."""
+    from services.snapshots import dumps
+
+    def row(i: int) -> dict:
+        title = 'Sep },{"id": inside ' + str(i) if i % 3 == 0 else f"Plain {i}"
+        return {"id": i, "watched_at": f"2026-10-{1 + i % 28:02d}T20:00:00.000Z", "action": "watch",
+                "type": "movie", "movie": {"title": title, "year": 2000, "ids": {"trakt": 7000 + i}}}
+
+    rows = [row(i) for i in range(40)]
+    rows[25] = {"watched_at": rows[25].pop("watched_at"), **rows[25]}  # another first key from here on
+    document = on_disk(data_dir, layout.HISTORY["movies"])
+    document["data"] = rows
+    (data_dir / layout.HISTORY["movies"]).write_text(dumps(document))
+    await services.store.reload()
+    pages = []
+    for page in range(1, 5):
+        pages += body(await get(http_client, base_url, f"/api/trakt/user/history?type=movies&page={page}&limit=11"))["data"]
+    assert pages == rows
+    activity = body(await get(http_client, base_url, "/api/trakt/user/activity"))
+    assert activity["totals"]["movies"] == 40
+    found = body(await get(http_client, base_url, "/api/trakt/search?q=inside&type=movies&limit=500"))
+    assert found["total_results"] == len([r for r in rows if "inside" in r["movie"]["title"]]) == 14
