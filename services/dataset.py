@@ -379,6 +379,16 @@ class _Collector:
                     entry.lists.append(info)
 
 
+def _whole_hour_offsets(zone: tzinfo) -> bool:
+    """Whether the zone's UTC offset has been a whole number of hours (January and July, 1970-2040)."""
+    for year in range(1970, 2041):
+        for month in (1, 7):
+            offset = datetime(year, month, 1, 12, tzinfo=timezone.utc).astimezone(zone).utcoffset()
+            if offset is None or offset.total_seconds() % 3600:
+                return False
+    return True
+
+
 def _zone(name: str) -> tzinfo:
     if name:
         return ZoneInfo(name)
@@ -387,35 +397,49 @@ def _zone(name: str) -> tzinfo:
 
 
 class _ActivityCounter:
-    """Plays per month and a weekday x hour heatmap, in the configured time zone."""
+    """Plays per month and a weekday x hour heatmap, in the configured time zone.
+
+    Trakt's times are UTC ("…Z"). Rows are first counted per UTC hour (per minute for zones with
+    half-hour offsets), a dictionary update per row; the time-zone arithmetic then runs once per
+    hour bucket, not once per row."""
 
     def __init__(self, zone: tzinfo) -> None:
         self.zone = zone
         self.months: dict[str, dict[str, int]] = {}
         self.heatmap = [[0] * 24 for _ in range(7)]
         self.totals = {"movies": 0, "episodes": 0, "minutes": 0}
-        self._slots: dict[str, tuple[str, int, int]] = {}
+        self._key_length = 13 if _whole_hour_offsets(zone) else 16  # "2026-10-31T21" / "…T21:30"
+        self._buckets: dict[str, list[int]] = {}  # UTC hour (or minute) -> [movies, episodes, minutes]
 
     def add(self, watched_at: Any, kind: str, runtime: Any) -> None:
-        if not isinstance(watched_at, str):
+        if type(watched_at) is not str:
             return
-        # Trakt's times are UTC ("…Z"): every row of one UTC hour lands in the same local slot
-        # (for zones with whole-hour offsets), so the time-zone arithmetic runs once per hour.
-        slot = self._slots.get(watched_at[:13]) if watched_at.endswith("Z") else None
-        if slot is None:
-            slot = self._slot(watched_at)
-            if slot is None:
-                return
+        minutes = runtime if type(runtime) is int and runtime > 0 else 0
+        if watched_at.endswith("Z") and len(watched_at) > self._key_length:
+            key = watched_at[:self._key_length]
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = [0, 0, 0]
+            bucket[0 if kind == "movies" else 1] += 1
+            bucket[2] += minutes
+            return
+        slot = self._slot(watched_at)  # an explicit offset: place it on its own
+        if slot is not None:
+            counts = (1, 0) if kind == "movies" else (0, 1)
+            self._count(slot, *counts, minutes)
+
+    def _count(self, slot: tuple[str, int, int], movies: int, episodes: int, minutes: int) -> None:
         month_key, weekday, hour = slot
         month = self.months.get(month_key)
         if month is None:
             month = self.months[month_key] = {"movies": 0, "episodes": 0, "minutes": 0}
-        minutes = runtime if type(runtime) is int and runtime > 0 else 0
-        month[kind] += 1
+        month["movies"] += movies
+        month["episodes"] += episodes
         month["minutes"] += minutes
-        self.totals[kind] += 1
+        self.totals["movies"] += movies
+        self.totals["episodes"] += episodes
         self.totals["minutes"] += minutes
-        self.heatmap[weekday][hour] += 1
+        self.heatmap[weekday][hour] += movies + episodes
 
     def _slot(self, watched_at: str) -> tuple[str, int, int] | None:
         try:
@@ -425,14 +449,19 @@ class _ActivityCounter:
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
         local = when.astimezone(self.zone)
-        slot = (f"{local.year:04d}-{local.month:02d}", local.weekday(), local.hour)
-        offset = local.utcoffset()
-        if watched_at.endswith("Z") and offset is not None and offset.total_seconds() % 3600 == 0:
-            self._slots[watched_at[:13]] = slot
-        return slot
+        return (f"{local.year:04d}-{local.month:02d}", local.weekday(), local.hour)
+
+    def _flush(self) -> None:
+        suffix = ":00:00Z" if self._key_length == 13 else ":00Z"
+        for key, (movies, episodes, minutes) in self._buckets.items():
+            slot = self._slot(key + suffix)
+            if slot is not None:
+                self._count(slot, movies, episodes, minutes)
+        self._buckets.clear()
 
     def result(self, last_updated: str | None, zone_name: str) -> dict:
         """The last 24 months up to the data's own date (so an old snapshot still shows its activity)."""
+        self._flush()
         reference = None
         if last_updated:
             try:
