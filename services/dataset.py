@@ -196,15 +196,24 @@ def _stream_array(endpoint: str, raw: bytes, on_row: Callable[[dict], None] | No
     (pretty-printed, `data` first, an object): the caller then parses it whole."""
     if not raw.startswith(_HEAD.encode()):
         return None
-    text = raw.decode("utf-8")
-    metadata, position = _scanner(text, len(_HEAD))
-    if not isinstance(metadata, dict) or not text.startswith(_DATA, position):
+    data_at = raw.find(_DATA.encode())
+    try:
+        metadata = ujson.loads(raw[len(_HEAD):data_at]) if data_at > 0 else None
+    except ValueError:  # `,"data":[` inside a metadata string: let the exact scanner find it
+        metadata = None
+    if metadata is None:
+        text = raw.decode("utf-8")
+        metadata, data_at = _scanner(text, len(_HEAD))
+        if not text.startswith(_DATA, data_at):
+            return None
+        data_at = len(text[:data_at].encode())
+    if not isinstance(metadata, dict):
         return None
-    position += len(_DATA)
-    ascii_only = len(text) == len(raw)  # then character offsets are byte offsets
-    byte_start = position if ascii_only else len(text[:position].encode())
+    byte_start = data_at + len(_DATA)
     offsets, resume_at = _split_items(raw, byte_start, on_row)
     if resume_at is not None:  # the fast path stopped: the exact scanner goes on from there
+        text = raw.decode("utf-8")
+        ascii_only = len(text) == len(raw)  # then character offsets are byte offsets
         char_position = resume_at if ascii_only else len(raw[:resume_at].decode("utf-8"))
         rest = _scan_items(text, char_position, resume_at, ascii_only, on_row)
         if rest is None:
@@ -346,20 +355,24 @@ class _Collector:
                 entry.listed_at = row.get("listed_at", entry.listed_at)
 
     def _history(self, row: dict) -> None:
-        is_movie = row.get("type") == "movie" or "movie" in row
-        media = row.get("movie") if is_movie else row.get("show")
-        entry = self.catalogue.entry("movie" if is_movie else "show", media)
-        watched_at = row.get("watched_at")
-        if entry:
-            entry.add_source("history")
-            if isinstance(watched_at, str) and (entry.last_watched_at is None or watched_at > entry.last_watched_at):
-                entry.last_watched_at = watched_at
-        if is_movie:
-            runtime = media.get("runtime") if isinstance(media, dict) else None
+        # The hottest loop of a load (one call per history row): plain lookups only.
+        movie = row.get("movie")
+        if movie is not None:
+            entry = self.catalogue.entry("movie", movie)
+            runtime = movie.get("runtime") if type(movie) is dict else None
+            kind = "movies"
         else:
+            entry = self.catalogue.entry("show", row.get("show"))
             episode = row.get("episode")
-            runtime = episode.get("runtime") if isinstance(episode, dict) else None
-        self.activity.add(watched_at, "movies" if is_movie else "episodes", runtime)
+            runtime = episode.get("runtime") if type(episode) is dict else None
+            kind = "episodes"
+        watched_at = row.get("watched_at")
+        if entry is not None:
+            if "history" not in entry.sources:
+                entry.sources.append("history")
+            if type(watched_at) is str and (entry.last_watched_at is None or watched_at > entry.last_watched_at):
+                entry.last_watched_at = watched_at
+        self.activity.add(watched_at, kind, runtime)
 
     def _rating(self, row: dict) -> None:
         kind = row.get("type")
