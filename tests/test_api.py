@@ -365,3 +365,52 @@ async def test_rows_are_read_once_whatever_their_shape(http_client, base_url, da
     assert activity["totals"]["movies"] == 40
     found = body(await get(http_client, base_url, "/api/trakt/search?q=inside&type=movies&limit=500"))
     assert found["total_results"] == len([r for r in rows if "inside" in r["movie"]["title"]]) == 14
+
+
+@pytest.mark.gen_test
+async def test_unexpected_exception_is_json_500_without_traceback(http_client, base_url, services, monkeypatch):
+    def explode(endpoint):
+        raise RuntimeError("secret internals /etc/passwd")
+
+    monkeypatch.setattr(services.store, "file", explode)
+    response = await get(http_client, base_url, "/api/trakt/user/stats")
+    assert response.code == 500
+    assert body(response) == {"error": "Internal server error"}
+    assert b"Traceback" not in response.body and b"secret internals" not in response.body
+
+
+@pytest.mark.gen_test
+async def test_no_data_and_no_key_serves_the_bundled_demo_and_says_so(tmp_path):
+    from dataclasses import replace
+
+    from server import build_services
+    from services.config import Config
+
+    demo = build_services(replace(Config(), data_dir=tmp_path / "empty"))  # nothing synced, no Trakt key
+    await demo.store.start()
+    try:
+        assert demo.store.is_demo
+        document = json.loads(demo.store.index().chunks[0])
+        assert document["metadata"]["source"] == "demo" and document["metadata"]["demo"] is True
+        assert demo.store.search("amelie", "all", 5)["total_results"] >= 1
+    finally:
+        await demo.store.stop()
+
+
+@pytest.mark.gen_test
+async def test_a_trakt_key_without_data_is_503_not_the_demo(tmp_path):
+    from dataclasses import replace
+
+    from server import build_services
+    from services.config import Config
+    from services.errors import NotReady
+
+    services = build_services(replace(Config(), data_dir=tmp_path / "empty", trakt_api_key="k",
+                                      trakt_username="sam"))
+    await services.store.start()
+    try:
+        assert not services.store.ready and not services.store.is_demo
+        with pytest.raises(NotReady, match="No data yet"):
+            services.store.index()
+    finally:
+        await services.store.stop()
