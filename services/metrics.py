@@ -86,7 +86,31 @@ class _Metric:
         raise NotImplementedError
 
 
-class Counter(_Metric):
+class _Scalar(_Metric):
+    """One number per label combination (counters and gauges)."""
+
+    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
+        super().__init__(name, help_text, labels)
+        self._values: dict[LabelValues, float] = {}
+        if not self.label_names:
+            self._values[()] = 0.0
+
+    def _add(self, amount: float, labels: dict[str, str]) -> None:
+        key = self._key(labels)
+        with self._lock:
+            self._values[key] = self._values.get(key, 0.0) + amount
+
+    def value(self, **labels: str) -> float:
+        return self._values.get(self._key(labels), 0.0)
+
+    def render(self) -> list[str]:
+        with self._lock:
+            items = sorted(self._values.items())
+        return self.header() + [f"{self.name}{_labels_text(self.label_names, k)} {format_value(v)}"
+                                for k, v in items]
+
+
+class Counter(_Scalar):
     """A value that only goes up (resets when the process restarts)."""
 
     kind = "counter"
@@ -95,37 +119,17 @@ class Counter(_Metric):
         if not name.endswith("_total"):
             raise ValueError(f"counter names end in _total: {name!r}")
         super().__init__(name, help_text, labels)
-        self._values: dict[LabelValues, float] = {}
-        if not self.label_names:
-            self._values[()] = 0.0
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
         if amount < 0:
             raise ValueError(f"{self.name}: a counter cannot decrease (got {amount})")
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
-
-    def value(self, **labels: str) -> float:
-        return self._values.get(self._key(labels), 0.0)
-
-    def render(self) -> list[str]:
-        with self._lock:
-            items = sorted(self._values.items())
-        return self.header() + [f"{self.name}{_labels_text(self.label_names, k)} {format_value(v)}"
-                                for k, v in items]
+        self._add(amount, labels)
 
 
-class Gauge(_Metric):
+class Gauge(_Scalar):
     """A value that goes up and down."""
 
     kind = "gauge"
-
-    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
-        super().__init__(name, help_text, labels)
-        self._values: dict[LabelValues, float] = {}
-        if not self.label_names:
-            self._values[()] = 0.0
 
     def set(self, value: float, **labels: str) -> None:
         key = self._key(labels)
@@ -133,21 +137,10 @@ class Gauge(_Metric):
             self._values[key] = float(value)
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
+        self._add(amount, labels)
 
     def dec(self, amount: float = 1.0, **labels: str) -> None:
-        self.inc(-amount, **labels)
-
-    def value(self, **labels: str) -> float:
-        return self._values.get(self._key(labels), 0.0)
-
-    def render(self) -> list[str]:
-        with self._lock:
-            items = sorted(self._values.items())
-        return self.header() + [f"{self.name}{_labels_text(self.label_names, k)} {format_value(v)}"
-                                for k, v in items]
+        self._add(-amount, labels)
 
 
 class Histogram(_Metric):
