@@ -149,9 +149,16 @@ class ApiHandler(BaseHandler):
         return value
 
     def _raw_query_argument(self, name: str) -> str | None:
-        # strip=False: Tornado would otherwise silently drop control characters and spaces,
-        # turning "%00" into "" (the default) instead of the 400 it deserves.
-        return self.get_query_argument(name, None, strip=False)
+        """The last value of a query parameter exactly as sent. Tornado's own getters replace
+        control characters with spaces, so "%00" would pass for blank instead of being refused
+        and "%10" would be searched as nothing at all."""
+        values = self.request.query_arguments.get(name)
+        if not values:
+            return None
+        try:
+            return values[-1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise tornado.web.HTTPError(400, reason=f"Invalid {name} parameter: not UTF-8 text") from None
 
     def query_int(self, name: str, default: int | None, minimum: int, maximum: int) -> int | None:
         """A plain non-negative integer parameter within [minimum, maximum]; 400 otherwise."""

@@ -83,7 +83,7 @@ class ActivityHandler(StoreHandler):
 
 class SearchHandler(StoreHandler):
     def get(self) -> None:
-        query = self.get_query_argument("q", None)
+        query = self._raw_query_argument("q")
         if query is None or not query.strip():
             raise tornado.web.HTTPError(400, reason="Missing search query: q must not be empty")
         if len(query) > MAX_QUERY_LENGTH:

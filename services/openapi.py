@@ -233,7 +233,9 @@ PATHS: dict[str, Any] = {
     "/api/trakt/search": {"get": {
         "summary": "Search titles across watched, watchlist, history and list items", "tags": ["trakt"],
         "parameters": [
-            _query("q", {"type": "string", "minLength": 1, "maxLength": SEARCH_QUERY_MAX, "pattern": r"\S"},
+            _query("q", {"type": "string", "minLength": 1, "maxLength": SEARCH_QUERY_MAX,
+                         # at least one character that is not white space to JavaScript nor to Python
+                         "pattern": r"[^\s\x1c-\x1f\x85]"},
                    "Words to find; case- and accent-insensitive. Blank: 400.", required=True),
             _query("type", {"type": "string", "enum": ["movies", "shows", "all"], "default": "all"},
                    "Which kind of title to return."),

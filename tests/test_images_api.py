@@ -161,7 +161,7 @@ async def test_not_indexed_is_404_json(http_client, base_url, params, message):
     ({"type": "movies", "category": "posters", "tmdb_id": "../27205_poster.jpg"},
      "Invalid tmdb_id parameter '../27205_poster.jpg': must be a whole number"),
     ({"type": "movies", "category": "posters", "tmdb_id": "\x00"},
-     "Invalid tmdb_id parameter ' ': must be a whole number"),  # Tornado turns control characters into spaces
+     "Invalid tmdb_id parameter '\\x00': must be a whole number"),  # the value as sent, never rewritten
     ({"type": "movies", "category": "posters", "tmdb_id": "12 "},
      "Invalid tmdb_id parameter '12 ': must be a whole number"),
     ({"type": "movies ", "category": "posters", "tmdb_id": "1"},

@@ -134,3 +134,13 @@ async def test_a_title_only_rated_is_not_a_result_and_never_breaks_search(http_c
     assert code == 200
     assert "Starfish Only Rated" not in titles(document)
     assert titles(document) == ["Star", "Star Wars", "Lone Star", "Mustard Seed"]
+
+
+@pytest.mark.gen_test
+async def test_control_characters_are_searched_not_dropped(http_client, base_url):
+    # Tornado would silently drop them (turning "\x10" into a blank query); they are text that
+    # matches nothing. White space alone, including the separators \x1c-\x1f, is blank: 400.
+    code, document = await search(http_client, base_url, "q=%10")
+    assert code == 200 and document["total_results"] == 0 and document["query"] == "\x10"
+    code, document = await search(http_client, base_url, "q=%1F%20")
+    assert code == 400 and "must not be empty" in document["error"]

@@ -511,7 +511,9 @@ async def test_trakt_timeouts_and_dropped_connections_recover(http_server, base_
 
 @pytest.mark.gen_test(timeout=30)
 async def test_stale_state_ends_at_expires_at_while_trakt_is_down(http_server, base_url, services, fake_trakt):
-    fake_trakt.watching = episode_payload(elapsed=5, total=6)  # ends in about a second
+    # Ends in about three seconds: time to see the stale state (a busy machine may be slow to
+    # poll), short enough to see it expire.
+    fake_trakt.watching = episode_payload(elapsed=5, total=8)
     conn = await connect(base_url)
     await receive_type(conn, "watching", where=playing())
     fake_trakt.inject("status", times=1000, status=502, path="/watching")
