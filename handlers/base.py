@@ -11,7 +11,7 @@ import tornado.web
 
 from services.config import Config, is_loopback
 from services.dataset import Body
-from services.errors import ServiceError
+from services.errors import BrokenData, Conflict, InvalidRequest, NotFound, NotReady, ServiceError
 from services.snapshots import dumps
 
 log = logging.getLogger("trakt_watch.http")
@@ -75,7 +75,7 @@ class BaseHandler(tornado.web.RequestHandler):
             super()._handle_request_exception(e)
             return
         if isinstance(e, ServiceError):
-            status, message = e.status, str(e)
+            status, message = _status_of(e), str(e)
             if status >= 500:
                 log.error("%s %s: %s", self.request.method, self.request.path, message)
         else:
@@ -183,6 +183,14 @@ class NotFoundHandler(ApiHandler):
 
 
 _KNOWN_STATUSES = {s.value for s in HTTPStatus}
+
+# How each kind of service failure is answered (anything else a service raises: 500).
+_SERVICE_STATUSES = ((NotFound, 404), (InvalidRequest, 400), (NotReady, 503), (Conflict, 409),
+                     (BrokenData, 500))
+
+
+def _status_of(error: ServiceError) -> int:
+    return next((status for kind, status in _SERVICE_STATUSES if isinstance(error, kind)), 500)
 
 
 def _default_message(status_code: int) -> str:

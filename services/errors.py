@@ -1,31 +1,26 @@
-"""Errors a service raises for the handler layer to turn into a status (services know no HTTP)."""
+"""What a service says went wrong. Services know no HTTP: `handlers/base.py` decides which
+status each kind of failure is answered with."""
 
 
 class ServiceError(Exception):
-    """Base: `status` is the HTTP status the base handler answers with; the message is shown."""
-
-    status = 500
+    """Something the caller should hear about; the message is shown to them."""
 
 
 class NotFound(ServiceError):
-    status = 404
+    """No such data (a file never synced, an unknown list)."""
 
 
 class InvalidRequest(ServiceError):
-    status = 400
+    """The question cannot be answered as asked (a bad parameter)."""
 
 
 class NotReady(ServiceError):
     """Nothing to serve yet (no data synced, store still loading)."""
 
-    status = 503
-
 
 class Conflict(ServiceError):
-    status = 409
+    """The request clashes with work in progress (a sync already running)."""
 
 
 class BrokenData(ServiceError):
     """A data file exists but cannot be parsed; only its own route fails."""
-
-    status = 500
