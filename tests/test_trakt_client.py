@@ -38,11 +38,10 @@ def make_config(fake: FakeTrakt, **changes) -> Config:
     return replace(Config(), trakt_api_key="test-key", trakt_username=USER, trakt_api_url=fake.url, **changes)
 
 
-async def open_client(fake: FakeTrakt, **kwargs) -> TraktClient:
+def client_for(fake: FakeTrakt, **kwargs) -> TraktClient:
+    """A client of the fake; `async with` starts and closes it."""
     kwargs.setdefault("retry", FAST_RETRY)
-    client = TraktClient(make_config(fake), **kwargs)
-    await client.start()
-    return client
+    return TraktClient(make_config(fake), **kwargs)
 
 
 class VirtualTime:
@@ -63,11 +62,8 @@ class VirtualTime:
 # --- headers -------------------------------------------------------------------------------
 @pytest.mark.gen_test(timeout=10)
 async def test_client_sends_the_required_trakt_headers(fake):
-    client = await open_client(fake)
-    try:
+    async with client_for(fake) as client:
         data, _ = await client.get_json(f"/users/{USER}/stats")
-    finally:
-        await client.close()
     assert data == fake.account.stats
     assert fake.last_headers["Content-Type"] == "application/json"
     assert fake.last_headers["Trakt-Api-Version"] == "2"
@@ -86,13 +82,9 @@ async def test_fake_answers_412_without_json_content_type(fake):
 
 @pytest.mark.gen_test(timeout=10)
 async def test_wrong_key_is_403_and_the_message_never_contains_the_key(fake):
-    client = TraktClient(replace(make_config(fake), trakt_api_key="secret-wrong-key"), retry=FAST_RETRY)
-    await client.start()
-    try:
+    async with TraktClient(replace(make_config(fake), trakt_api_key="secret-wrong-key"), retry=FAST_RETRY) as client:
         with pytest.raises(TraktPrivate) as caught:
             await client.get_json(f"/users/{USER}/stats")
-    finally:
-        await client.close()
     assert "403" in str(caught.value) and "TRAKT_API_KEY" in str(caught.value)
     assert "secret-wrong-key" not in str(caught.value)
     assert fake.count("/stats") == 1  # a refused key is not retried
@@ -101,11 +93,8 @@ async def test_wrong_key_is_403_and_the_message_never_contains_the_key(fake):
 # --- pagination ----------------------------------------------------------------------------
 @pytest.mark.gen_test(timeout=10)
 async def test_get_all_pages_fetches_every_page_at_limit_250(fake):
-    client = await open_client(fake)
-    try:
+    async with client_for(fake) as client:
         result = await client.get_all_pages(f"/users/{USER}/history/shows")
-    finally:
-        await client.close()
     rows = fake.account.history_shows
     assert result.items == rows
     assert result.item_count == len(rows) == 400
@@ -131,11 +120,8 @@ async def test_fake_defaults_to_10_a_page_and_clamps_limit_at_250(fake):
 @pytest.mark.gen_test(timeout=10)
 async def test_a_server_that_clamps_limit_lower_still_yields_every_row(fake):
     fake.max_limit = 100
-    client = await open_client(fake)
-    try:
+    async with client_for(fake) as client:
         result = await client.get_all_pages(f"/users/{USER}/history/shows")
-    finally:
-        await client.close()
     assert result.items == fake.account.history_shows
     assert result.pages == result.requests == 4
 
@@ -143,11 +129,8 @@ async def test_a_server_that_clamps_limit_lower_still_yields_every_row(fake):
 @pytest.mark.gen_test(timeout=10)
 async def test_a_server_that_ignores_limit_still_yields_every_row(fake):
     fake.fixed_page_size = 7
-    client = await open_client(fake)
-    try:
+    async with client_for(fake) as client:
         result = await client.get_all_pages(f"/users/{USER}/history/movies")
-    finally:
-        await client.close()
     assert result.items == fake.account.history_movies
     assert result.pages == math.ceil(200 / 7)
 
@@ -155,11 +138,8 @@ async def test_a_server_that_ignores_limit_still_yields_every_row(fake):
 @pytest.mark.gen_test(timeout=10)
 async def test_an_unpaginated_endpoint_is_one_request(fake):
     fake.unpaginated.add("watched/movies")
-    client = await open_client(fake)
-    try:
+    async with client_for(fake) as client:
         result = await client.get_all_pages(f"/users/{USER}/watched/movies")
-    finally:
-        await client.close()
     assert result.items == fake.account.watched_movies
     assert (result.pages, result.page_count, result.item_count, result.requests) == (1, None, None, 1)
 
@@ -170,11 +150,8 @@ async def test_an_unpaginated_endpoint_is_one_request(fake):
 async def test_429_is_retried_after_retry_after(fake, kind):
     fake.inject(kind, times=2, retry_after="7")
     time = VirtualTime()
-    client = await open_client(fake, budget=RequestBudget(1000, clock=time.clock, sleep=time.sleep))
-    try:
+    async with client_for(fake, budget=RequestBudget(1000, clock=time.clock, sleep=time.sleep)) as client:
         result = await client.get_all_pages(f"/users/{USER}/lists")
-    finally:
-        await client.close()
     assert result.items == fake.account.lists
     assert result.rate_limited == 2
     assert result.requests == 3
@@ -185,11 +162,8 @@ async def test_429_is_retried_after_retry_after(fake, kind):
 @pytest.mark.gen_test(timeout=10)
 async def test_one_server_error_is_retried(fake, status):
     fake.inject("status", status=status)
-    client = await open_client(fake)
-    try:
+    async with client_for(fake) as client:
         data, _ = await client.get_json(f"/users/{USER}/stats")
-    finally:
-        await client.close()
     assert data == fake.account.stats
     assert client.totals.requests == 2 and client.totals.retries == 1
 
@@ -197,11 +171,8 @@ async def test_one_server_error_is_retried(fake, status):
 @pytest.mark.gen_test(timeout=10)
 async def test_a_slow_answer_times_out_and_is_retried(fake):
     fake.inject("slow", delay=3.0)
-    client = await open_client(fake, timeout=1.0)
-    try:
+    async with client_for(fake, timeout=1.0) as client:
         data, _ = await client.get_json(f"/users/{USER}/stats")
-    finally:
-        await client.close()
     assert data == fake.account.stats
     assert client.totals.retries == 1
 
@@ -209,11 +180,8 @@ async def test_a_slow_answer_times_out_and_is_retried(fake):
 @pytest.mark.gen_test(timeout=10)
 async def test_dropped_connections_are_retried(fake):
     fake.inject("drop", times=3)
-    client = await open_client(fake)
-    try:
+    async with client_for(fake) as client:
         data, _ = await client.get_json(f"/users/{USER}/stats")
-    finally:
-        await client.close()
     assert data == fake.account.stats
     assert fake.pending_faults() == 0
     assert client.totals.retries >= 1  # aiohttp itself may retry a reset on a reused connection once
@@ -222,11 +190,8 @@ async def test_dropped_connections_are_retried(fake):
 @pytest.mark.gen_test(timeout=10)
 async def test_one_malformed_body_is_retried(fake):
     fake.inject("malformed")
-    client = await open_client(fake)
-    try:
+    async with client_for(fake) as client:
         result = await client.get_all_pages(f"/users/{USER}/ratings")
-    finally:
-        await client.close()
     assert result.items == fake.account.ratings
     assert result.retries == 1
 
@@ -235,24 +200,18 @@ async def test_one_malformed_body_is_retried(fake):
 @pytest.mark.gen_test(timeout=10)
 async def test_persistent_server_errors_give_up_after_the_retries(fake):
     fake.inject("status", status=503, times=100)
-    client = await open_client(fake)
-    try:
+    async with client_for(fake) as client:
         with pytest.raises(TraktUnavailable, match="503, giving up after 4 attempts"):
             await client.get_json(f"/users/{USER}/stats")
-    finally:
-        await client.close()
     assert fake.count("/stats") == FAST_RETRY.retries + 1
 
 
 @pytest.mark.gen_test(timeout=10)
 async def test_persistent_429_gives_up(fake):
     fake.inject("rate_limit", times=100, retry_after="0.01")
-    client = await open_client(fake, retry=replace(FAST_RETRY, rate_limit_retries=2))
-    try:
+    async with client_for(fake, retry=replace(FAST_RETRY, rate_limit_retries=2)) as client:
         with pytest.raises(TraktRateLimited) as caught:
             await client.get_json(f"/users/{USER}/stats")
-    finally:
-        await client.close()
     assert caught.value.retry_after == pytest.approx(0.01)
     assert fake.count("/stats") == 3
 
@@ -260,75 +219,56 @@ async def test_persistent_429_gives_up(fake):
 @pytest.mark.gen_test(timeout=10)
 async def test_persistent_malformed_json_is_a_bad_response(fake):
     fake.inject("malformed", times=100)
-    client = await open_client(fake)
-    try:
+    async with client_for(fake) as client:
         with pytest.raises(TraktBadResponse, match="malformed JSON"):
             await client.get_all_pages(f"/users/{USER}/comments")
-    finally:
-        await client.close()
 
 
 @pytest.mark.gen_test(timeout=10)
 async def test_private_user_says_the_account_is_private(fake):
     fake.inject("private")
-    client = await open_client(fake)
-    try:
+    async with client_for(fake) as client:
         with pytest.raises(TraktPrivate, match="account is private"):
             await client.get_all_pages(f"/users/{USER}/history/movies")
-    finally:
-        await client.close()
     assert fake.count() == 1
 
 
 @pytest.mark.gen_test(timeout=10)
 async def test_unknown_user_is_not_found(fake):
-    client = await open_client(fake)
-    try:
+    async with client_for(fake) as client:
         with pytest.raises(TraktNotFound, match="TRAKT_USERNAME"):
             await client.get_json("/users/nobody/stats")
-    finally:
-        await client.close()
 
 
 @pytest.mark.gen_test(timeout=10)
 async def test_connection_refused_is_unavailable(fake):
     url = fake.url
     await fake.stop()
-    client = TraktClient(replace(Config(), trakt_api_key="k", trakt_api_url=url), retry=FAST_RETRY)
-    await client.start()
-    try:
+    async with TraktClient(replace(Config(), trakt_api_key="k", trakt_api_url=url), retry=FAST_RETRY) as client:
         with pytest.raises(TraktUnavailable, match="cannot connect"):
             await client.get_json("/users/x/stats")
-    finally:
-        await client.close()
 
 
 # --- watching ------------------------------------------------------------------------------
 @pytest.mark.gen_test(timeout=10)
 async def test_watching_is_none_on_204_and_the_payload_on_200(fake):
-    client = await open_client(fake)
-    try:
+    async with client_for(fake) as client:
         assert await client.watching(USER) is None
         fake.watching = {"type": "movie", "action": "scrobble", "movie": fake.account.watched_movies[0]["movie"]}
         assert await client.watching(USER) == fake.watching
-    finally:
-        await client.close()
 
 
 @pytest.mark.gen_test(timeout=10)
 async def test_watching_never_retries(fake):
     fake.inject("status", status=502, times=5)
     fake.inject("rate_limit", retry_after="30")
-    client = await open_client(fake)
-    try:
+    async with client_for(fake) as client:
         with pytest.raises(TraktUnavailable):
             await client.watching(USER)
         fake.clear_faults()
         fake.inject("rate_limit", retry_after="30")
         with pytest.raises(TraktRateLimited) as caught:
             await client.watching(USER)
-    finally:
-        await client.close()
     assert caught.value.retry_after == 30
     assert fake.count("/watching") == 2
 
@@ -356,12 +296,9 @@ async def test_request_budget_pause_holds_every_caller():
 async def test_client_never_exceeds_its_budget(fake):
     time = VirtualTime()
     budget = RequestBudget(limit=2, period=300, clock=time.clock, sleep=time.sleep)
-    client = await open_client(fake, budget=budget)
-    try:
+    async with client_for(fake, budget=budget) as client:
         result = await client.get_all_pages(f"/users/{USER}/history/shows")  # 2 pages
         await client.get_json(f"/users/{USER}/stats")
-    finally:
-        await client.close()
     assert len(result.items) == 400
     assert time.sleeps == [300.0]  # the third request waited for the window to move on
     assert fake.count() == 3
