@@ -19,15 +19,9 @@ from handlers.images import (AvailableImagesHandler, ImageFileHandler, ImageRedi
 from services.config import Config
 from services.images import ImageIndex
 from tests.fakes.tmdb import jpeg_bytes, png_bytes
+from tests.test_images_index import touch
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="2" height="3"><rect width="2" height="3"/></svg>'
-
-
-def touch(root: Path, relative: str, data: bytes = b"img") -> Path:
-    path = root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
 
 
 @pytest.fixture
