@@ -27,20 +27,21 @@ from handlers.ops import HealthHandler, MetricsHandler, OpenApiHandler
 from handlers.watching import WatchingHandler, WatchingSocket
 from handlers.trakt import (ActivityHandler, FileHandler, IndexHandler, ListItemsHandler, SearchHandler,
                             TypedCollectionHandler)
-from services import layout, resources
+from services import resources
+from services.data import layout
 from services.config import Config, ConfigError, load_config
-from services.logs import access_log_function, setup_logging
-from services.metrics import AppMetrics, services_collector
-from services.notify import SystemdNotifier
-from services.security import dashboard_headers
-from services.snapshots import DataFolder
-from services.demo_schedule import DemoSchedule
-from services.images import ImageIndex
-from services.store import DataStore
-from services.sync import SyncService, load_image_downloader
-from services.tmdb_client import TmdbClient
-from services.trakt_client import TraktClient
-from services.watching import Watcher
+from services.ops.logs import access_log_function, setup_logging
+from services.ops.metrics import AppMetrics, services_collector
+from services.ops.notify import SystemdNotifier
+from services.ops.security import dashboard_headers
+from services.data.snapshots import DataFolder
+from services.watching.demo_schedule import DemoSchedule
+from services.images.index import ImageIndex
+from services.data.store import DataStore
+from services.trakt.sync import SyncService, load_image_downloader
+from services.images.tmdb import TmdbClient
+from services.trakt.client import TraktClient
+from services.watching.watcher import Watcher
 
 log = logging.getLogger("trakt_watch")
 
@@ -242,7 +243,7 @@ def _demo_scale(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    from services.demo import MAX_SCALE
+    from services.demo.generator import MAX_SCALE
 
     if not 1 <= value <= MAX_SCALE:
         raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_SCALE}, got {text}")
@@ -268,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return asyncio.run(serve(config))
     if args.command == "demo":
-        from services.demo import write_demo
+        from services.demo.generator import write_demo
 
         try:
             counts = write_demo(args.out, args.scale, images=args.images)
@@ -278,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Wrote the demo account (scale {args.scale}) to {args.out}: {counts}")
         return 0
     if args.command == "import":
-        from services.importer import ImportFailed, import_folder
+        from services.data.importer import ImportFailed, import_folder
 
         try:
             report = import_folder(args.source, DataFolder(config.data_dir))
@@ -288,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(report.summary())
         return 0
     if args.command == "sync":
-        from services.sync import run_sync_command
+        from services.trakt.sync import run_sync_command
 
         return asyncio.run(run_sync_command(config, images=args.images))
     return 2

@@ -20,7 +20,8 @@ setup(
     description="Self-hosted dashboard that mirrors a Trakt.tv account, with live now-watching",
     python_requires=">=3.11",
     py_modules=["server"],
-    packages=["handlers", "services"],
+    packages=["handlers", "services", "services.data", "services.demo", "services.images", "services.ops",
+              "services.trakt", "services.watching"],
     install_requires=[
         "tornado>=6.4",
         "aiohttp>=3.9",

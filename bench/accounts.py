@@ -93,7 +93,7 @@ def mark_as_synced(data_dir: Path) -> None:
     reads the account's history; a synced one does not. Benchmarks of the REST path and of the
     Trakt poller use this so they measure what a synced deployment runs.
     """
-    from services import layout
+    from services.data import layout
 
     index_path = data_dir / layout.INDEX
     index = json.loads(index_path.read_text())

@@ -3,7 +3,7 @@
 The files are empty (the index only looks at names) and laid out as CONTRACT §4 says: movie and
 show posters and backdrops plus season posters. They are created once under
 bench/results/images-100k/ and reused. The index is the images engineer's
-`services.images.ImageIndex`, built through its own `reload()` (a scan in a worker thread).
+`services.images.index.ImageIndex`, built through its own `reload()` (a scan in a worker thread).
 Time: median of three builds with a warm directory cache. Memory: tracemalloc's count of what
 the built index keeps alive (one extra build with tracing on, as tracing slows it down).
 """
@@ -61,7 +61,7 @@ def image_tree(count: int = FILE_COUNT) -> Path:
 
 async def _build(folder: Path):
     from services.config import Config
-    from services.images import ImageIndex
+    from services.images.index import ImageIndex
 
     index = ImageIndex(dataclasses.replace(Config(), image_index_refresh_hours=0), folder)
     started = time.perf_counter()

@@ -141,8 +141,8 @@ def make_queries(titles: list[str], count: int = QUERY_COUNT, seed: int = 8) -> 
 async def _load_store(data_dir: Path):
     from services.config import Config
     from services.resources import demo_data_dir
-    from services.snapshots import DataFolder
-    from services.store import DataStore
+    from services.data.snapshots import DataFolder
+    from services.data.store import DataStore
 
     config = dataclasses.replace(Config(), data_dir=data_dir, data_check_seconds=3600.0)
     store = DataStore(config, DataFolder(data_dir), demo_data_dir())

@@ -232,7 +232,7 @@ async def drive(base: str, pid: int, seconds: float, rest_workers: int, ws_clien
 
 
 def prepare_data(work: Path) -> Path:
-    from services.demo import write_demo
+    from services.demo.generator import write_demo
 
     data = work / "data"
     write_demo(data, 1, images=True)

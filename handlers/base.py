@@ -10,9 +10,9 @@ from typing import Any
 import tornado.web
 
 from services.config import Config, is_loopback
-from services.dataset import Body
+from services.data.dataset import Body
 from services.errors import BrokenData, Conflict, InvalidRequest, NotFound, NotReady, ServiceError
-from services.snapshots import dumps
+from services.data.snapshots import dumps
 
 log = logging.getLogger("trakt_watch.http")
 

@@ -10,7 +10,7 @@ import tornado.web
 
 from handlers.base import ApiHandler, BaseHandler
 from services.config import Config
-from services.images import CATEGORIES, IMAGE_TYPES, KINDS, ImageIndex
+from services.images.index import CATEGORIES, IMAGE_TYPES, KINDS, ImageIndex
 
 MAX_ID = 999_999_999
 MAX_SEASON = 9_999

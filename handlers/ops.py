@@ -6,11 +6,11 @@ from typing import Any
 
 from handlers.base import ApiHandler, BaseHandler
 from services.config import Config
-from services.health import gather_health
-from services.metrics import CONTENT_TYPE, AppMetrics
-from services.openapi import openapi_document
-from services.snapshots import DataFolder, dumps
-from services.store import DataStore
+from services.ops.health import gather_health
+from services.ops.metrics import CONTENT_TYPE, AppMetrics
+from services.ops.openapi import openapi_document
+from services.data.snapshots import DataFolder, dumps
+from services.data.store import DataStore
 
 
 class HealthHandler(BaseHandler):

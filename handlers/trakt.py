@@ -7,8 +7,8 @@ from typing import Any
 import tornado.web
 
 from handlers.base import ApiHandler
-from services.search import DEFAULT_LIMIT, MAX_LIMIT
-from services.store import DataStore
+from services.data.search import DEFAULT_LIMIT, MAX_LIMIT
+from services.data.store import DataStore
 
 TYPES = ("movies", "shows", "all")
 MAX_PAGE_LIMIT = 1000

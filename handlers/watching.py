@@ -15,7 +15,7 @@ import ujson
 
 from handlers.base import ApiHandler
 from services.config import Config
-from services.watching import PONG, Outgoing, Watcher
+from services.watching.watcher import PONG, Outgoing, Watcher
 
 MAX_CLIENT_MESSAGE_BYTES = 4096  # clients only ever send `{"type": "ping"}`
 SHUTDOWN_CODE = 1001

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from services.demo_schedule import DEFAULT_SCHEDULE, parse_schedule
+from services.watching.demo_schedule import DEFAULT_SCHEDULE, parse_schedule
 
 
 class ConfigError(ValueError):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services import layout
-from services.snapshots import write_flat_folder
+from services.data import layout
+from services.data.snapshots import write_flat_folder
 
 USERNAME = "sam"
 LAST_UPDATED = "2026-11-01T09:00:13.041000+00:00"

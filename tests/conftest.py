@@ -19,7 +19,7 @@ from tests import accounts
 @pytest.fixture(scope="session")
 def demo_account(tmp_path_factory) -> Path:
     """The generated demo account (scale 1, with images), written once per test session."""
-    from services.demo import write_demo
+    from services.demo.generator import write_demo
 
     folder = tmp_path_factory.mktemp("demo-account")
     write_demo(folder, 1, images=True)

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services import layout
-from services.dataset import build_dataset
-from services.snapshots import dumps
+from services.data import layout
+from services.data.dataset import build_dataset
+from services.data.snapshots import dumps
 from tests import accounts
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from services import layout
+from services.data import layout
 from tests import accounts
 
 
@@ -294,7 +294,7 @@ async def test_pretty_printed_file_is_served_and_paged(http_client, base_url, da
 
 @pytest.mark.gen_test
 async def test_items_with_brackets_in_strings_page_exactly(http_client, base_url, data_dir, services):
-    from services.snapshots import dumps
+    from services.data.snapshots import dumps
 
     title = 'Tïtle "],[{" ü '
     rows = [{"plays": i, "movie": {"title": title + str(i), "year": 2000 + i, "ids": {"trakt": 500 + i}}}
@@ -321,7 +321,7 @@ async def test_first_rows_is_a_parsed_sample_of_a_list_file(services, data_dir):
 async def test_large_file_is_sent_whole_and_revalidates(http_client, base_url, data_dir, services):
     """Above 64 KB the headers and the body are written separately: same bytes, same 304."""
     from handlers.base import INLINE_BODY_LIMIT
-    from services.snapshots import dumps
+    from services.data.snapshots import dumps
 
     document = on_disk(data_dir, layout.WATCHED["movies"])
     document["data"] = [{"plays": i, "movie": {"title": f"Film {i}", "year": 2000, "ids": {"trakt": 10_000 + i}}}
@@ -344,7 +344,7 @@ async def test_large_file_is_sent_whole_and_revalidates(http_client, base_url, d
 async def test_rows_are_read_once_whatever_their_shape(http_client, base_url, data_dir, services):
     """Rows with the item separator inside a string, and rows whose keys come in another order,
     are each read exactly once: paging, search and activity all agree with the file."""
-    from services.snapshots import dumps
+    from services.data.snapshots import dumps
 
     def row(i: int) -> dict:
         title = 'Sep },{"id": inside ' + str(i) if i % 3 == 0 else f"Plain {i}"

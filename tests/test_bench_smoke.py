@@ -218,7 +218,7 @@ def test_marking_an_account_as_synced_changes_only_the_index_source(tmp_path):
     import json
 
     from bench.accounts import mark_as_synced
-    from services import layout
+    from services.data import layout
 
     index = {"metadata": {"source": layout.SOURCE_DEMO, "count": 1}, "data": {"username": "demo"}}
     (tmp_path / layout.INDEX).write_text(json.dumps(index))

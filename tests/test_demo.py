@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from services import demo_images, layout
-from services.demo import MAX_SCALE, build_demo_account, slugify, write_demo
-from services.snapshots import dumps
+from services.demo import artwork as demo_images
+from services.data import layout
+from services.demo.generator import MAX_SCALE, build_demo_account, slugify, write_demo
+from services.data.snapshots import dumps
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "demo"
 TRAKT_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$")
@@ -385,7 +386,7 @@ def test_about_a_tenth_of_titles_have_no_artwork_and_paths_follow_the_contract(d
 
 
 def test_a_failed_write_leaves_the_previous_folder_untouched(tmp_path, monkeypatch):
-    from services import demo
+    from services.demo import generator as demo
 
     target = tmp_path / "demo"
     write_demo(target, 1, images=False)

@@ -15,7 +15,7 @@ import schemathesis
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
-from services.openapi import openapi_document
+from services.ops.openapi import openapi_document
 from tests.fakes.trakt import FakeAccount, FakeTrakt
 from tests.test_shutdown import serve_process
 

@@ -17,7 +17,7 @@ from handlers.base import NotFoundHandler
 from handlers.images import (AvailableImagesHandler, ImageFileHandler, ImageRedirectHandler, ImageReloadHandler,
                              RandomBackdropHandler)
 from services.config import Config
-from services.images import ImageIndex
+from services.images.index import ImageIndex
 from tests.fakes.tmdb import jpeg_bytes, png_bytes
 from tests.test_images_index import touch
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from services import layout
+from services.data import layout
 from services.config import Config
-from services.image_downloads import collect_references, download_images
-from services.snapshots import write_flat_folder
-from services.tmdb_client import TmdbAuthError, TmdbClient
+from services.images.downloads import collect_references, download_images
+from services.data.snapshots import write_flat_folder
+from services.images.tmdb import TmdbAuthError, TmdbClient
 from tests.fakes.tmdb import FakeTmdb
 
 

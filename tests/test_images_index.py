@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.config import Config
-from services.images import ImageIndex, build_index
+from services.images.index import ImageIndex, build_index
 
 
 def touch(root: Path, relative: str, data: bytes = b"img") -> Path:
@@ -209,7 +209,7 @@ async def test_refresh_zero_means_no_timer(images: Path):
 
 @pytest.mark.gen_test(timeout=10)
 async def test_an_unreadable_folder_keeps_the_previous_index(images: Path, tmp_path: Path):
-    from services.images import ImageIndexError
+    from services.images.index import ImageIndexError
 
     current = {"dir": images}
     index = ImageIndex(config(), lambda: current["dir"])

@@ -8,11 +8,11 @@ from dataclasses import replace
 import pytest
 
 from services.config import Config
-from services.image_downloads import collect_references
-from services.snapshots import DataFolder
-from services.sync import run_sync_command
-from services.sync_report import read_last_attempt
-from services.trakt_client import RetryPolicy
+from services.images.downloads import collect_references
+from services.data.snapshots import DataFolder
+from services.trakt.sync import run_sync_command
+from services.trakt.report import read_last_attempt
+from services.trakt.client import RetryPolicy
 from tests.fakes.tmdb import FakeTmdb
 from tests.fakes.trakt import FakeAccount, FakeTrakt
 

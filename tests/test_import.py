@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from services import layout
+from services.data import layout
 from services.config import Config
-from services.snapshots import DataFolder
+from services.data.snapshots import DataFolder
 from tests import accounts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,7 +95,7 @@ def test_broken_file_in_the_source_is_reported_not_fatal(tmp_path):
 
 @pytest.fixture
 def data_dir(tmp_path):
-    from services.importer import import_folder
+    from services.data.importer import import_folder
 
     import_folder(write_original(tmp_path / "original"), DataFolder(tmp_path / "data"))
     return tmp_path / "data"

@@ -12,8 +12,8 @@ import pytest
 import tornado.web
 
 from services.config import Config
-from services.logs import REDACTED, RedactingFilter, access_log_function, setup_logging
-from services.metrics import AppMetrics
+from services.ops.logs import REDACTED, RedactingFilter, access_log_function, setup_logging
+from services.ops.metrics import AppMetrics
 
 SECRETS = {"trakt_api_key": "trakt-key-5f1c9e", "tmdb_api_key": "tmdb-key-77aa01", "admin_token": "adm-3c3c3c3c"}
 

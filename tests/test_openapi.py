@@ -9,7 +9,7 @@ import pytest
 import tornado.web
 from openapi_spec_validator import validate
 
-from services.openapi import openapi_document
+from services.ops.openapi import openapi_document
 
 # Routes that are not part of the HTTP API: the dashboard page, its static files, the WebSocket and
 # the JSON 404 for unknown /api/ paths.

@@ -24,8 +24,8 @@ from tornado.httpserver import HTTPServer
 
 from server import build_services, make_app
 from services.config import Config
-from services.snapshots import DataFolder
-from services.sync_report import SyncReport, save_report
+from services.data.snapshots import DataFolder
+from services.trakt.report import SyncReport, save_report
 from tests import accounts
 from tests.test_shutdown import serve_process
 

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.config import Config
-from services.health import SyncSummary, compute_health, parse_time
-from services.metrics import AppMetrics, Registry, format_value, process_stats
-from services.notify import SystemdNotifier
-from services.security import content_security_policy, dashboard_headers, image_origins
+from services.ops.health import SyncSummary, compute_health, parse_time
+from services.ops.metrics import AppMetrics, Registry, format_value, process_stats
+from services.ops.notify import SystemdNotifier
+from services.ops.security import content_security_policy, dashboard_headers, image_origins
 
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from services.search import Catalogue, SearchIndex, normalize
+from services.data.search import Catalogue, SearchIndex, normalize
 
 
 async def search(http_client, base_url, query: str):
@@ -121,8 +121,8 @@ def test_index_on_a_large_generated_catalogue_finds_every_class():
 @pytest.mark.gen_test
 async def test_a_title_only_rated_is_not_a_result_and_never_breaks_search(http_client, base_url, data_dir,
                                                                           services):
-    from services import layout
-    from services.snapshots import dumps
+    from services.data import layout
+    from services.data.snapshots import dumps
 
     ratings = json.loads((data_dir / layout.RATINGS).read_text())
     ratings["data"].append({"rated_at": "2026-01-01T00:00:00.000Z", "rating": 4, "type": "movie",

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from services import layout
+from services.data import layout
 from services.config import Config
-from services.snapshots import DataFolder
-from services.sync import (
+from services.data.snapshots import DataFolder
+from services.trakt.sync import (
     FIXED_ENDPOINTS,
     SyncAlreadyRunning,
     SyncService,
@@ -23,8 +23,8 @@ from services.sync import (
     read_sync_status,
     run_sync_command,
 )
-from services.sync_report import HISTORY_LENGTH, read_history, read_last_attempt
-from services.trakt_client import RetryPolicy
+from services.trakt.report import HISTORY_LENGTH, read_history, read_last_attempt
+from services.trakt.client import RetryPolicy
 from tests.fakes.trakt import FakeAccount, FakeTrakt
 
 USER = "fakeuser"

@@ -16,8 +16,8 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from services.config import Config
-from services.snapshots import DataFolder
-from services.sync_report import read_last_attempt
+from services.data.snapshots import DataFolder
+from services.trakt.report import read_last_attempt
 from tests.fakes.trakt import FakeAccount, FakeTrakt
 
 USER = "fakeuser"

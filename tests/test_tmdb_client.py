@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.config import Config
-from services.tmdb_client import (
+from services.images.tmdb import (
     TmdbAuthError,
     TmdbClient,
     TmdbNotFound,

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from services.config import Config
-from services.trakt_client import (
+from services.trakt.client import (
     USER_AGENT,
     RequestBudget,
     RetryPolicy,

@@ -13,7 +13,7 @@ import pytest
 import tornado.websocket
 
 from services.config import Config
-from services.watching import parse_time
+from services.watching.watcher import parse_time
 from tests.conftest import copy_demo
 
 

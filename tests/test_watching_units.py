@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services import layout
+from services.data import layout
 from services.config import Config, ConfigError, load_config
-from services.demo_schedule import DemoSchedule, Phase, parse_schedule
-from services.watching import (MalformedPayload, Outgoing, Watcher, backdrop_urls, compute_progress, describe,
+from services.watching.demo_schedule import DemoSchedule, Phase, parse_schedule
+from services.watching.watcher import (MalformedPayload, Outgoing, Watcher, backdrop_urls, compute_progress, describe,
                                parse_time, proxied_image_url)
 
 T0 = datetime(2025, 7, 19, 13, 0, 0, tzinfo=UTC)

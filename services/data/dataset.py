@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 
 import ujson
 
-from services import layout
-from services.search import Catalogue, SearchIndex
-from services.snapshots import dumps
+from services.data import layout
+from services.data.search import Catalogue, SearchIndex
+from services.data.snapshots import dumps
 
 log = logging.getLogger(__name__)
 

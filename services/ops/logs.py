@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import tornado.web
 
 from services.config import Config
-from services.metrics import AppMetrics
+from services.ops.metrics import AppMetrics
 
 REDACTED = "[REDACTED]"
 ACCESS_LOGGER = "trakt_watch.access"

@@ -17,7 +17,7 @@ from typing import Any
 
 import ujson
 
-from services.snapshots import DataFolder, write_json_atomic
+from services.data.snapshots import DataFolder, write_json_atomic
 
 log = logging.getLogger("trakt_watch.sync")
 

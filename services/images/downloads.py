@@ -20,9 +20,9 @@ from typing import Any
 
 import ujson
 
-from services import layout
+from services.data import layout
 from services.config import Config
-from services.tmdb_client import (
+from services.images.tmdb import (
     TmdbAuthError,
     TmdbClient,
     TmdbError,

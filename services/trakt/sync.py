@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from services import layout
+from services.data import layout
 from services.config import Config
 from services.errors import NotReady
-from services.snapshots import DataFolder
-from services.sync_report import (
+from services.data.snapshots import DataFolder
+from services.trakt.report import (
     CANCELLED,
     FAILED,
     SNAPSHOT_REPORT,
@@ -43,7 +43,7 @@ from services.sync_report import (
     save_report,
     utc_now,
 )
-from services.trakt_client import (
+from services.trakt.client import (
     RequestBudget,
     RetryPolicy,
     TraktBadResponse,
@@ -143,7 +143,7 @@ class SyncService:
 
     `on_committed(path)` is called (awaited if it is a coroutine function) after a snapshot is
     committed — the server passes `store.reload`; `on_finished(report_dict)` after every attempt.
-    `images` is `services.image_downloads.download_images` (or None to skip images).
+    `images` is `services.images.downloads.download_images` (or None to skip images).
     `retry`, `request_timeout` and `budget` tune the Trakt client (tests use short ones).
     """
 
@@ -518,7 +518,7 @@ async def _maybe_await(value: Any) -> Any:
 
 
 def _timestamp(value: Any) -> float | None:
-    from services.health import parse_time
+    from services.ops.health import parse_time
 
     parsed = parse_time(value)
     return parsed.timestamp() if parsed else None
@@ -551,9 +551,9 @@ class TerminalProgress:
 
 
 def load_image_downloader() -> ImageDownloader | None:
-    """`services.image_downloads.download_images`, or None when that module is not available."""
+    """`services.images.downloads.download_images`, or None when that module is not available."""
     try:
-        from services.image_downloads import download_images
+        from services.images.downloads import download_images
     except ImportError as exc:
         log.warning("image downloads unavailable: %s", exc)
         return None

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 import ujson
 
-from services import layout
+from services.data import layout
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ import aiofiles
 import ujson
 from tornado.ioloop import PeriodicCallback
 
-from services import layout
+from services.data import layout
 from services.config import Config
-from services.dataset import ArrayFile, Body, Dataset, LazyDocuments, build_dataset, etag_of, json_body
+from services.data.dataset import ArrayFile, Body, Dataset, LazyDocuments, build_dataset, etag_of, json_body
 from services.errors import BrokenData, InvalidRequest, NotFound, NotReady
-from services.search import SearchIndex
-from services.snapshots import DataFolder, dumps
+from services.data.search import SearchIndex
+from services.data.snapshots import DataFolder, dumps
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
 
-from services import demo_images, layout
-from services.snapshots import write_flat_folder
+from services.demo import artwork as demo_images
+from services.data import layout
+from services.data.snapshots import write_flat_folder
 
 USERNAME = "demo"
 ANCHOR = datetime(2026, 11, 1, 20, 0, tzinfo=timezone.utc)

@@ -15,8 +15,8 @@ from typing import Any
 
 import ujson
 
-from services import layout
-from services.snapshots import DataFolder, write_json_atomic
+from services.data import layout
+from services.data.snapshots import DataFolder, write_json_atomic
 
 _POSTER = re.compile(r"^\d{1,10}_poster\.(jpg|jpeg|png|webp|svg)$")
 _BACKDROP = re.compile(r"^\d{1,10}_backdrop\.(jpg|jpeg|png|webp|svg)$")

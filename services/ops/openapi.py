@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from services.search import DEFAULT_LIMIT as SEARCH_DEFAULT_LIMIT
-from services.search import MAX_LIMIT as SEARCH_MAX_LIMIT
+from services.data.search import DEFAULT_LIMIT as SEARCH_DEFAULT_LIMIT
+from services.data.search import MAX_LIMIT as SEARCH_MAX_LIMIT
 
 VERSION = "0.1.0"
 # Paging of history / watched / watchlist (handlers/trakt.py validates the same ranges).

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from services import layout
+from services.data import layout
 
 PHASE_KINDS = ("episode", "movie", "idle")
 DEFAULT_SCHEDULE = "episode:1800,idle:600,movie:3600,idle:900"

@@ -26,7 +26,7 @@ import tornado.ioloop
 import ujson
 
 from services.config import Config
-from services.dataset import Body, json_body
+from services.data.dataset import Body, json_body
 from services.errors import ServiceError
 
 log = logging.getLogger(__name__)

@@ -24,9 +24,9 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from services.config import Config
-from services.demo_schedule import DemoSchedule
-from services.snapshots import dumps
-from services.tmdb_client import best_image
+from services.watching.demo_schedule import DemoSchedule
+from services.data.snapshots import dumps
+from services.images.tmdb import best_image
 
 log = logging.getLogger("trakt_watch.watching")
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from services.sync_report import read_sync_status
+from services.trakt.report import read_sync_status
 
 OK = "ok"
 DEGRADED = "degraded"
