@@ -22,10 +22,10 @@ from handlers.base import NotFoundHandler
 from handlers.dashboard import DashboardFileHandler
 from handlers.images import (AvailableImagesHandler, ImageFileHandler, ImageRedirectHandler, ImageReloadHandler,
                              RandomBackdropHandler)
-from handlers.sync import SyncHandler
+from handlers.trakt import SyncHandler
 from handlers.ops import HealthHandler, MetricsHandler, OpenApiHandler
 from handlers.watching import WatchingHandler, WatchingSocket
-from handlers.trakt import (ActivityHandler, FileHandler, IndexHandler, ListItemsHandler, SearchHandler,
+from handlers.data import (ActivityHandler, FileHandler, IndexHandler, ListItemsHandler, SearchHandler,
                             TypedCollectionHandler)
 from services import resources
 from services.data import layout

@@ -6,14 +6,13 @@ test talks HTTP to the same application `trakt-watch serve` runs.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from services.config import Config
-from tests import accounts
+from tests.helpers import accounts
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +27,7 @@ def demo_account(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def account_dir(tmp_path) -> Path:
-    """A fresh copy of the small hand-written account (tests/accounts.py)."""
+    """A fresh copy of the small hand-written account (tests/helpers/accounts.py)."""
     return accounts.write_account(tmp_path / "data")
 
 
@@ -60,6 +59,3 @@ def app(config, services):
     return make_app(config, services)
 
 
-def copy_demo(demo_account: Path, target: Path) -> Path:
-    shutil.copytree(demo_account, target)
-    return target

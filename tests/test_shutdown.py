@@ -8,15 +8,11 @@ exit 0 within a few seconds either way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,73 +20,9 @@ import tornado.httpclient
 import tornado.netutil
 import tornado.websocket
 
-from tests import accounts
+from tests.helpers import accounts
+from tests.helpers.process import EXIT_BOUND_SECONDS, ROOT, ServerProcess, serve_process  # noqa: F401
 from tests.fakes.trakt import FakeAccount, FakeTrakt
-
-ROOT = Path(__file__).resolve().parent.parent
-EXIT_BOUND_SECONDS = 15  # generous for a loaded CI machine; the server aims at well under 5 s
-SECRET_VARIABLES = ("TRAKT_API_KEY", "TRAKT_USERNAME", "TMDB_API_KEY", "ADMIN_TOKEN", "NOTIFY_SOCKET",
-                    "WATCHDOG_USEC", "WATCHDOG_PID", "TRUST_PROXY", "IMAGE_BASE_URL", "DATA_DIR")
-
-
-def free_port() -> int:
-    [sock] = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
-class ServerProcess:
-    """A running `server.py serve`: its port, the Popen and the captured stderr (the log)."""
-
-    def __init__(self, process: subprocess.Popen, port: int, log_path: Path) -> None:
-        self.process = process
-        self.port = port
-        self.log_path = log_path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_exit(self, timeout: float = EXIT_BOUND_SECONDS) -> int:
-        return self.process.wait(timeout=timeout)
-
-
-@contextlib.contextmanager
-def serve_process(workdir: Path, env: dict[str, str], args: tuple[str, ...] = ()) -> Iterator[ServerProcess]:
-    """Start `python server.py serve` on a free loopback port and wait until it accepts connections.
-
-    The environment is the test's own minus every setting the server reads, plus `env`.
-    The process is killed at the end if the test did not stop it.
-    """
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
-    environment.update({"HOST": "127.0.0.1", "PORT": str(port), "SYNC_INTERVAL_HOURS": "0",
-                        "PYTHONUNBUFFERED": "1", **env})
-    log_path = workdir / f"server-{port}.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen([sys.executable, str(ROOT / "server.py"), "serve", *args], cwd=workdir,
-                                   env=environment, stdout=log_file, stderr=subprocess.STDOUT)
-    server = ServerProcess(process, port, log_path)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited with {process.returncode}:\n{server.log()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server did not listen within 30 s:\n{server.log()}")
-            time.sleep(0.05)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-
 
 async def wait_exit(server: ServerProcess) -> int:
     return await asyncio.to_thread(server.wait_exit)

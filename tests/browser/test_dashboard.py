@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.browser.conftest import save_screenshot, scroll_through, watch
+from tests.helpers.browser import save_screenshot, scroll_through, watch
 
 PAGE_SIZE = 24  # cards per page of history/watchlist/watched (static/js/collections.js)
 COMMENTS_PAGE = 12

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.browser.conftest import REPO, start_server
+from tests.helpers.browser import REPO, start_server
 
 PAGE_SIZE = 24
 GENERATE_SECONDS = 240

@@ -11,7 +11,7 @@ import pytest
 from services.data import layout
 from services.data.dataset import build_dataset
 from services.data.snapshots import dumps
-from tests import accounts
+from tests.helpers import accounts
 
 
 def history_rows() -> list[dict]:

@@ -26,10 +26,10 @@ from server import build_services, make_app
 from services.config import Config
 from services.data.snapshots import DataFolder
 from services.trakt.report import SyncReport, save_report
-from tests import accounts
-from tests.test_shutdown import serve_process
+from tests.helpers import accounts
+from tests.helpers.process import serve_process
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.asynccontextmanager

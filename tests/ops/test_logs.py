@@ -174,7 +174,7 @@ def test_full_run_never_logs_a_secret(tmp_path):
 
     from tests.fakes.tmdb import FakeTmdb
     from tests.fakes.trakt import FakeAccount, FakeTrakt
-    from tests.test_shutdown import ROOT, SECRET_VARIABLES, serve_process
+    from tests.helpers.process import ROOT, SECRET_VARIABLES, serve_process
 
     values = {"TRAKT_API_KEY": "trk" + random_secrets.token_hex(16), "TMDB_API_KEY": "tmd" + random_secrets.token_hex(16),
               "ADMIN_TOKEN": "adm" + random_secrets.token_hex(16)}

@@ -11,13 +11,7 @@ import pytest
 
 from services.config import Config
 from services.images.index import ImageIndex, build_index
-
-
-def touch(root: Path, relative: str, data: bytes = b"img") -> Path:
-    path = root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
+from tests.helpers.files import touch
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import tornado.websocket
 
 from services.config import Config
 from services.watching.watcher import parse_time
-from tests.conftest import copy_demo
+from tests.helpers.files import copy_demo
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from services.trakt.report import read_last_attempt
 from tests.fakes.trakt import FakeAccount, FakeTrakt
 
 USER = "fakeuser"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

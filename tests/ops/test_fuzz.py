@@ -17,7 +17,7 @@ from schemathesis.checks import positive_data_acceptance
 
 from services.ops.openapi import openapi_document
 from tests.fakes.trakt import FakeAccount, FakeTrakt
-from tests.test_shutdown import serve_process
+from tests.helpers.process import serve_process
 
 MAX_EXAMPLES = 12
 

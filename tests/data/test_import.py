@@ -13,9 +13,9 @@ import pytest
 from services.data import layout
 from services.config import Config
 from services.data.snapshots import DataFolder
-from tests import accounts
+from tests.helpers import accounts
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FETCHED_AT = "2025-07-19T09:00:13.041000+00:00"
 
 

@@ -8,7 +8,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from services.data import layout
-from tests import accounts
+from tests.helpers import accounts
 
 
 async def get(http_client, base_url, path, **kwargs):

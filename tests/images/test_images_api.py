@@ -19,7 +19,7 @@ from handlers.images import (AvailableImagesHandler, ImageFileHandler, ImageRedi
 from services.config import Config
 from services.images.index import ImageIndex
 from tests.fakes.tmdb import jpeg_bytes, png_bytes
-from tests.test_images_index import touch
+from tests.helpers.files import touch
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="2" height="3"><rect width="2" height="3"/></svg>'
 

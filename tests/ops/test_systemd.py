@@ -15,7 +15,7 @@ import pytest
 
 from services.config import VARIABLES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "systemd"
 SERVICES = ("trakt-watch.service", "trakt-watch-sync.service")
 ANALYZE = shutil.which("systemd-analyze")
@@ -138,8 +138,8 @@ def _seconds(value: str) -> float:
 def test_server_process_notifies_ready_watchdog_and_stopping(tmp_path):
     """`trakt-watch serve` under a fake service manager: READY=1 only once the port accepts
     connections, WATCHDOG=1 pings at half of WATCHDOG_USEC, STOPPING=1 on SIGTERM, exit 0."""
-    from tests import accounts
-    from tests.test_shutdown import serve_process
+    from tests.helpers import accounts
+    from tests.helpers.process import serve_process
 
     data = accounts.write_account(tmp_path / "data")
     manager = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -177,7 +177,7 @@ def test_server_tolerates_memory_deny_write_execute(tmp_path):
 
     from tests.fakes.tmdb import FakeTmdb
     from tests.fakes.trakt import FakeAccount, FakeTrakt
-    from tests.test_shutdown import ROOT, SECRET_VARIABLES, free_port
+    from tests.helpers.process import ROOT, SECRET_VARIABLES, free_port
 
     probe = subprocess.run([sys.executable, "-c", "import ctypes, sys; "
                             f"sys.exit(ctypes.CDLL(None).prctl({PR_SET_MDWE}, {PR_MDWE_REFUSE_EXEC_GAIN}, 0, 0, 0))"],
