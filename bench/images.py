@@ -1,6 +1,6 @@
 """Images: build time and memory of the image index for 100,000 files.
 
-The files are empty (the index only looks at names) and laid out as CONTRACT §4 says: movie and
+The files are empty (the index only looks at names) and laid out as README "Data folder" says: movie and
 show posters and backdrops plus season posters. They are created once under
 bench/results/images-100k/ and reused. The index is the images engineer's
 `services.images.index.ImageIndex`, built through its own `reload()` (a scan in a worker thread).

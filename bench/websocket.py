@@ -5,7 +5,7 @@ thread of this process) with something playing, a 1 s tick and a 2 s poll. The c
 aiohttp WebSocket clients in two more processes (bench/ws_clients.py), so their own frame
 parsing is spread over both cores.
 
-Ticks carry no production timestamp (CONTRACT §6 fixes their shape), so the delay reported is
+Ticks carry no production timestamp (README "Now watching and the WebSocket protocol" fixes their shape), so the delay reported is
 the spread of one tick: each client's arrival minus the first client's arrival of that tick,
 p50/p99 over all clients and ticks. It includes the client processes working through 2,000
 sockets on the same two cores, so it is an upper bound of the server's fan-out time. Server

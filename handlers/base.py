@@ -104,7 +104,7 @@ class BaseHandler(tornado.web.RequestHandler):
         log.error("unexpected error on %s %s", self.request.method, self.request.path,
                   exc_info=(typ, value, tb))
 
-    # --- admin rule (CONTRACT §3) --------------------------------------------------------
+    # --- admin rule (README "Configuration") --------------------------------------------------------
     def require_admin(self) -> None:
         """ADMIN_TOKEN set: `Authorization: Bearer <token>` (401 missing, 403 wrong).
         Not set: loopback clients only (403 otherwise)."""

@@ -1,4 +1,4 @@
-"""GET /api/watching and the WebSocket /ws/watching (CONTRACT §5, §6).
+"""GET /api/watching and the WebSocket /ws/watching (README "API", README "Now watching and the WebSocket protocol").
 
 Both only read the Watcher's state: no request ever causes a Trakt call.
 """

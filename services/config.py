@@ -1,6 +1,6 @@
 """Configuration: command-line flags, then the environment, then a `.env` file.
 
-Every name is fixed by CONTRACT §3. A bad value stops start-up with one line that names
+Every name is fixed by README "Configuration". A bad value stops start-up with one line that names
 the variable (`ConfigError`), never a traceback.
 """
 

@@ -1,4 +1,4 @@
-"""Configuration (CONTRACT §3) and the command line (CONTRACT §2)."""
+"""Configuration (README "Configuration") and the command line (README "Command line")."""
 
 from __future__ import annotations
 

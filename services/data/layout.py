@@ -1,4 +1,4 @@
-"""Names of the files in a data folder (CONTRACT §4) and the wrapper every file carries."""
+"""Names of the files in a data folder (README "Data folder") and the wrapper every file carries."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def item_count(data: Any) -> int:
 
 def wrap(endpoint: str, data: Any, *, username: str, source: str, last_updated: str,
          extra: dict | None = None) -> dict:
-    """The `{"metadata", "data"}` wrapper of CONTRACT §4."""
+    """The `{"metadata", "data"}` wrapper of README "Data folder"."""
     metadata = {
         "last_updated": last_updated,
         "source": source,

@@ -1,6 +1,6 @@
 """The data folder on disk and atomic snapshots.
 
-Layout (CONTRACT §4 leaves it to us; the served view has the §4 shape):
+Layout (README "Data folder" leaves it to us; the served view has that shape):
 
     DATA_DIR/current -> snapshots/<id>      a relative symlink, swapped with one rename
     DATA_DIR/snapshots/<id>/index.json ...  complete, never modified after commit

@@ -3,7 +3,7 @@
 Called after a snapshot is committed (the scheduled sync, `trakt-watch sync --images`). Reads the
 snapshot's watched/watchlist/history/list-item files, asks TMDB for the images of each movie and
 show (and of every season the user watched), and writes the missing files into the image folder
-of CONTRACT §4 with bounded concurrency. Files already present (any extension) are skipped, each
+of README "Data folder" with bounded concurrency. Files already present (any extension) are skipped, each
 file is written atomically, unknown titles and titles without a TMDB id are counted, not fatal;
 only a rejected API key (TmdbAuthError) stops the step.
 """

@@ -1,6 +1,6 @@
 """The in-memory image index: which posters, backdrops and season posters exist, and their URLs.
 
-Built by scanning the image folder (CONTRACT §4) off the event loop, plus the entries of
+Built by scanning the image folder (README "Data folder") off the event loop, plus the entries of
 `images/manifest.json` (the original app's media_index.json, written by `import`). A lookup is a
 dictionary access; nothing touches the disk per request. Refreshed by a `PeriodicCallback` every
 IMAGE_INDEX_REFRESH_HOURS, after every data reload and on demand (`reload()`).
@@ -100,7 +100,7 @@ class IndexData:
 
 
 def title_path(kind: str, category: str, tmdb_id: int, ext: str) -> str:
-    """`movies/posters/27205_poster.jpg` — the CONTRACT §4 path of a title image."""
+    """`movies/posters/27205_poster.jpg` — the README "Data folder" path of a title image."""
     return f"{kind}/{category}/{tmdb_id}_{category[:-1]}.{ext}"
 
 
@@ -351,7 +351,7 @@ class ImageIndex:
         return WSRV + query
 
     def stats(self) -> dict[str, int]:
-        """Counts per kind of image (CONTRACT §5 reload-cache `stats`)."""
+        """Counts per kind of image (README "API" reload-cache `stats`)."""
         return self._data.stats()
 
     def available(self) -> Body:

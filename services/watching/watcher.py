@@ -115,7 +115,7 @@ def compute_progress(started_at: datetime, expires_at: datetime, now: datetime) 
 
 
 def proxied_image_url(config: Config, url: str, width: int) -> str:
-    """Wrap an absolute image URL for the configured image proxy (CONTRACT §3 `IMAGE_PROXY`)."""
+    """Wrap an absolute image URL for the configured image proxy (README "Configuration" `IMAGE_PROXY`)."""
     if config.image_proxy == "wsrv":
         return f"https://wsrv.nl/?url={quote(url, safe='')}&w={width}&output=webp&q=85&maxage=7d"
     return url

@@ -49,7 +49,7 @@ def history_episode(row_id: int, when: str, media: dict, season: int, number: in
 
 
 def files() -> dict[str, object]:
-    """Every file of CONTRACT §4 with known contents."""
+    """Every file of README "Data folder" with known contents."""
     history_movies = [
         history_movie(1, "2026-10-31T21:00:00.000Z", AMELIE),
         history_movie(2, "2026-10-01T20:00:00.000Z", AMELIE),

@@ -89,7 +89,7 @@ def start_server(workdir: Path, *, args: list[str], env: dict[str, str],
 
 
 def nothing(url: str) -> bool:
-    """The default: no failed request is acceptable (CONTRACT §7, no 404s in a normal load)."""
+    """The default: no failed request is acceptable (README "Dashboard", no 404s in a normal load)."""
     return False
 
 

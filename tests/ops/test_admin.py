@@ -1,4 +1,4 @@
-"""The admin rule of CONTRACT §3 on POST routes."""
+"""The admin rule of README "Configuration" on POST routes."""
 
 from __future__ import annotations
 
