@@ -44,6 +44,8 @@ class Config:
     sync_interval_hours: float = 24.0
     image_index_refresh_hours: float = 24.0
     timezone: str = ""
+    trakt_client_secret: str = field(default="", repr=False)  # OAuth only (README "Signing in")
+    trakt_auth_url: str = "https://auth.trakt.tv"
     # Beyond the contract's table: operational knobs a self-hoster may need.
     trust_proxy: bool = False
     log_format: str = "text"
@@ -62,7 +64,7 @@ class Config:
 
     def secrets(self) -> list[str]:
         """Values that must never appear in a response or a log line."""
-        return [s for s in (self.trakt_api_key, self.tmdb_api_key, self.admin_token) if s]
+        return [s for s in (self.trakt_api_key, self.tmdb_api_key, self.admin_token, self.trakt_client_secret) if s]
 
 
 # variable name -> (Config field, parser)
@@ -211,6 +213,8 @@ VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "SYNC_INTERVAL_HOURS": ("sync_interval_hours", _positive_number(0.01, allow_zero=True)),
     "IMAGE_INDEX_REFRESH_HOURS": ("image_index_refresh_hours", _positive_number(0.0001, allow_zero=True)),
     "TIMEZONE": ("timezone", _parse_timezone),
+    "TRAKT_CLIENT_SECRET": ("trakt_client_secret", _parse_str),
+    "TRAKT_AUTH_URL": ("trakt_auth_url", _parse_url),
     "TRUST_PROXY": ("trust_proxy", _parse_bool),
     "LOG_FORMAT": ("log_format", _choice(LOG_FORMATS)),
     "LOG_LEVEL": ("log_level", _parse_log_level),

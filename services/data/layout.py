@@ -28,6 +28,11 @@ ALL_FIXED_FILES = (
     LISTS, COMMENTS, RATINGS,
 )
 
+# The Trakt sign-in (README "Signing in"): outside the snapshots, private to the service's user.
+AUTH_DIR = "auth"
+TOKEN = "auth/token.json"
+TOKEN_LOCK = "auth/token.lock"  # held while a refresh spends the single-use refresh token
+
 SOURCE_TRAKT = "trakt_api_user_data"
 SOURCE_DEMO = "demo"
 
