@@ -1,7 +1,7 @@
 """Trakt Watch Dashboard: one Tornado process that serves a mirrored Trakt account.
 
 This module is the one place that builds the services, wires every route and runs the
-command line (`trakt-watch serve|sync|demo|import`).
+command line (`trakt-watch serve|sync|demo|import|login|logout|status`).
 """
 
 from __future__ import annotations
@@ -235,6 +235,11 @@ def _parser() -> argparse.ArgumentParser:
     import_cmd = commands.add_parser("import", help="import a data folder of the original Next.js app")
     import_cmd.add_argument("source", type=Path, metavar="SRC")
     import_cmd.add_argument("--data-dir", type=Path)
+
+    for name, text in (("login", "sign in to Trakt (OAuth device flow) and store the token"),
+                       ("logout", "revoke the stored Trakt token and delete it"),
+                       ("status", "who is signed in, token expiry, data age, last sync")):
+        commands.add_parser(name, help=text).add_argument("--data-dir", type=Path)
     return parser
 
 
@@ -292,6 +297,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from services.trakt.sync import run_sync_command
 
         return asyncio.run(run_sync_command(config, images=args.images))
+    if args.command in ("login", "logout", "status"):
+        from services.trakt import auth_cli
+
+        return getattr(auth_cli, args.command)(config)
     return 2
 
 

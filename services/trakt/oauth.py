@@ -325,9 +325,10 @@ async def wait_for_device_token(oauth: OAuthClient, device: DeviceCode, *,
             return token
         if status == 429:
             interval += SLOW_DOWN_STEP
-            log.info("Trakt asked to slow down (429): polling every %g s now", interval)
             if on_slow_down is not None:
                 on_slow_down(interval)
+            else:
+                log.info("Trakt asked to slow down (429): polling every %g s now", interval)
             continue
         if status in DEVICE_OUTCOMES:
             raise DeviceFlowFailed(*DEVICE_OUTCOMES[status])

@@ -16,7 +16,8 @@ import tornado.netutil
 ROOT = Path(__file__).resolve().parents[2]  # the checkout
 EXIT_BOUND_SECONDS = 15  # generous for a loaded CI machine; the server aims at well under 5 s
 SECRET_VARIABLES = ("TRAKT_API_KEY", "TRAKT_USERNAME", "TMDB_API_KEY", "ADMIN_TOKEN", "NOTIFY_SOCKET",
-                    "WATCHDOG_USEC", "WATCHDOG_PID", "TRUST_PROXY", "IMAGE_BASE_URL", "DATA_DIR")
+                    "WATCHDOG_USEC", "WATCHDOG_PID", "TRUST_PROXY", "IMAGE_BASE_URL", "DATA_DIR",
+                    "TRAKT_CLIENT_SECRET", "TRAKT_AUTH_URL")
 
 
 def free_port() -> int:

@@ -1,0 +1,229 @@
+"""`trakt-watch login`, `logout` and `status` (README "Signing in"); server.py only dispatches.
+
+Each returns the exit code: 0 done, 1 failed (denied, expired, Trakt unreachable, a token file
+that must be fixed), 2 configuration error. What they print names the user, the verification
+URL, the code to type and expiry times; never a token, a device code or the client secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import ujson
+
+from services.config import Config
+from services.data import layout
+from services.data.snapshots import DataFolder
+from services.trakt.auth import LOST, REFUSED, SIGNED_IN, SIGNED_OUT, TokenFileRefused, TokenManager, \
+    TokenStore, store_sign_in
+from services.trakt.oauth import AuthError, DeviceFlowFailed, OAuthClient, wait_for_device_token
+from services.trakt.report import read_sync_status
+
+TRY_AGAIN = "run trakt-watch login again"
+
+
+def missing_settings(config: Config) -> str | None:
+    """What stops OAuth from working at all, as one line (None when nothing does)."""
+    missing = [name for name, value in (("TRAKT_API_KEY", config.trakt_api_key),
+                                        ("TRAKT_CLIENT_SECRET", config.trakt_client_secret)) if not value]
+    if not missing:
+        return None
+    return (f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: signing in needs the "
+            "Client ID and Client Secret of your Trakt app (README \"Signing in\")")
+
+
+# --- login -----------------------------------------------------------------------------------
+def login(config: Config, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    problem = missing_settings(config)
+    if problem:
+        print(f"trakt-watch login: configuration error: {problem}", file=err)
+        return 2
+    try:
+        return asyncio.run(_login(config, out, err))
+    except KeyboardInterrupt:
+        print("\nSign-in cancelled; nothing was stored.", file=err)
+        return 1
+
+
+async def _login(config: Config, out: TextIO, err: TextIO) -> int:
+    try:
+        before = TokenStore(config.data_dir).load()
+    except TokenFileRefused:
+        before = None  # the new token replaces that file (and its mode)
+    async with OAuthClient(config) as oauth:
+        try:
+            device = await oauth.device_code()
+        except AuthError as exc:
+            print(f"trakt-watch login: could not start the sign-in: {exc}", file=err)
+            return 1
+        if before is not None and before.state == SIGNED_IN:
+            _say(out, f"Already signed in as {before.username or 'an unknown user'}; "
+                      "signing in again replaces that token.\n")
+        minutes = max(1, round(device.expires_in / 60))
+        _say(out, "To sign in to Trakt, open this address on any device (phone, laptop):\n\n"
+                  f"    {device.verification_url}\n\n"
+                  "and enter this code:\n\n"
+                  f"    {device.user_code}\n\n"
+                  f"Waiting for you to approve it (the code works for {minutes} minute{'s' if minutes != 1 else ''}; "
+                  "Ctrl-C cancels)...")
+
+        def slowed(interval: float) -> None:
+            _say(out, f"(Trakt asked to check less often: every {interval:g} s now.)")
+
+        try:
+            token = await wait_for_device_token(oauth, device, on_slow_down=slowed)
+        except DeviceFlowFailed as exc:
+            print(f"Not signed in: {exc}; {TRY_AGAIN}.", file=err)
+            return 1
+        except AuthError as exc:
+            print(f"Not signed in: {exc}; {TRY_AGAIN}.", file=err)
+            return 1
+        try:
+            account = await oauth.account(token.access_token)
+        except AuthError as exc:
+            account = None
+            print(f"(Could not read which account this is: {exc}.)", file=err)
+    signin = store_sign_in(config, token, account)
+    expires = signin.describe()["expires_at"]
+    _say(out, f"\nSigned in to Trakt as {signin.username or 'an unknown user'}. The token is stored in "
+              f"{TokenStore(config.data_dir).path} (readable only by you) and expires {_when(expires)}; "
+              "trakt-watch refreshes it before then.")
+    return 0
+
+
+# --- logout ----------------------------------------------------------------------------------
+def logout(config: Config, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    store = TokenStore(config.data_dir)
+    try:
+        signin = store.load()
+    except TokenFileRefused as exc:
+        # Unusable anyway; deleting it is what logging out means.
+        store.delete()
+        _say(out, f"Deleted {store.path} ({exc}). Nothing was revoked at Trakt: to be sure, remove the app at "
+                  "https://trakt.tv/oauth/authorized_applications")
+        return 0
+    if signin is None:
+        _say(out, "Not signed in; nothing to do.")
+        return 0
+    if signin.token is None:
+        store.delete()
+        _say(out, f"Deleted the lost sign-in of {signin.username or 'an unknown user'}.")
+        return 0
+    problem = missing_settings(config)
+    if problem:
+        print(f"trakt-watch logout: configuration error: {problem}", file=err)
+        return 2
+    try:
+        asyncio.run(_revoke(config, signin.token.access_token))
+    except AuthError as exc:
+        store.delete()
+        print(f"Could not revoke the token at Trakt ({exc}); deleted it here anyway. Remove the app at "
+              "https://trakt.tv/oauth/authorized_applications to be sure it is no longer valid.", file=err)
+        return 1
+    store.delete()
+    _say(out, f"Signed out {signin.username or 'an unknown user'}: the token was revoked at Trakt and deleted here.")
+    return 0
+
+
+async def _revoke(config: Config, access_token: str) -> None:
+    async with OAuthClient(config) as oauth:
+        await oauth.revoke(access_token)
+
+
+# --- status ----------------------------------------------------------------------------------
+def status(config: Config, out: TextIO = sys.stdout, now: float | None = None) -> int:
+    """Exit 0, or 1 when the sign-in needs attention (lost, or a token file that is refused)."""
+    now = time.time() if now is None else now
+    state = TokenManager(config).state()
+    lines = [("Trakt sign-in", _sign_in_line(state, now))]
+    folder = DataFolder(config.data_dir)
+    lines.append(("Data", _data_line(folder, now)))
+    lines.append(("Last sync", _sync_line(read_sync_status(folder), now)))
+    width = max(len(label) for label, _ in lines) + 2
+    for label, text in lines:
+        _say(out, f"{label + ':':<{width}}{text}")
+    return 1 if state["state"] in (LOST, REFUSED) else 0
+
+
+def _sign_in_line(state: dict[str, Any], now: float) -> str:
+    kind = state["state"]
+    if kind == SIGNED_IN:
+        expires = _parse(state["expires_at"])
+        if expires is not None and expires <= now:
+            until = f"the token expired {_when(state['expires_at'], now)}; it is refreshed at the next request"
+        else:
+            until = f"the token expires {_when(state['expires_at'], now)}"
+        return f"signed in as {state['username'] or 'an unknown user'}; {until}"
+    if kind == LOST:
+        return f"lost {_when(state['lost_at'], now)} (Trakt refused to refresh it): {state['message']}"
+    if kind == SIGNED_OUT:
+        return "not signed in (public profiles work with TRAKT_API_KEY alone; trakt-watch login signs in)"
+    return f"not usable: {state['message']}"
+
+
+def _data_line(folder: DataFolder, now: float) -> str:
+    served = folder.served_root()
+    if served is None:
+        return "no synced data yet (trakt-watch sync)"
+    try:
+        index = ujson.loads((served / layout.INDEX).read_bytes())
+    except (OSError, ValueError):
+        return f"{served} (its {layout.INDEX} cannot be read)"
+    metadata = index.get("metadata") if isinstance(index, dict) else None
+    stamp = metadata.get("last_updated") if isinstance(metadata, dict) else None
+    if not stamp:
+        return f"{served} (no last_updated in {layout.INDEX})"
+    user = metadata.get("username")
+    return f"{'account ' + user + ', ' if user else ''}updated {_when(stamp, now)}"
+
+
+def _sync_line(sync: dict[str, Any], now: float) -> str:
+    outcome = sync.get("last_attempt_outcome")
+    if outcome is None:
+        return "never ran"
+    line = f"{outcome} {_when(sync.get('last_attempt_at'), now)}"
+    if outcome != "success":
+        if sync.get("last_error"):
+            line += f": {sync['last_error']}"
+        line += f"; last success {_when(sync.get('last_success_at'), now)}" if sync.get("last_success_at") \
+            else "; never succeeded"
+    return line
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def _say(out: TextIO, text: str) -> None:
+    print(text, file=out, flush=True)
+
+
+def _parse(value: Any) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _when(value: Any, now: float | None = None) -> str:
+    """`2026-12-08 21:40 UTC (in 6 days)` / `(3 hours ago)`."""
+    stamp = _parse(value)
+    if stamp is None:
+        return "at an unknown time"
+    now = time.time() if now is None else now
+    text = datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    delta = stamp - now
+    span = _span(abs(delta))
+    return f"{text} ({'in ' + span if delta > 0 else span + ' ago'})"
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size * 0.95:  # 59.9 minutes reads as "1 hour", 14 hours not as "1 day"
+            count = max(1, round(seconds / size))
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return "less than a minute"
