@@ -296,7 +296,8 @@ class TokenManager:
         this method already refreshed for is final: False (no loop). `request_headers` (what the
         refused request carried) tells whether another caller has refreshed meanwhile.
         """
-        if (response_headers.get("X-Private-User") or "").lower() == "true":
+        if any(name.lower() == "x-private-user" and str(value).lower() == "true"
+               for name, value in response_headers.items()):
             return False
         signin = self.store.load()
         if signin is None or signin.token is None:

@@ -182,7 +182,7 @@ class OAuthClient:
         where = "/oauth/device/code"
         status, headers, body = await self._post(where, {"client_id": self.config.trakt_api_key})
         if status != 200:
-            raise self._failure(where, status, headers)
+            raise self._failure(where, status, headers, _error_code(body))
         if not isinstance(body, dict):
             raise AuthError(f"{where}: Trakt's answer is not a JSON object")
         device, user_code, url = body.get("device_code"), body.get("user_code"), body.get("verification_url")
@@ -204,7 +204,7 @@ class OAuthClient:
             return status, Token.from_response(body, where)
         if status in (400, 429) or status in DEVICE_OUTCOMES:
             return status, None
-        raise self._failure(where, status, headers)
+        raise self._failure(where, status, headers, _error_code(body))
 
     async def refresh(self, refresh_token: str) -> Token:
         """POST /oauth/token with grant_type=refresh_token; the old refresh token is spent either way."""
@@ -214,7 +214,7 @@ class OAuthClient:
             "grant_type": "refresh_token"})
         if status == 200:
             return Token.from_response(body, where)
-        error = body.get("error") if isinstance(body, dict) else None
+        error = _error_code(body)
         # The blueprint documents 401, the 2026 contract 400: both mean the grant is gone.
         if status in (400, 401) and error == "invalid_grant":
             raise InvalidGrant(f"Trakt refused the refresh token ({status} invalid_grant)")
@@ -225,7 +225,7 @@ class OAuthClient:
         where = "/oauth/revoke"
         status, headers, body = await self._post(where, {"token": access_token, **self._credentials()})
         if status != 200:
-            raise self._failure(where, status, headers, body.get("error") if isinstance(body, dict) else None)
+            raise self._failure(where, status, headers, _error_code(body))
 
     async def account(self, access_token: str) -> Account:
         """GET {TRAKT_API_URL}/users/settings with the token: whose token it is."""
@@ -287,8 +287,8 @@ class OAuthClient:
             return status, headers, _json_or_none(raw)
         raise AssertionError("unreachable: the last host either answers or raises")
 
-    def _failure(self, where: str, status: int, headers: Mapping[str, str], error: Any = None) -> AuthError:
-        code = f" {error}" if isinstance(error, str) and error.isidentifier() else ""
+    def _failure(self, where: str, status: int, headers: Mapping[str, str], error: str | None = None) -> AuthError:
+        code = f" {error}" if error else ""
         if status == 429:
             return AuthUnavailable(f"{where}: Trakt rate limit reached (429), retry after "
                                    f"{_retry_after(headers):g} s")
@@ -338,6 +338,12 @@ async def wait_for_device_token(oauth: OAuthClient, device: DeviceCode, *,
 # --- helpers ---------------------------------------------------------------------------------
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _error_code(body: Any) -> str | None:
+    """The OAuth `error` code of an answer (`invalid_grant`); only a plain word, never free text."""
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, str) and error.isidentifier() and len(error) <= 40 else None
 
 
 def _json_or_none(raw: bytes) -> Any:

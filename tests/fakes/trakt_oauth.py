@@ -86,7 +86,15 @@ class FakeTraktOAuth(LoopbackServer):
         self._lock = threading.Lock()
 
     def make_app(self) -> tornado.web.Application:
-        return tornado.web.Application([(r"/(.*)", _OAuthHandler, {"fake": self})], log_function=lambda h: None)
+        return tornado.web.Application(self.routes(r"/(.*)"), log_function=lambda h: None)
+
+    def routes(self, pattern: str = r"/(oauth/.*|users/settings)") -> list[tuple]:
+        """Tornado routes serving this fake; the default pattern can sit in front of the fake API's."""
+        return [(pattern, _OAuthHandler, {"fake": self})]
+
+    def is_valid(self, authorization: str) -> bool:
+        """Whether an `Authorization: Bearer …` header carries a live token (for a fake API to check)."""
+        return self.user_for(authorization) is not None
 
     # --- switches --------------------------------------------------------------------------
     def newest(self) -> DeviceGrant:

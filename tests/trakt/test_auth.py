@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -15,6 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import tornado.httpclient
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
 
 from services.config import Config, ConfigError, load_config
 from services.trakt.auth import LOST, REFUSED, SIGNED_IN, SIGNED_OUT, SignIn, TokenFileRefused, TokenManager, \
@@ -146,10 +151,11 @@ def test_a_missing_token_file_means_signed_out_and_no_header(tmp_path):
 
 # --- refresh -------------------------------------------------------------------------------------
 @pytest.mark.gen_test(timeout=10)
-async def test_a_fresh_token_is_used_as_it_is(config, fake):
-    pair = fake.issue_token(expires_in=3600)
+async def test_a_token_with_more_than_a_tenth_of_its_life_left_is_used_as_it_is(config, fake):
+    pair = fake.issue_token(expires_in=100, created_at=int(time.time()) - 85)
     sign_in(config, pair)
     tokens = TokenManager(config)
+    assert await tokens.authorization_header() == bearer(pair)
     assert await tokens.authorization_header() == bearer(pair)
     assert fake.refresh_count == 0
     await tokens.close()
@@ -261,6 +267,7 @@ async def test_a_401_refreshes_once_and_a_private_user_401_never_does(config, fa
     sign_in(config, first)
     tokens = TokenManager(config)
     assert await tokens.on_unauthorized({"X-Private-User": "true"}, bearer(first)) is False
+    assert await tokens.on_unauthorized({"x-private-user": "True"}, bearer(first)) is False
     assert fake.refresh_count == 0
     assert await tokens.on_unauthorized({}, bearer(first)) is True
     assert fake.refresh_count == 1
@@ -453,3 +460,46 @@ def test_nothing_secret_is_in_a_repr_or_a_description(tmp_path):
     shown = repr(token) + repr(signin) + json.dumps(signin.describe()) + json.dumps(
         TokenManager(replace(Config(), data_dir=tmp_path / "data")).state())
     assert "access-value-123456" not in shown and "refresh-value-654321" not in shown
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_nothing_secret_is_logged_even_at_debug_level(config, fake, caplog):
+    fake.script = ["pending", "slow_down", "approve"]
+    with caplog.at_level(logging.DEBUG):
+        token = await device_flow(config, sleep=lambda seconds: asyncio.sleep(0))
+        sign_in(config, fake.issue_token(expires_in=100, created_at=int(time.time()) - 200))
+        tokens = TokenManager(config)
+        await tokens.authorization_header()  # refresh 1: expired
+        await tokens.on_unauthorized({}, {})  # refresh 2: a 401
+        await tokens.close()
+        sign_in(config, fake.issue_token(expires_in=100, created_at=int(time.time()) - 200))
+        fake.invalidate_refresh_tokens()
+        tokens = TokenManager(config)
+        await tokens.authorization_header()  # refresh 3: invalid_grant, the sign-in is lost
+        await tokens.close()
+        async with OAuthClient(config) as oauth:
+            await oauth.revoke(token.access_token)
+    assert fake.refresh_count == 3 and "sign in again" in caplog.text
+    assert_no_secret_in(caplog.text, fake)
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_the_fake_oauth_routes_can_sit_in_front_of_another_fake_api(fake):
+    class Api(tornado.web.RequestHandler):
+        def get(self, path):
+            self.write({"api": path, "signed_in": fake.is_valid(self.request.headers.get("Authorization", ""))})
+
+    server = tornado.httpserver.HTTPServer(tornado.web.Application([*fake.routes(), (r"/(.*)", Api)]))
+    [sock] = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
+    server.add_sockets([sock])
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    pair = fake.issue_token()
+    headers = {**REQUIRED_HEADERS, "User-Agent": "test", "Authorization": f"Bearer {pair['access_token']}"}
+    client = tornado.httpclient.AsyncHTTPClient()
+    try:
+        settings = await client.fetch(f"{base}/users/settings", headers=headers)
+        other = await client.fetch(f"{base}/users/me/history", headers=headers)
+    finally:
+        server.stop()
+    assert json.loads(settings.body)["user"]["username"] == "fakeuser"
+    assert json.loads(other.body) == {"api": "users/me/history", "signed_in": True}

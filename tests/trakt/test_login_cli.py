@@ -53,7 +53,7 @@ def token_file(tmp_path: Path) -> Path:
 # --- login ---------------------------------------------------------------------------------------
 def test_login_shows_the_url_and_code_waits_for_approval_and_stores_a_private_token(tmp_path, fake):
     fake.script = ["pending", "pending", "approve"]
-    done = run(tmp_path, "login", cli_env(fake.base_url), fake)
+    done = run(tmp_path, "login", cli_env(fake.base_url, LOG_LEVEL="DEBUG"), fake)
     assert done.returncode == 0, done.stderr
     grant = fake.newest()
     assert "https://trakt.tv/activate" in done.stdout
@@ -108,6 +108,15 @@ def test_login_without_the_app_credentials_is_a_configuration_error(tmp_path, fa
     assert done.returncode == 2
     assert named in done.stderr and "configuration error" in done.stderr
     assert fake.requests == []
+
+
+def test_login_with_a_wrong_client_secret_exits_1_naming_the_setting_not_its_value(tmp_path, fake):
+    fake.script = ["approve"]
+    done = run(tmp_path, "login", cli_env(fake.base_url, TRAKT_CLIENT_SECRET="wrong-secret-value-91"), fake)
+    assert done.returncode == 1
+    assert "Trakt refused the app (401 invalid_client)" in done.stderr and "TRAKT_CLIENT_SECRET" in done.stderr
+    assert "wrong-secret-value-91" not in done.stdout + done.stderr
+    assert not token_file(tmp_path).exists()
 
 
 def test_login_falls_back_to_the_api_host_when_the_auth_host_is_down_and_says_so(tmp_path, fake):
@@ -211,6 +220,11 @@ def test_status_of_a_lost_sign_in_says_to_sign_in_again_and_exits_1(tmp_path, fa
     assert done.returncode == 1
     assert "sign in again: trakt-watch login" in done.stdout
     assert fake.refresh_count == 1
+
+    fake.script = ["approve"]
+    assert run(tmp_path, "login", cli_env(fake.base_url), fake).returncode == 0
+    again = run(tmp_path, "status", cli_env(fake.base_url), fake)
+    assert again.returncode == 0 and "signed in as fakeuser" in again.stdout
 
 
 def test_status_refuses_a_token_file_others_can_read_and_says_how_to_fix_it(tmp_path, fake):
