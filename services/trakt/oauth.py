@@ -237,7 +237,7 @@ class OAuthClient:
                     allow_redirects=False) as response:
                 status, raw = response.status, await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise AuthUnavailable(f"{where}: {_describe_transport_error(exc, self.api_url)}") from None
+            raise AuthUnavailable(f"{where}: {self.api_url}: {_describe_transport_error(exc)}") from None
         if status != 200:
             raise AuthError(f"{where}: Trakt answered {status}")
         body = _json_or_none(raw)
@@ -270,10 +270,10 @@ class OAuthClient:
                                                         allow_redirects=False) as response:
                     status, headers, raw = response.status, response.headers, await response.read()
             except (TimeoutError, aiohttp.ClientError) as exc:
-                problem = _describe_transport_error(exc, host)
+                problem = _describe_transport_error(exc)
                 if following is None:
-                    raise AuthUnavailable(f"{path}: {problem}") from None
-                log.warning("Trakt's OAuth host %s failed (%s); trying %s once", host, problem, following)
+                    raise AuthUnavailable(f"{path}: {host}: {problem}") from None
+                log.warning("Trakt's OAuth host %s failed: %s; trying %s once", host, problem, following)
                 continue
             if status == 404 and fallback_on_404 and following is not None:
                 log.warning("Trakt's OAuth host %s answered 404 for %s; trying %s once", host, path, following)
@@ -281,7 +281,7 @@ class OAuthClient:
             if self._host != host:
                 self._host = host
                 if number:
-                    log.warning("Signing in through %s (the fallback for %s)", host, hosts[0])
+                    log.info("OAuth requests go to %s from now on (the fallback for %s)", host, hosts[0])
             if status == 429 and path != "/oauth/device/token" and self.budget is not None:
                 self.budget.pause(_retry_after(headers))
             return status, headers, _json_or_none(raw)
@@ -361,11 +361,11 @@ def _retry_after(headers: Mapping[str, str]) -> float:
     return min(max(seconds, 0.0), 900.0) if math.isfinite(seconds) else DEFAULT_RETRY_AFTER
 
 
-def _describe_transport_error(exc: BaseException, host: str) -> str:
+def _describe_transport_error(exc: BaseException) -> str:
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-        return f"{host} did not answer in time"
+        return "no answer in time"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect to {host} ({exc.os_error.strerror or exc.os_error})"
+        return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return f"{host} closed the connection without answering"
-    return f"the connection to {host} failed ({type(exc).__name__})"
+        return "the connection was closed without an answer"
+    return f"the connection failed ({type(exc).__name__})"
