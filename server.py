@@ -31,7 +31,7 @@ from services import resources
 from services.data import layout
 from services.config import Config, ConfigError, load_config
 from services.ops.logs import access_log_function, setup_logging
-from services.ops.metrics import AppMetrics, services_collector
+from services.ops.metrics import AppMetrics, ServicesCollector
 from services.ops.notify import SystemdNotifier
 from services.ops.security import dashboard_headers
 from services.data.snapshots import DataFolder
@@ -60,11 +60,12 @@ class Services:
     trakt: TraktClient | None = None  # one session (and one request budget) for every Trakt caller
     tmdb: TmdbClient | None = None
     sync: SyncService | None = None  # scheduled and on-demand syncs (POST /api/trakt/sync)
-    metrics: AppMetrics = field(default_factory=AppMetrics)
     images: ImageIndex | None = None  # the in-memory image index behind /api/images
+    metrics: AppMetrics = field(init=False)
 
     def __post_init__(self) -> None:
-        self.metrics.add_collector(services_collector(self))  # data age, clients, polls... at scrape time
+        # data age, clients, polls... read from the services at scrape time
+        self.metrics = AppMetrics(ServicesCollector(self.store, self.watcher, self.sync, self.images))
 
     def in_start_order(self) -> list[Any]:
         return [s for s in (self.store, self.images, self.watcher, self.sync) if s is not None]

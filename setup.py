@@ -27,6 +27,9 @@ setup(
         "aiohttp>=3.9",
         "aiofiles>=23.1",
         "ujson>=6.1",
+        # /metrics: registry, exposition and escaping done by the reference client (README "Health and metrics");
+        # <1: we label its generate_latest() output as text format 0.0.4
+        "prometheus_client>=0.20,<1",
     ],
     extras_require={
         "test": [
