@@ -244,7 +244,7 @@ def _demo_scale(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    from services.demo.generator import MAX_SCALE
+    from services.demo.account import MAX_SCALE
 
     if not 1 <= value <= MAX_SCALE:
         raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_SCALE}, got {text}")
