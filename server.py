@@ -52,10 +52,10 @@ class Services:
     """Every long-lived part of the server, built in dependency order (each from the parts above
     it), started in that order and stopped in reverse.
 
-    Two events travel against that order: a sync committed or finished (the store, the image
-    index and the metrics are built after the sync, as they read its status) and the data
-    reloaded (the image index and the watcher come after the store). The parts are given this
-    object's methods for them at construction, and the methods pass each event on.
+    Two kinds of event travel against that order: a committed or finished sync must reach the
+    store, the image index and the metrics, built after the sync (the store and the metrics read
+    its status); reloaded data must reach the image index and the watcher, built after the store.
+    Those parts get this object's methods at construction, and the methods pass each event on.
     """
 
     def __init__(self, config: Config) -> None:
