@@ -11,7 +11,6 @@ import asyncio
 import logging
 import signal
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,7 +30,7 @@ from services import resources
 from services.data import layout
 from services.config import Config, ConfigError, load_config
 from services.ops.logs import access_log_function, setup_logging
-from services.ops.metrics import AppMetrics, services_collector
+from services.ops.metrics import AppMetrics, ServicesCollector
 from services.ops.notify import SystemdNotifier
 from services.ops.security import dashboard_headers
 from services.data.snapshots import DataFolder
@@ -49,25 +48,53 @@ SHUTDOWN_DRAIN_SECONDS = 5.0
 WEBSOCKET_PING_SECONDS = 25.0  # protocol pings keep idle /ws/watching connections (and proxies) alive
 
 
-@dataclass
 class Services:
-    """Every long-lived part of the server, started in order and stopped in reverse."""
+    """Every long-lived part of the server, built in dependency order (each from the parts above
+    it), started in that order and stopped in reverse.
 
-    config: Config
-    folder: DataFolder
-    store: DataStore
-    watcher: Watcher
-    trakt: TraktClient | None = None  # one session (and one request budget) for every Trakt caller
-    tmdb: TmdbClient | None = None
-    sync: SyncService | None = None  # scheduled and on-demand syncs (POST /api/trakt/sync)
-    metrics: AppMetrics = field(default_factory=AppMetrics)
-    images: ImageIndex | None = None  # the in-memory image index behind /api/images
+    Two kinds of event travel against that order: a committed or finished sync must reach the
+    store, the image index and the metrics, built after the sync (the store and the metrics read
+    its status); reloaded data must reach the image index and the watcher, built after the store.
+    Those parts get this object's methods at construction, and the methods pass each event on.
+    """
 
-    def __post_init__(self) -> None:
-        self.metrics.add_collector(services_collector(self))  # data age, clients, polls... at scrape time
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.folder = DataFolder(config.data_dir)
+        # one session (and one request budget) for every Trakt caller
+        self.trakt: TraktClient | None = TraktClient(config) if config.trakt_api_key else None
+        self.tmdb: TmdbClient | None = TmdbClient(config) if config.tmdb_api_key else None
+        # scheduled and on-demand syncs (POST /api/trakt/sync), sharing Trakt's request limit with the poller
+        self.sync = SyncService(config, self.folder, images=load_image_downloader() if config.tmdb_api_key else None,
+                                budget=self.trakt.budget if self.trakt else None,
+                                on_committed=self._snapshot_committed, on_finished=self._sync_finished)
+        self.store = DataStore(config, self.folder, resources.demo_data_dir(), sync_status=self.sync.status,
+                               on_reload=self._data_reloaded)
+        store = self.store
+        # the in-memory image index behind /api/images; the store knows: demo images or DATA_DIR/images
+        self.images = ImageIndex(config, lambda: store.images_dir)
+        images = self.images
+        # Demo backdrops link to /api/images, so offer only those the image index can serve.
+        demo = DemoSchedule(store, config.demo_watching_schedule,
+                            has_backdrop=lambda kind, tmdb_id: images.lookup(kind, "backdrops", tmdb_id) is not None)
+        self.watcher = Watcher(config, self.trakt, self.tmdb, demo_source=demo)
+        # data age, clients, polls... read from the services at every scrape
+        self.metrics = AppMetrics(ServicesCollector(store, self.watcher, self.sync, images))
+
+    async def _snapshot_committed(self, _snapshot: Path) -> None:
+        await self.store.reload()  # serve the new snapshot at once
+
+    async def _sync_finished(self, report: dict) -> None:
+        self.store.refresh_status()  # /api/trakt metadata shows the last attempt
+        self.metrics.observe_sync(report)
+        await self.images.on_data_reloaded()  # images are downloaded after the commit: index them now
+
+    async def _data_reloaded(self, store: DataStore) -> None:
+        self.watcher.refresh()  # demo <-> synced data changes the watcher's source
+        await self.images.on_data_reloaded(store)
 
     def in_start_order(self) -> list[Any]:
-        return [s for s in (self.store, self.images, self.watcher, self.sync) if s is not None]
+        return [self.store, self.images, self.watcher, self.sync]
 
     def clients(self) -> list[Any]:
         return [client for client in (self.trakt, self.tmdb) if client is not None]
@@ -92,30 +119,8 @@ class Services:
 
 
 def build_services(config: Config) -> Services:
-    folder = DataFolder(config.data_dir)
-    sync = SyncService(config, folder, images=load_image_downloader() if config.tmdb_api_key else None)
-    store = DataStore(config, folder, resources.demo_data_dir(), sync_status=sync.status)
-    trakt = TraktClient(config) if config.trakt_api_key else None
-    tmdb = TmdbClient(config) if config.tmdb_api_key else None
-    # Demo backdrops link to /api/images, so offer only those the image index can serve.
-    demo = DemoSchedule(store, config.demo_watching_schedule,
-                        has_backdrop=lambda kind, tmdb_id: images.lookup(kind, "backdrops", tmdb_id) is not None)
-    watcher = Watcher(config, trakt, tmdb, demo_source=demo)
-    store.add_reload_listener(lambda _store: watcher.refresh())  # demo <-> synced data changes the source
-    images = ImageIndex(config, lambda: store.images_dir)  # the store knows: demo images or DATA_DIR/images
-    store.add_reload_listener(images.on_data_reloaded)
-    services = Services(config=config, folder=folder, store=store, watcher=watcher, trakt=trakt, tmdb=tmdb,
-                        sync=sync, images=images)
-    sync.budget = trakt.budget if trakt else None  # the sync and the poller share Trakt's request limit
-    sync.on_committed = lambda _snapshot: store.reload()  # serve the new snapshot at once
-
-    async def sync_finished(report: dict) -> None:
-        store.refresh_status()  # /api/trakt metadata shows the last attempt
-        services.metrics.observe_sync(report)
-        await images.on_data_reloaded()  # images are downloaded after the commit: index them now
-
-    sync.on_finished = sync_finished
-    return services
+    """The server's services for `config`, built and wired (not started)."""
+    return Services(config)
 
 
 def make_app(config: Config, services: Services, **settings: Any) -> tornado.web.Application:
@@ -248,7 +253,7 @@ def _demo_scale(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    from services.demo.generator import MAX_SCALE
+    from services.demo.account import MAX_SCALE
 
     if not 1 <= value <= MAX_SCALE:
         raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_SCALE}, got {text}")

@@ -27,6 +27,12 @@ setup(
         "aiohttp>=3.9",
         "aiofiles>=23.1",
         "ujson>=6.1",
+        # /metrics: registry, exposition and escaping done by the reference client (README "Health and metrics");
+        # <1: we label its generate_latest() output as text format 0.0.4
+        "prometheus_client>=0.20,<1",
+        # .env files read as python-dotenv reads them (quotes, inline comments, escapes, multi-line values);
+        # <2: we use dotenv.parser.parse_stream for the line numbers of our file:line errors
+        "python-dotenv>=1.0,<2",
     ],
     extras_require={
         "test": [

@@ -26,15 +26,15 @@ from bench.util import (
 )
 
 ACCOUNTS_DIR = RESULTS_DIR / "accounts"
-GENERATOR = "services/demo.py"
+GENERATOR = "services/demo/generator.py"
 STAMP = ".bench-stamp.json"
 
 
 def generator_hash() -> str:
     """Hash of the demo generator's source (and of the layout it writes)."""
     digest = hashlib.sha256()
-    for name in (GENERATOR, "services/layout.py", "services/snapshots.py"):
-        path = REPO / name
+    generator = sorted((REPO / "services" / "demo").glob("*.py"))  # the generator is split by stage
+    for path in (*generator, REPO / "services/data/layout.py", REPO / "services/data/snapshots.py"):
         if path.exists():
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

@@ -34,7 +34,7 @@ class HealthHandler(BaseHandler):
 
 
 class MetricsHandler(BaseHandler):
-    """Prometheus text format 0.0.4."""
+    """Prometheus text format 0.0.4, written by prometheus_client."""
 
     def initialize(self, config: Config, metrics: AppMetrics, **kwargs: Any) -> None:
         super().initialize(config, **kwargs)

@@ -6,13 +6,17 @@ the variable (`ConfigError`), never a traceback.
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv.parser import parse_stream
 
 from services.watching.demo_schedule import DEFAULT_SCHEDULE, parse_schedule
 
@@ -20,6 +24,8 @@ from services.watching.demo_schedule import DEFAULT_SCHEDULE, parse_schedule
 class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
 
+
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 IMAGE_PROXIES = ("none", "wsrv")
 LOG_FORMATS = ("text", "json")
@@ -228,31 +234,25 @@ VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
 _FIELD_TO_VARIABLE = {field_name: var for var, (field_name, _) in VARIABLES.items()}
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """Parse a `.env` file: KEY=VALUE lines, `#` comments, optional `export` and quotes."""
-    values: dict[str, str] = {}
+def read_env_file(path: Path) -> dict[str, tuple[str, int]]:
+    """Parse a `.env` file with python-dotenv's parser (quotes, `export`, inline `#` comments and
+    escapes as python-dotenv reads them; no `${VAR}` expansion): {KEY: (value, line number)}."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return values
+        return {}
     except OSError as exc:
         raise ConfigError(f"cannot read env file {path}: {exc.strerror}") from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export "):].lstrip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not key.replace("_", "").isalnum():
-            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        values[key] = value
+    values: dict[str, tuple[str, int]] = {}
+    for binding in parse_stream(io.StringIO(text)):
+        original = binding.original.string
+        # A binding's text starts with the blank lines before it; its own line comes after them.
+        line = binding.original.line + original[:len(original) - len(original.lstrip())].count("\n")
+        if binding.key is None and not binding.error:
+            continue  # a blank or comment line
+        if binding.error or binding.value is None or not _ENV_KEY.match(binding.key or ""):
+            raise ConfigError(f"{path}:{line}: expected KEY=VALUE, got {original.strip()!r}")
+        values[binding.key] = (binding.value, line)
     return values
 
 
@@ -276,10 +276,14 @@ def load_config(
     values: dict[str, Any] = {}
     for variable, (field_name, parse) in VARIABLES.items():
         raw = environ.get(variable)
-        if raw is None:
-            raw = file_values.get(variable)
         if raw is not None:
             values[field_name] = parse(variable, raw)
+        elif variable in file_values:
+            raw, line = file_values[variable]
+            try:
+                values[field_name] = parse(variable, raw)
+            except ConfigError as exc:
+                raise ConfigError(f"{env_file}:{line}: {exc}") from None
 
     known = {f.name for f in fields(Config)}
     for field_name, value in (overrides or {}).items():

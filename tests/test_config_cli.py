@@ -75,6 +75,48 @@ def test_env_file_syntax_error_names_the_line(tmp_path):
         load_config({}, environ={}, env_file=env_file)
 
 
+def env_config(tmp_path: Path, text: str):
+    env_file = tmp_path / "settings.env"
+    env_file.write_text(text)
+    return load_config({}, environ={}, env_file=env_file)
+
+
+def test_env_file_quoted_value_with_an_inline_comment_loses_its_quotes_and_the_comment(tmp_path):
+    config = env_config(tmp_path, 'TRAKT_USERNAME="sam-w" # the account\nADMIN_TOKEN=\'a b\'   # note\n')
+    assert config.trakt_username == "sam-w"
+    assert config.admin_token == "a b"
+
+
+def test_env_file_unquoted_value_ends_at_a_spaced_hash_but_keeps_an_attached_one(tmp_path):
+    config = env_config(tmp_path, "ADMIN_TOKEN=abc#def # comment\nTMDB_API_KEY= # only a comment\n")
+    assert config.admin_token == "abc#def"
+    assert config.tmdb_api_key == ""
+
+
+def test_env_file_escapes_are_decoded_in_double_quotes_and_kept_in_single_quotes(tmp_path):
+    config = env_config(tmp_path, 'ADMIN_TOKEN="say \\"hi\\"\\tnow"\nTMDB_API_KEY=\'it\\\'s\\t\'\n')
+    assert config.admin_token == 'say "hi"\tnow'
+    assert config.tmdb_api_key == "it's\\t"
+
+
+def test_env_file_value_may_span_lines_in_double_quotes(tmp_path):
+    config = env_config(tmp_path, 'ADMIN_TOKEN="line one\nline two"\nPORT=9001\n')
+    assert config.admin_token == "line one\nline two"
+    assert config.port == 9001
+
+
+def test_env_file_bad_value_names_the_file_and_line(tmp_path):
+    with pytest.raises(ConfigError) as raised:
+        env_config(tmp_path, "# settings\n\nTRAKT_USERNAME=sam\n\n\nPORT=ninety # oops\n")
+    assert str(raised.value) == (f"{tmp_path / 'settings.env'}:6: PORT must be a port number between 1 and 65535, "
+                                 "got 'ninety'")
+
+
+def test_env_file_syntax_error_after_blank_lines_names_its_own_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"settings.env:4: expected KEY=VALUE, got 'PORT'"):
+        env_config(tmp_path, "HOST=0.0.0.0\n\n\nPORT\n")
+
+
 def test_cli_configuration_error_is_one_line_and_exit_2(tmp_path):
     result = run_cli("serve", "--data-dir", str(tmp_path), env={"PORT": "abc"}, cwd=tmp_path)
     assert result.returncode == 2

@@ -34,16 +34,18 @@ Listener = Callable[["DataStore"], Any]
 class DataStore:
     """Serves one data folder (or the bundled demo account) from memory."""
 
-    def __init__(self, config: Config, folder: DataFolder, demo_dir: Path,
-                 sync_status: Callable[[], dict | None] | None = None) -> None:
+    def __init__(self, config: Config, folder: DataFolder, demo_dir: Path, *,
+                 sync_status: Callable[[], dict | None] | None = None, on_reload: Listener | None = None) -> None:
+        """`sync_status()` is shown in /api/trakt metadata; `on_reload(store)` runs after every
+        successful (re)load and may be a coroutine function."""
         self.config = config
         self.folder = folder
         self.demo_dir = demo_dir
         self._sync_status = sync_status or (lambda: None)
+        self._on_reload = on_reload
         self._dataset: Dataset | None = None
         self._index_body: Body | None = None
         self._fingerprint: tuple | None = None
-        self._listeners: list[Listener] = []
         self._checker: PeriodicCallback | None = None
         self._reload_lock = asyncio.Lock()
         self.loaded_at: float | None = None
@@ -59,10 +61,6 @@ class DataStore:
         if self._checker is not None:
             self._checker.stop()
             self._checker = None
-
-    def add_reload_listener(self, listener: Listener) -> None:
-        """`listener(store)` runs after every successful (re)load; it may be a coroutine function."""
-        self._listeners.append(listener)
 
     # --- state -----------------------------------------------------------------------------
     @property
@@ -154,13 +152,14 @@ class DataStore:
         self.loaded_at = time.time()
 
     async def _notify(self) -> None:
-        for listener in list(self._listeners):
-            try:
-                result = listener(self)
-                if isinstance(result, Awaitable):
-                    await result
-            except Exception:
-                log.exception("reload listener %r failed", listener)
+        if self._on_reload is None:
+            return
+        try:
+            result = self._on_reload(self)
+            if isinstance(result, Awaitable):
+                await result
+        except Exception:
+            log.exception("reload listener %r failed", self._on_reload)
 
     async def _check_for_changes(self) -> None:
         """Reload when the served folder or its files changed (a sync committed, files edited)."""

@@ -12,7 +12,8 @@ import pytest
 
 from services.demo import artwork as demo_images
 from services.data import layout
-from services.demo.generator import MAX_SCALE, build_demo_account, slugify, write_demo
+from services.demo.account import MAX_SCALE, slugify
+from services.demo.generator import build_demo_account, write_demo
 from services.data.snapshots import dumps
 
 BUNDLED = Path(__file__).resolve().parents[2] / "data" / "demo"

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import re
 import socket
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import AsyncIterator
 
 import pytest
 import tornado.httpclient
+from prometheus_client.parser import text_string_to_metric_families
 import tornado.netutil
 import tornado.websocket
 from tornado.httpserver import HTTPServer
@@ -60,6 +60,22 @@ async def fetch(url: str, **kwargs) -> tornado.httpclient.HTTPResponse:
 
 def body(response: tornado.httpclient.HTTPResponse) -> dict:
     return json.loads(response.body)
+
+
+async def scrape(url: str) -> dict[tuple, float]:
+    """GET /metrics parsed by prometheus_client's own parser: {(sample name, (label, value)...): value}.
+    A body the parser rejects fails the test here."""
+    response = await fetch(url + "/metrics")
+    assert response.code == 200
+    samples = {}
+    for family in text_string_to_metric_families(response.body.decode()):
+        for sample in family.samples:
+            samples[(sample.name, *sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def labels(**pairs: str) -> tuple:
+    return tuple(sorted(pairs.items()))
 
 
 def base_config(tmp_path: Path, **changes) -> Config:
@@ -156,12 +172,11 @@ async def test_healthz_degraded_while_trakt_is_unreachable(tmp_path, account):
             if health["watcher"].get("upstream_ok") is False or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
-        metrics = (await fetch(url + "/metrics")).body.decode()
+        metrics = await scrape(url)
     assert health["status"] == "degraded"
     assert any(r.startswith("now-watching: Trakt is unreachable") for r in health["reasons"])
-    assert "trakt_watch_trakt_upstream_up 0" in metrics
-    errors = re.search(r"^trakt_watch_trakt_poll_errors_total (\d+)$", metrics, re.M)
-    assert errors and int(errors.group(1)) >= 1
+    assert metrics[("trakt_watch_trakt_upstream_up",)] == 0
+    assert metrics[("trakt_watch_trakt_poll_errors_total",)] >= 1
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -181,22 +196,41 @@ async def test_metrics_count_requests_by_route_and_status(tmp_path, account):
                      "/api/trakt/user/lists/also-nope", "/api/trakt/user/history?type=bogus"):
             await fetch(url + path)
         response = await fetch(url + "/metrics")
-    text = response.body.decode()
-    assert response.code == 200
+        metrics = await scrape(url)
     assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
-    assert 'trakt_watch_http_requests_total{route="/api/trakt/user/stats",method="GET",status="200"} 2' in text
-    assert 'trakt_watch_http_requests_total{route="/api/trakt/user/lists/{param}",method="GET",status="404"} 2' \
-        in text
-    assert 'trakt_watch_http_requests_total{route="/api/trakt/user/history",method="GET",status="400"} 1' in text
-    assert "nope" not in text  # raw paths never become labels
-    assert re.search(r'^trakt_watch_http_request_duration_seconds_count\{route="/api/trakt/user/stats",'
-                     r'method="GET",status="200"\} 2$', text, re.M)
-    for name in ("trakt_watch_up 1", "trakt_watch_data_ready 1", "trakt_watch_data_problems 0",
-                 "trakt_watch_sync_runs_total{outcome=\"failed\"} 0", "trakt_watch_websocket_clients 0",
-                 "process_resident_memory_bytes ", "process_cpu_seconds_total ", "trakt_watch_data_age_seconds ",
-                 'trakt_watch_image_index_entries{kind="moviePosters"} ', "trakt_watch_sync_running 0",
-                 "trakt_watch_trakt_polls_total "):
-        assert name in text, name
+    requests = "trakt_watch_http_requests_total"
+    assert metrics[(requests, *labels(route="/api/trakt/user/stats", method="GET", status="200"))] == 2
+    assert metrics[(requests, *labels(route="/api/trakt/user/lists/{param}", method="GET", status="404"))] == 2
+    assert metrics[(requests, *labels(route="/api/trakt/user/history", method="GET", status="400"))] == 1
+    assert "nope" not in response.body.decode()  # raw paths never become labels
+    stats_200 = labels(route="/api/trakt/user/stats", method="GET", status="200")
+    assert metrics[("trakt_watch_http_request_duration_seconds_count", *stats_200)] == 2
+    # README: buckets 0.5 ms ... 10 s, cumulative up to +Inf
+    bounds = sorted(float(dict(key[1:])["le"]) for key in metrics
+                    if key[0] == "trakt_watch_http_request_duration_seconds_bucket" and
+                    dict(key[1:]).get("route") == "/api/trakt/user/stats" and dict(key[1:])["status"] == "200")
+    assert bounds[0] == 0.0005 and bounds[-2] == 10.0 and bounds[-1] == float("inf")
+    assert metrics[("trakt_watch_http_request_duration_seconds_bucket", *labels(
+        route="/api/trakt/user/stats", method="GET", status="200", le="+Inf"))] == 2
+    for key, value in {("trakt_watch_up",): 1, ("trakt_watch_data_ready",): 1, ("trakt_watch_data_demo",): 0,
+                       ("trakt_watch_data_problems",): 0, ("trakt_watch_sync_running",): 0,
+                       ("trakt_watch_sync_runs_total", ("outcome", "success")): 0,
+                       ("trakt_watch_sync_runs_total", ("outcome", "failed")): 0,
+                       ("trakt_watch_sync_runs_total", ("outcome", "cancelled")): 0,
+                       ("trakt_watch_sync_last_finished_timestamp_seconds",): 0,
+                       ("trakt_watch_websocket_clients",): 0, ("trakt_watch_websocket_clients_dropped_total",): 0,
+                       ("trakt_watch_watching_playing",): 0, ("trakt_watch_trakt_upstream_up",): 1}.items():
+        assert metrics[key] == value, key
+    for key in (("trakt_watch_data_age_seconds",), ("trakt_watch_data_loaded_timestamp_seconds",),
+                ("trakt_watch_trakt_polls_total",), ("trakt_watch_trakt_poll_errors_total",),
+                ("trakt_watch_websocket_ticks_sent_total",), ("trakt_watch_websocket_messages_sent_total",),
+                ("trakt_watch_sync_last_duration_seconds",), ("trakt_watch_sync_last_success_timestamp_seconds",),
+                ("process_resident_memory_bytes",), ("process_virtual_memory_bytes",),
+                ("process_cpu_seconds_total",), ("process_open_fds",), ("process_start_time_seconds",)):
+        assert key in metrics, key
+    kinds = {dict(key[1:])["kind"] for key in metrics if key[0] == "trakt_watch_image_index_entries"}
+    assert kinds == {"moviePosters", "movieBackdrops", "showPosters", "showBackdrops", "seasonPosters"}
+    assert metrics[("process_resident_memory_bytes",)] > 1_000_000
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -207,17 +241,17 @@ async def test_metrics_count_websocket_clients(tmp_path, account):
         second = await tornado.websocket.websocket_connect(ws_url)
         await first.read_message()
         await second.read_message()
-        connected = (await fetch(url + "/metrics")).body.decode()
+        connected = await scrape(url)
         second.close()
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            after = (await fetch(url + "/metrics")).body.decode()
-            if "trakt_watch_websocket_clients 1\n" in after:
+            after = await scrape(url)
+            if after[("trakt_watch_websocket_clients",)] == 1:
                 break
             await asyncio.sleep(0.05)
         first.close()
-    assert "trakt_watch_websocket_clients 2\n" in connected
-    assert "trakt_watch_websocket_clients 1\n" in after
+    assert connected[("trakt_watch_websocket_clients",)] == 2
+    assert after[("trakt_watch_websocket_clients",)] == 1
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -367,14 +401,16 @@ async def test_metrics_and_health_after_a_sync(tmp_path, account):
             while body(await fetch(url + "/api/trakt/sync"))["running"]:
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.05)
-            metrics = (await fetch(url + "/metrics")).body.decode()
+            metrics = await scrape(url)
             health = body(await fetch(url + "/healthz"))
     finally:
         await fake.stop()
-    assert 'trakt_watch_sync_runs_total{outcome="success"} 1' in metrics
-    duration = re.search(r"^trakt_watch_sync_last_duration_seconds (\S+)$", metrics, re.M)
-    assert duration and float(duration.group(1)) > 0
-    assert re.search(r"^trakt_watch_sync_last_success_timestamp_seconds [1-9]", metrics, re.M)
+    assert metrics[("trakt_watch_sync_runs_total", ("outcome", "success"))] == 1
+    assert metrics[("trakt_watch_sync_runs_total", ("outcome", "failed"))] == 0
+    assert metrics[("trakt_watch_sync_last_duration_seconds",)] > 0
+    finished = metrics[("trakt_watch_sync_last_success_timestamp_seconds",)]
+    assert abs(finished - time.time()) < 60
+    assert metrics[("trakt_watch_sync_last_finished_timestamp_seconds",)] == finished
     assert health["status"] == "ok", health["reasons"]
     assert health["last_sync"]["outcome"] == "success"
     assert health["data_age_seconds"] < 60

@@ -1,20 +1,23 @@
-"""Unit tests of the operations modules on their own: metrics registry, health rules, sd_notify, CSP."""
+"""Unit tests of the operations modules on their own: metrics (read back through prometheus_client's
+parser), health rules, sd_notify, CSP."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import os
-import re
 import socket
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import prometheus_client
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.config import Config
 from services.ops.health import SyncSummary, compute_health, parse_time
-from services.ops.metrics import AppMetrics, Registry, format_value, process_stats
+from services.ops.metrics import AppMetrics, ProcessCollector, ServicesCollector, process_stats
 from services.ops.notify import SystemdNotifier
 from services.ops.security import content_security_policy, dashboard_headers, image_origins
 
@@ -23,78 +26,122 @@ NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 
 # --- metrics -------------------------------------------------------------------------------------
 
-def test_counter_renders_help_type_and_labelled_samples():
-    registry = Registry()
-    requests = registry.counter("app_requests_total", "Requests.", ("route", "status"))
-    requests.inc(route="/a", status="200")
-    requests.inc(2, route="/a", status="200")
-    requests.inc(route='/b"x\n', status="404")
-    text = registry.render()
-    assert "# HELP app_requests_total Requests.\n# TYPE app_requests_total counter\n" in text
-    assert 'app_requests_total{route="/a",status="200"} 3\n' in text
-    assert 'app_requests_total{route="/b\\"x\\n",status="404"} 1\n' in text
+def parsed(text: str) -> dict[tuple, float]:
+    """The exposition text through prometheus_client's parser: {(sample name, (label, value)...): value}."""
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, *sorted(sample.labels.items()))] = sample.value
+    return samples
 
 
-def test_counter_refuses_decrease_wrong_labels_and_bad_names():
-    registry = Registry()
-    counter = registry.counter("x_total", "X.", ("a",))
-    with pytest.raises(ValueError, match="cannot decrease"):
-        counter.inc(-1, a="1")
-    with pytest.raises(ValueError, match="takes labels"):
-        counter.inc(b="1")
-    with pytest.raises(ValueError, match="end in _total"):
-        registry.counter("x", "X.")
-    with pytest.raises(ValueError, match="invalid metric name"):
-        registry.gauge("1bad", "X.")
-    with pytest.raises(ValueError, match="already registered"):
-        registry.counter("x_total", "again")
+def request_labels(route: str, status: str, **extra: str) -> tuple:
+    return tuple(sorted({"route": route, "method": "GET", "status": status, **extra}.items()))
 
 
-def test_unlabelled_gauge_starts_at_zero_and_moves_both_ways():
-    registry = Registry()
-    clients = registry.gauge("ws_clients", "Clients.")
-    assert "ws_clients 0\n" in registry.render()
-    clients.inc()
-    clients.inc()
-    clients.dec()
-    assert clients.value() == 1
-    clients.set(2.5)
-    assert "ws_clients 2.5\n" in registry.render()
+def test_requests_are_counted_by_route_method_and_status_with_latency_buckets():
+    metrics = AppMetrics()
+    metrics.observe_request("/api/trakt", "GET", 200, 0.0003)
+    metrics.observe_request("/api/trakt", "GET", 200, 0.003)
+    metrics.observe_request("/api/trakt", "GET", 304, 20.0)
+    samples = parsed(metrics.render())
+    ok, not_modified = request_labels("/api/trakt", "200"), request_labels("/api/trakt", "304")
+    assert samples[("trakt_watch_http_requests_total", *ok)] == 2
+    assert samples[("trakt_watch_http_requests_total", *not_modified)] == 1
+    bucket = "trakt_watch_http_request_duration_seconds_bucket"
+    assert samples[(bucket, *request_labels("/api/trakt", "200", le="0.0005"))] == 1
+    assert samples[(bucket, *request_labels("/api/trakt", "200", le="0.0025"))] == 1
+    assert samples[(bucket, *request_labels("/api/trakt", "200", le="0.005"))] == 2
+    assert samples[(bucket, *request_labels("/api/trakt", "304", le="10.0"))] == 0
+    assert samples[(bucket, *request_labels("/api/trakt", "304", le="+Inf"))] == 1
+    assert samples[("trakt_watch_http_request_duration_seconds_sum", *ok)] == pytest.approx(0.0033)
+    assert samples[("trakt_watch_http_request_duration_seconds_count", *ok)] == 2
 
 
-def test_histogram_buckets_are_cumulative_with_sum_and_count():
-    registry = Registry()
-    latency = registry.histogram("lat_seconds", "Latency.", ("route",), buckets=(0.1, 1.0))
-    for value in (0.05, 0.5, 0.5, 3.0):
-        latency.observe(value, route="/a")
-    text = registry.render()
-    assert 'lat_seconds_bucket{route="/a",le="0.1"} 1\n' in text
-    assert 'lat_seconds_bucket{route="/a",le="1"} 3\n' in text
-    assert 'lat_seconds_bucket{route="/a",le="+Inf"} 4\n' in text
-    assert 'lat_seconds_sum{route="/a"} 4.05\n' in text
-    assert 'lat_seconds_count{route="/a"} 4\n' in text
-    assert latency.count(route="/a") == 4
+def test_label_values_with_quotes_and_newlines_are_escaped_and_parse_back():
+    metrics = AppMetrics()
+    metrics.observe_request('/b"x\n', "GET", 404, 0.001)
+    text = metrics.render()
+    assert 'route="/b\\"x\\n"' in text
+    assert parsed(text)[("trakt_watch_http_requests_total", *request_labels('/b"x\n', "404"))] == 1
 
 
-def test_collectors_run_at_every_scrape():
-    registry = Registry()
-    calls = []
+def test_sync_outcomes_start_at_zero_and_count_each_finished_sync():
+    metrics = AppMetrics()
+    before = parsed(metrics.render())
+    assert [before[("trakt_watch_sync_runs_total", ("outcome", o))] for o in ("success", "failed", "cancelled")] \
+        == [0, 0, 0]
+    assert before[("trakt_watch_sync_last_finished_timestamp_seconds",)] == 0
+    metrics.observe_sync({"outcome": "failed", "duration_seconds": 2.5})
+    metrics.observe_sync({"outcome": "weird"})
+    after = parsed(metrics.render())
+    assert after[("trakt_watch_sync_runs_total", ("outcome", "failed"))] == 1
+    assert after[("trakt_watch_sync_runs_total", ("outcome", "other"))] == 1
+    assert after[("trakt_watch_sync_last_duration_seconds",)] == 2.5
+    assert after[("trakt_watch_sync_last_success_timestamp_seconds",)] == 0
+    assert abs(after[("trakt_watch_sync_last_finished_timestamp_seconds",)] - time.time()) < 60
+    metrics.observe_sync({"outcome": "success", "duration_seconds": 1})
+    assert parsed(metrics.render())[("trakt_watch_sync_last_success_timestamp_seconds",)] > 0
 
-    def collect():
-        calls.append(1)
-        yield "data_age_seconds", "gauge", "Age.", [({}, float(len(calls)))]
-        yield "polls_total", "counter", "Polls.", [({"outcome": "ok"}, 3), ({"outcome": "error"}, 1)]
 
-    registry.add_collector(collect)
-    assert "data_age_seconds 1\n" in registry.render()
-    text = registry.render()
-    assert "data_age_seconds 2\n" in text
-    assert '# TYPE polls_total counter\npolls_total{outcome="ok"} 3\npolls_total{outcome="error"} 1\n' in text
+def test_no_undocumented_created_series_are_served():
+    metrics = AppMetrics()
+    metrics.observe_request("/a", "GET", 200, 0.01)
+    assert "_created" not in metrics.render()
 
 
-def test_format_value_spells_special_numbers():
-    assert [format_value(v) for v in (1.0, 0.25, float("inf"), float("-inf"), float("nan"))] == \
-        ["1", "0.25", "+Inf", "-Inf", "NaN"]
+def test_each_app_has_its_own_registry_not_the_global_one():
+    first, second = AppMetrics(), AppMetrics()
+    first.observe_request("/a", "GET", 200, 0.01)
+    assert ("trakt_watch_http_requests_total", *request_labels("/a", "200")) not in parsed(second.render())
+    assert not any(f.name.startswith("trakt_watch") for f in prometheus_client.REGISTRY.collect())
+
+
+class _Store:
+    ready, is_demo, problems, loaded_at = True, False, ["bad.json: malformed"], 1_700_000_000.0
+
+    def data_age_seconds(self) -> float:
+        return 42.0
+
+
+class _Watcher:
+    def __init__(self) -> None:
+        self.clients = 3
+
+    def stats(self) -> dict:
+        return {"clients": self.clients, "clients_dropped": 1, "ticks_sent": 7, "messages_sent": 9, "polls": 5,
+                "poll_errors": 2, "playing": True}
+
+    def health(self) -> dict:
+        return {"upstream_ok": False}
+
+
+class _Sync:
+    running = True
+
+
+class _Images:
+    def stats(self) -> dict:
+        return {"moviePosters": 4, "seasonPosters": 1}
+
+
+def test_services_are_read_at_every_scrape():
+    watcher = _Watcher()
+    metrics = AppMetrics(ServicesCollector(store=_Store(), watcher=watcher, sync=_Sync(), images=_Images()))
+    samples = parsed(metrics.render())
+    expected = {("trakt_watch_up",): 1, ("trakt_watch_data_ready",): 1, ("trakt_watch_data_demo",): 0,
+                ("trakt_watch_data_problems",): 1, ("trakt_watch_data_age_seconds",): 42,
+                ("trakt_watch_data_loaded_timestamp_seconds",): 1_700_000_000,
+                ("trakt_watch_websocket_clients",): 3, ("trakt_watch_websocket_clients_dropped_total",): 1,
+                ("trakt_watch_websocket_ticks_sent_total",): 7, ("trakt_watch_websocket_messages_sent_total",): 9,
+                ("trakt_watch_trakt_polls_total",): 5, ("trakt_watch_trakt_poll_errors_total",): 2,
+                ("trakt_watch_watching_playing",): 1, ("trakt_watch_trakt_upstream_up",): 0,
+                ("trakt_watch_sync_running",): 1,
+                ("trakt_watch_image_index_entries", ("kind", "moviePosters")): 4,
+                ("trakt_watch_image_index_entries", ("kind", "seasonPosters")): 1}
+    assert {key: samples.get(key) for key in expected} == expected
+    watcher.clients = 1
+    assert parsed(metrics.render())[("trakt_watch_websocket_clients",)] == 1
 
 
 def test_process_stats_read_from_proc_self():
@@ -105,17 +152,63 @@ def test_process_stats_read_from_proc_self():
     assert abs(stats["start_time_seconds"] - datetime.now(UTC).timestamp()) < 24 * 3600
 
 
-def test_app_metrics_render_is_valid_exposition_text():
-    metrics = AppMetrics()
-    metrics.observe_request("/api/trakt", "GET", 200, 0.0003)
-    metrics.observe_request("/api/trakt", "GET", 304, 0.0001)
-    text = metrics.render()
-    assert 'trakt_watch_http_requests_total{route="/api/trakt",method="GET",status="200"} 1' in text
-    assert "process_resident_memory_bytes " in text
-    sample = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? '
-                        r'(-?[0-9.e+-]+|[+-]Inf|NaN)$')
-    for line in text.splitlines():
-        assert line.startswith(("# HELP ", "# TYPE ")) or sample.match(line), line
+def _fake_proc(root, *, boot_time: int | None) -> str:
+    """A /proc with this process's `self/stat` and `self/fd`; `stat` (boot time) only when given,
+    as systemd's ProcSubset=pid hides it."""
+    (root / "self" / "fd").mkdir(parents=True)
+    for fd in ("0", "1", "2", "7"):
+        (root / "self" / "fd" / fd).write_text("")
+    # fields from 3 (state) on; utime=14 -> 250, stime=15 -> 150, starttime=22 -> 1000, vsize=23, rss=24 pages
+    after_name = ["S"] + ["0"] * 10 + ["250", "150"] + ["0"] * 6 + ["1000", "123456789", "500"] + ["0"] * 20
+    (root / "self" / "stat").write_text("4242 (trakt watch) x) " + " ".join(after_name) + "\n")
+    if boot_time is not None:
+        (root / "stat").write_text(f"cpu  1 2 3\nbtime {boot_time}\nprocesses 9\n")
+    return str(root)
+
+
+def test_process_collector_reads_only_proc_self_under_procsubset_pid(tmp_path):
+    ticks, page = os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
+    metrics = AppMetrics(process=ProcessCollector(_fake_proc(tmp_path, boot_time=None)))
+    samples = parsed(metrics.render())
+    assert samples[("process_cpu_seconds_total",)] == pytest.approx(400 / ticks)
+    assert samples[("process_resident_memory_bytes",)] == 500 * page
+    assert samples[("process_virtual_memory_bytes",)] == 123456789
+    assert samples[("process_open_fds",)] == 4
+    # no boot time to add the start ticks to: roughly now (when the metrics module was imported)
+    assert abs(samples[("process_start_time_seconds",)] - time.time()) < 24 * 3600
+
+
+def test_process_start_time_is_boot_time_plus_start_ticks_when_proc_stat_is_readable(tmp_path):
+    ticks = os.sysconf("SC_CLK_TCK")
+    samples = parsed(AppMetrics(process=ProcessCollector(_fake_proc(tmp_path, boot_time=1_600_000_000))).render())
+    assert samples[("process_start_time_seconds",)] == pytest.approx(1_600_000_000 + 1000 / ticks)
+
+
+def test_process_collector_without_proc_still_scrapes(tmp_path):
+    samples = parsed(AppMetrics(process=ProcessCollector(str(tmp_path / "no-proc"))).render())
+    assert [key for key in samples if key[0].startswith("process_")] == [("process_start_time_seconds",)]
+
+
+def test_served_series_keep_the_readme_names():
+    text = AppMetrics(ServicesCollector(store=_Store(), watcher=_Watcher(), sync=_Sync(), images=_Images())).render()
+    names = {family.name for family in text_string_to_metric_families(text)}
+    # families as the parser names them (a counter's family drops its _total)
+    assert names >= {
+        "trakt_watch_http_requests", "trakt_watch_http_request_duration_seconds", "trakt_watch_websocket_clients",
+        "trakt_watch_websocket_clients_dropped", "trakt_watch_websocket_ticks_sent",
+        "trakt_watch_websocket_messages_sent", "trakt_watch_trakt_polls", "trakt_watch_trakt_poll_errors",
+        "trakt_watch_trakt_upstream_up", "trakt_watch_watching_playing", "trakt_watch_sync_runs",
+        "trakt_watch_sync_last_duration_seconds", "trakt_watch_sync_last_finished_timestamp_seconds",
+        "trakt_watch_sync_last_success_timestamp_seconds", "trakt_watch_sync_running",
+        "trakt_watch_image_index_entries", "trakt_watch_data_ready", "trakt_watch_data_demo",
+        "trakt_watch_data_problems", "trakt_watch_data_age_seconds", "trakt_watch_data_loaded_timestamp_seconds",
+        "trakt_watch_up", "process_resident_memory_bytes", "process_virtual_memory_bytes", "process_cpu_seconds",
+        "process_open_fds", "process_start_time_seconds"}
+    types = {family.name: family.type for family in text_string_to_metric_families(text)}
+    assert types["trakt_watch_http_requests"] == "counter"
+    assert types["trakt_watch_http_request_duration_seconds"] == "histogram"
+    assert types["trakt_watch_websocket_clients"] == "gauge"
+    assert types["process_cpu_seconds"] == "counter"
 
 
 # --- health ----------------------------------------------------------------------------------------
