@@ -30,6 +30,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
+from tests.fakes.bomb import gzip_bomb
 from tests.fakes.server import LoopbackServer
 
 MAX_LIMIT = 250
@@ -44,6 +45,7 @@ FAULT_KINDS = (
     "malformed",        # 200 with a truncated JSON body
     "private",          # 401 + X-Private-User: true
     "forbidden",        # 403 (what Trakt answers for a bad key or unapproved app)
+    "gzip_bomb",        # 200, Content-Encoding: gzip, ~1.2 MB inflating to 1.2 GB of valid JSON
 )
 
 _WORDS = ("Silent", "Crimson", "Last", "Hidden", "Broken", "Golden", "Northern", "Paper", "Glass",
@@ -485,6 +487,10 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
             return self._private()
         if fault.kind == "forbidden":
             return self._json(403, {"error": "Forbidden - invalid API key or unapproved app"})
+        if fault.kind == "gzip_bomb":
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.set_header("Content-Encoding", "gzip")
+            return self.finish(gzip_bomb())
         raise AssertionError(f"unhandled fault {fault.kind}")
 
 
