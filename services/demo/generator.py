@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
 
+from services import times
 from services.demo import artwork as demo_images
 from services.data import layout
 from services.data.snapshots import write_flat_folder
@@ -156,27 +157,6 @@ def slugify(text: str) -> str:
             out.append("-")
             dash = True
     return "".join(out).strip("-")
-
-
-_DAY_PREFIX: dict[int, str] = {}
-_CLOCK: dict[int, str] = {}
-
-
-def _iso(ts: int) -> str:
-    """Trakt's timestamp format, e.g. 2026-10-31T21:14:00.000Z.
-
-    Dates and times of day are cached separately: at scale 50 this runs for every one of
-    several hundred thousand history rows.
-    """
-    day, seconds = divmod(ts, 86400)
-    prefix = _DAY_PREFIX.get(day)
-    if prefix is None:
-        prefix = _DAY_PREFIX[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
-    clock = _CLOCK.get(seconds)
-    if clock is None:
-        hours, rest = divmod(seconds, 3600)
-        clock = _CLOCK[seconds] = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}.000Z"
-    return prefix + clock
 
 
 def _validate_scale(scale: object) -> int:
@@ -472,7 +452,7 @@ class _Builder:
         for n, (ts, kind, index, key) in enumerate(events):
             bits = noise[n & 4095] ^ n
             history_id += 1 + bits % 7
-            watched_at = _iso(ts)
+            watched_at = times.epoch_z(ts)
             action = actions[(bits >> 3) % len(actions)]
             if kind == 0:
                 self.movie_plays[index].append(ts)
@@ -506,7 +486,7 @@ class _Builder:
     def watched_movies_data(self) -> list[dict]:
         rows = []
         for index, plays in self.movie_plays.items():
-            last = _iso(plays[-1])
+            last = times.epoch_z(plays[-1])
             rows.append({"plays": len(plays), "last_watched_at": last, "last_updated_at": last,
                          "movie": self.movies[index]})
         rows.sort(key=lambda row: row["last_watched_at"], reverse=True)
@@ -521,7 +501,7 @@ class _Builder:
         for (show, season, number) in sorted(self.episode_plays):
             if show != current_show:
                 current_show, current_season = show, -1
-                last = _iso(self.show_last[show])
+                last = times.epoch_z(self.show_last[show])
                 season_rows = []
                 rows.append({"plays": self.show_plays[show], "last_watched_at": last,
                              "last_updated_at": last, "reset_at": None, "show": self.shows[show],
@@ -531,7 +511,7 @@ class _Builder:
                 episodes = []
                 season_rows.append({"number": season, "episodes": episodes})
             plays = self.episode_plays[(show, season, number)]
-            episodes.append({"number": number, "plays": len(plays), "last_watched_at": _iso(plays[-1])})
+            episodes.append({"number": number, "plays": len(plays), "last_watched_at": times.epoch_z(plays[-1])})
         rows.sort(key=lambda row: row["last_watched_at"], reverse=True)
         return rows
 
@@ -569,7 +549,7 @@ class _Builder:
                          {"rating": rng.choices(values, _RATING_WEIGHTS)[0], "type": "episode",
                           "episode": self.episode(*key), "show": self.shows[key[0]]}))
         rows.sort(key=lambda pair: pair[0], reverse=True)
-        return [{"rated_at": _iso(ts), **row} for ts, row in rows]
+        return [{"rated_at": times.epoch_z(ts), **row} for ts, row in rows]
 
     def make_watchlist(self) -> dict[str, list[dict]]:
         rng = self.rng
@@ -589,7 +569,7 @@ class _Builder:
             media = self.movies[index] if kind == "movie" else self.shows[index]
             note = rng.choice(_WATCHLIST_NOTES) if rng.random() < 0.35 else None
             items.append({"rank": rank, "id": item_ids[rank - 1],
-                          "listed_at": _iso(rng.randrange(_WINDOW_START, _ANCHOR_TS - _DAY)),
+                          "listed_at": times.epoch_z(rng.randrange(_WINDOW_START, _ANCHOR_TS - _DAY)),
                           "notes": note, "type": kind, kind: media})
         return {
             "movies": [item for item in items if item["type"] == "movie"],
@@ -637,7 +617,7 @@ class _Builder:
             for rank, (kind, ref) in enumerate(entries, start=1):
                 item_id += 1 + rng.randrange(40)
                 listed = min(_ANCHOR_TS - _DAY, listed + rng.randrange(3600, 9 * _DAY))
-                item: dict[str, Any] = {"rank": rank, "id": item_id, "listed_at": _iso(listed),
+                item: dict[str, Any] = {"rank": rank, "id": item_id, "listed_at": times.epoch_z(listed),
                                         "notes": rng.choice(_LIST_NOTES) if rng.random() < 0.2 else None,
                                         "type": kind}
                 if kind == "movie":
@@ -656,7 +636,7 @@ class _Builder:
                 "name": name, "description": description, "privacy": "public",
                 "share_link": f"https://trakt.tv/lists/{list_ids[number]}", "type": "personal",
                 "display_numbers": number % 2 == 0, "allow_comments": True, "sort_by": "rank",
-                "sort_how": "asc", "created_at": _iso(created), "updated_at": _iso(listed),
+                "sort_how": "asc", "created_at": times.epoch_z(created), "updated_at": times.epoch_z(listed),
                 "item_count": len(items), "comment_count": rng.randrange(4),
                 "likes": rng.randrange(30), "ids": {"trakt": list_ids[number], "slug": slug},
                 "user": self.user,
@@ -699,8 +679,8 @@ class _Builder:
             rows.append((created, {
                 "type": kind, **media,
                 "comment": {
-                    "id": comment_ids[n], "parent_id": 0, "created_at": _iso(created),
-                    "updated_at": _iso(updated), "comment": text, "spoiler": spoiler,
+                    "id": comment_ids[n], "parent_id": 0, "created_at": times.epoch_z(created),
+                    "updated_at": times.epoch_z(updated), "comment": text, "spoiler": spoiler,
                     "review": review, "replies": rng.randrange(6), "likes": rng.randrange(40),
                     "user_rating": rating,
                     "user_stats": {"rating": rating, "play_count": play_count,
@@ -778,7 +758,7 @@ class _Builder:
         files[layout.COMMENTS] = comments
         files[layout.RATINGS] = ratings
         return DemoAccount(username=USERNAME,
-                           last_updated=ANCHOR.isoformat(timespec="microseconds"), files=files)
+                           last_updated=times.iso_offset(ANCHOR), files=files)
 
 
 def _avatar_svg(initials: str, seed: int) -> str:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
+from services import times
 from services.data import layout
 
 PHASE_KINDS = ("episode", "movie", "idle")
@@ -75,10 +76,6 @@ class DemoMoment:
     payload: dict | None  # the Trakt /watching body, None when idle
     images: dict | None  # backdrop URLs for the Watcher (no TMDB call in demo mode)
     next_change: datetime
-
-
-def _trakt_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _runtime_seconds(*candidates: Any, default_minutes: int) -> float:
@@ -153,7 +150,8 @@ class DemoSchedule:
         expires_at = started_at + timedelta(seconds=runtime)
         if now >= expires_at:
             return DemoMoment(None, None, phase_end)
-        payload = {"expires_at": _trakt_time(expires_at), "started_at": _trakt_time(started_at),
+        payload = {"expires_at": times.iso_z(expires_at.replace(microsecond=0)),
+                   "started_at": times.iso_z(started_at.replace(microsecond=0)),
                    "action": "scrobble", "type": phase.kind, **payload}
         return DemoMoment(payload, self._images(kind, tmdb_id), min(phase_end, expires_at))
 

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from services import times
 from services.config import Config
 from services.watching.demo_schedule import DemoSchedule
 from services.data.snapshots import dumps
@@ -90,13 +91,10 @@ class MalformedPayload(ValueError):
 # --- pure helpers --------------------------------------------------------------------------
 def parse_time(value: Any) -> datetime:
     """An ISO 8601 timestamp from Trakt (`2025-07-19T13:00:12.000Z`) as an aware UTC datetime."""
-    if not isinstance(value, str) or not value:
-        raise MalformedPayload(f"expected an ISO 8601 timestamp, got {value!r}")
     try:
-        moment = datetime.fromisoformat(value)
+        return times.parse_iso(value)
     except ValueError:
         raise MalformedPayload(f"expected an ISO 8601 timestamp, got {value!r}") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def compute_progress(started_at: datetime, expires_at: datetime, now: datetime) -> dict:
@@ -411,7 +409,7 @@ class Watcher:
             playing = await self._playing_from(payload) if payload is not None else None
         except Exception as exc:  # any upstream failure: keep the last state, back off
             return self._poll_failed(exc)
-        self.last_poll_at = self._clock().isoformat()
+        self.last_poll_at = times.iso_offset(self._clock())
         if self._failures:
             down_for = time.monotonic() - (self._outage_since or time.monotonic())
             log.warning("Trakt /watching is back after %d failed polls (%.0f s)", self._failures, down_for)
@@ -429,7 +427,7 @@ class Watcher:
             key, content, _, _ = describe(moment.payload)
             playing = _Playing(key, content, moment.payload["started_at"], moment.payload["expires_at"],
                                moment.images)
-        self.last_poll_at = now.isoformat()
+        self.last_poll_at = times.iso_offset(now)
         self._set_playing(playing)
         until_change = (moment.next_change - now).total_seconds()
         return max(0.01, min(interval, until_change))
