@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from services import times
 from services.demo import artwork as demo_images
+from services.images.naming import season_path, title_path
 from services.data import layout
 from services.data.snapshots import write_flat_folder
 
@@ -817,17 +818,17 @@ def _iter_images(account: DemoAccount) -> Iterator[tuple[str, str]]:
     movies, shows = _referenced_media(account.files)
     for tmdb, movie in movies.items():
         if has_poster(tmdb):
-            yield (f"movies/posters/{tmdb}_poster.svg",
+            yield (title_path("movies", "posters", tmdb, "svg"),
                    demo_images.poster_svg(movie["title"], movie.get("year"), tmdb, "FILM"))
         if has_backdrop(tmdb):
-            yield (f"movies/backdrops/{tmdb}_backdrop.svg",
+            yield (title_path("movies", "backdrops", tmdb, "svg"),
                    demo_images.backdrop_svg(movie["title"], movie.get("year"), tmdb))
     for tmdb, show in shows.items():
         if has_poster(tmdb):
-            yield (f"shows/posters/{tmdb}_poster.svg",
+            yield (title_path("shows", "posters", tmdb, "svg"),
                    demo_images.poster_svg(show["title"], show.get("year"), tmdb, "SERIES"))
         if has_backdrop(tmdb):
-            yield (f"shows/backdrops/{tmdb}_backdrop.svg",
+            yield (title_path("shows", "backdrops", tmdb, "svg"),
                    demo_images.backdrop_svg(show["title"], show.get("year"), tmdb))
     # Season posters for the most recently watched shows that have artwork.
     with_art = [row for row in account.files[layout.WATCHED["shows"]]  # type: ignore[union-attr]
@@ -837,7 +838,7 @@ def _iter_images(account: DemoAccount) -> Iterator[tuple[str, str]]:
         tmdb = show["ids"]["tmdb"]
         for season in row["seasons"]:
             number = season["number"]
-            yield (f"shows/posters/{tmdb}/{number}/season_{number}_poster.svg",
+            yield (season_path(tmdb, number, "svg"),
                    demo_images.poster_svg(show["title"], show.get("year"), tmdb * 31 + number,
                                           f"SEASON {number}"))
 

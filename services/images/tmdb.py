@@ -23,6 +23,7 @@ import aiohttp
 import ujson
 
 from services.config import Config
+from services.images import urls
 from services.retry import (
     TRANSIENT_ERRORS,
     AnswerTooLarge,
@@ -186,7 +187,7 @@ class TmdbClient:
     # --- public API ---------------------------------------------------------------------
     def image_url(self, size: str, file_path: str) -> str:
         """Absolute URL of an image file, e.g. `<TMDB_IMAGE_URL>/w780/abc.jpg`."""
-        return f"{self.image_base}/{_check_size(size)}{_check_file_path(file_path)}"
+        return urls.tmdb_file(self.image_base, _check_size(size), _check_file_path(file_path))
 
     async def images(self, kind: ImageKind, tmdb_id: int) -> dict:
         """Posters and backdrops of a movie (`kind="movie"`) or show (`"tv"`), English or

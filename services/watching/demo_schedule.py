@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
-from urllib.parse import urlencode
 
 from services import times
 from services.data import layout
+from services.images import urls
 
 PHASE_KINDS = ("episode", "movie", "idle")
 DEFAULT_SCHEDULE = "episode:1800,idle:600,movie:3600,idle:900"
@@ -235,13 +235,7 @@ class DemoSchedule:
             return None
         if not self._has_backdrop(kind, tmdb_id):
             return None
-        images = {}
-        for name, width in BACKDROP_WIDTHS:
-            query = {"type": kind, "category": "backdrops", "tmdb_id": tmdb_id}
-            if width:
-                query["w"] = width
-            images[name] = "/api/images?" + urlencode(query)
-        return images
+        return {name: urls.api_redirect(kind, "backdrops", tmdb_id, w=width) for name, width in BACKDROP_WIDTHS}
 
 
 def _ids(item: dict) -> dict:

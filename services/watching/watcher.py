@@ -21,12 +21,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from services import times
 from services.config import Config
 from services.watching.demo_schedule import DemoSchedule
 from services.data.snapshots import dumps
+from services.images import urls
 from services.images.tmdb import best_image
 
 log = logging.getLogger("trakt_watch.watching")
@@ -112,17 +112,13 @@ def compute_progress(started_at: datetime, expires_at: datetime, now: datetime) 
     }
 
 
-def proxied_image_url(config: Config, url: str, width: int) -> str:
-    """Wrap an absolute image URL for the configured image proxy (README "Configuration" `IMAGE_PROXY`)."""
-    if config.image_proxy == "wsrv":
-        return f"https://wsrv.nl/?url={quote(url, safe='')}&w={width}&output=webp&q=85&maxage=7d"
-    return url
+# The watcher's tests call it by this name; the URL itself is built in services/images/urls.py.
+proxied_image_url = urls.proxied
 
 
 def backdrop_urls(config: Config, file_path: str) -> dict:
     """The three backdrop sizes of one TMDB file, routed through the image proxy setting."""
-    base = config.tmdb_image_url.rstrip("/")
-    return {name: proxied_image_url(config, f"{base}/{size}{file_path}", width)
+    return {name: urls.proxied(config, urls.tmdb_file(config.tmdb_image_url, size, file_path), width)
             for name, size, width in BACKDROP_SIZES}
 
 
