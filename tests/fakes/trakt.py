@@ -297,6 +297,8 @@ class FakeTrakt(LoopbackServer):
         self.counter: collections.Counter[str] = collections.Counter()
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
+        self.in_flight = 0  # requests being answered now (a dropped one stays counted)
+        self.max_in_flight = 0
 
     # --- lifecycle ---------------------------------------------------------------------------
     def make_app(self) -> tornado.web.Application:
@@ -395,6 +397,13 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
 
     def set_default_headers(self) -> None:
         self.clear_header("Server")
+
+    def prepare(self) -> None:
+        self.fake.in_flight += 1
+        self.fake.max_in_flight = max(self.fake.max_in_flight, self.fake.in_flight)
+
+    def on_finish(self) -> None:
+        self.fake.in_flight -= 1
 
     async def get(self, _: str) -> None:
         fake = self.fake

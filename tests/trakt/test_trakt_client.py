@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import aiohttp
 import pytest
-import tornado.web
 
 from services.config import Config
 from services.trakt.client import (
@@ -21,7 +20,7 @@ from services.trakt.client import (
     TraktRateLimited,
     TraktUnavailable,
 )
-from tests.fakes.trakt import FakeAccount, FakeTrakt, _FakeTraktHandler
+from tests.fakes.trakt import FakeAccount, FakeTrakt
 
 FAST_RETRY = RetryPolicy(retries=3, base_delay=0.01, max_delay=0.02, default_retry_after=0.05)
 USER = "fakeuser"
@@ -378,30 +377,9 @@ def test_a_request_times_out_after_30_s_by_default():
     assert client.timeout == README_TIMEOUT_SECONDS
 
 
-class _CountingTrakt(FakeTrakt):
-    """The fake Trakt counting the requests it is answering at once."""
-
-    in_flight = 0
-    max_in_flight = 0
-
-    def make_app(self) -> tornado.web.Application:
-        fake = self
-
-        class Counting(_FakeTraktHandler):
-            async def get(self, path: str) -> None:
-                fake.in_flight += 1
-                fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
-                try:
-                    await super().get(path)
-                finally:
-                    fake.in_flight -= 1
-
-        return tornado.web.Application([(r"/(.*)", Counting, {"fake": self})], log_function=lambda h: None)
-
-
 @pytest.mark.gen_test(timeout=20)
 async def test_at_most_4_requests_are_in_flight_by_default(io_loop):
-    server = _CountingTrakt(FakeAccount.build(history=4000, watched_movies=5, shows=2), latency=0.05)
+    server = FakeTrakt(FakeAccount.build(history=4000, watched_movies=5, shows=2), latency=0.05)
     await server.start()
     try:
         async with TraktClient(make_config(server)) as client:
