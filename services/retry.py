@@ -2,7 +2,7 @@
 
 The Trakt client (services/trakt/client.py) and the TMDB client (services/images/tmdb.py) both
 decide with one `RetryPolicy` when to try again and how long to wait, read `Retry-After` the same
-way (delta-seconds or an HTTP date, RFC 9110 §10.2.3), and read every answer through
+way (delta-seconds or an HTTP date), and read every answer through
 `read_bounded`, which counts the bytes *after* decompression (README "Sync", "Images"). A bottom
 helper: it imports nothing of ours.
 """
