@@ -24,7 +24,9 @@ setup(
               "services.trakt", "services.watching"],
     install_requires=[
         "tornado>=6.4",
-        "aiohttp>=3.9",
+        # 3.14.1: inflates gzip/deflate in bounded steps, also when a read stops early (CVE-2025-69223,
+        # CVE-2026-54278); services/retry.py relies on it to stop a gzip bomb at the answer limit.
+        "aiohttp>=3.14.1,<4",
         "aiofiles>=23.1",
         "ujson>=6.1",
         # /metrics: registry, exposition and escaping done by the reference client (README "Health and metrics");

@@ -10,7 +10,8 @@ import tornado.web
 
 from handlers.base import ApiHandler, BaseHandler
 from services.config import Config
-from services.images.index import CATEGORIES, IMAGE_TYPES, KINDS, ImageIndex
+from services.images.index import ImageIndex
+from services.images.naming import CATEGORIES, IMAGE_TYPES, KINDS
 
 MAX_ID = 999_999_999
 MAX_SEASON = 9_999

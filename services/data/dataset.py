@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import ujson
 
+from services import times
 from services.data import layout
 from services.data.search import Catalogue, SearchIndex
 from services.data.snapshots import dumps
@@ -456,12 +457,9 @@ class _ActivityCounter:
 
     def _slot(self, watched_at: str) -> tuple[str, int, int] | None:
         try:
-            when = datetime.fromisoformat(watched_at)
+            local = times.parse_iso(watched_at).astimezone(self.zone)
         except ValueError:
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        local = when.astimezone(self.zone)
         return (f"{local.year:04d}-{local.month:02d}", local.weekday(), local.hour)
 
     def _flush(self) -> None:
@@ -475,14 +473,8 @@ class _ActivityCounter:
     def result(self, last_updated: str | None, zone_name: str) -> dict:
         """The last 24 months up to the data's own date (so an old snapshot still shows its activity)."""
         self._flush()
-        reference = None
-        if last_updated:
-            try:
-                reference = datetime.fromisoformat(last_updated).astimezone(self.zone)
-            except ValueError:
-                reference = None
-        if reference is None:
-            reference = datetime.now(self.zone)
+        reference = times.parse(last_updated) or times.now()
+        reference = reference.astimezone(self.zone)
         year, month = reference.year, reference.month
         keys = []
         for _ in range(ACTIVITY_MONTHS):

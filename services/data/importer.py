@@ -17,10 +17,7 @@ import ujson
 
 from services.data import layout
 from services.data.snapshots import DataFolder, write_json_atomic
-
-_POSTER = re.compile(r"^\d{1,10}_poster\.(jpg|jpeg|png|webp|svg)$")
-_BACKDROP = re.compile(r"^\d{1,10}_backdrop\.(jpg|jpeg|png|webp|svg)$")
-_SEASON_POSTER = re.compile(r"^season_\d{1,4}_poster\.(jpg|jpeg|png|webp|svg)$")
+from services.images.naming import parse_season_file, parse_title_file
 
 
 class ImportFailed(Exception):
@@ -155,17 +152,17 @@ def _manifest(media_index: Any) -> dict:
                                 "shows": {"posters": [], "backdrops": [], "season_posters": {}}}
     for kind in ("movies", "shows"):
         section = media_index.get(kind) if isinstance(media_index.get(kind), dict) else {}
-        for category, pattern in (("posters", _POSTER), ("backdrops", _BACKDROP)):
+        for category in ("posters", "backdrops"):
             names = section.get(category) if isinstance(section.get(category), list) else []
-            manifest[kind][category] = sorted({n for n in names if isinstance(n, str) and pattern.match(n)})
+            manifest[kind][category] = sorted({n for n in names if parse_title_file(n, category)})
     seasons = (media_index.get("shows") or {}).get("season_posters")
     if isinstance(seasons, dict):
         for show_id, by_season in seasons.items():
             if not (isinstance(show_id, str) and show_id.isdigit() and isinstance(by_season, dict)):
                 continue
-            kept = {season: sorted({n for n in names if isinstance(n, str) and _SEASON_POSTER.match(n)})
+            kept = {season: sorted({n for n in names if parse_season_file(n, int(season))})
                     for season, names in by_season.items()
-                    if isinstance(season, str) and season.isdigit() and isinstance(names, list)}
+                    if isinstance(season, str) and season.isascii() and season.isdigit() and isinstance(names, list)}
             kept = {season: names for season, names in kept.items() if names}
             if kept:
                 manifest["shows"]["season_posters"][show_id] = kept

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from typing import Any
+
+from services import times
 
 INDEX = "index.json"
 PROFILE = "user/profile/basic.json"
@@ -52,7 +53,8 @@ def list_items_endpoint(slug: str) -> str:
 
 
 def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    """Now in the form of the data files' `last_updated` (services/times.py)."""
+    return times.iso_offset(times.now())
 
 
 def item_count(data: Any) -> int:

@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 import ujson
 
+from services import times
 from services.data import layout
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ class DataFolder:
         return removed
 
     def new_snapshot(self, *, username: str, source: str, last_updated: str | None = None) -> "SnapshotWriter":
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = times.compact(times.now())
         snapshot_id = f"{stamp}-{secrets.token_hex(3)}"
         return SnapshotWriter(self, snapshot_id, username=username, source=source,
                               last_updated=last_updated or layout.utc_now_iso())

@@ -19,6 +19,7 @@ import aiofiles
 import ujson
 from tornado.ioloop import PeriodicCallback
 
+from services import times
 from services.data import layout
 from services.config import Config
 from services.data.dataset import ArrayFile, Body, Dataset, LazyDocuments, build_dataset, etag_of, json_body
@@ -100,7 +101,7 @@ class DataStore:
         return self._require().search
 
     def data_age_seconds(self) -> float | None:
-        stamp = _parse_time(self.data_last_updated)
+        stamp = times.to_epoch(self.data_last_updated)
         return None if stamp is None else max(0.0, time.time() - stamp)
 
     # --- loading ---------------------------------------------------------------------------
@@ -197,7 +198,7 @@ class DataStore:
     def _is_stale(self, dataset: Dataset) -> bool:
         if dataset.is_demo or not self.config.sync_interval_hours:
             return False
-        stamp = _parse_time(dataset.last_updated)
+        stamp = times.to_epoch(dataset.last_updated)
         return stamp is not None and time.time() - stamp > 2 * self.config.sync_interval_hours * 3600
 
     # --- answers ---------------------------------------------------------------------------
@@ -292,18 +293,6 @@ def _list_files(root: Path) -> tuple[tuple, list[str]]:
 async def _read(path: Path) -> bytes:
     async with aiofiles.open(path, "rb") as fh:
         return await fh.read()
-
-
-def _parse_time(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        stamp = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
-    return stamp.timestamp()
 
 
 __all__ = ["DataStore", "Body", "ArrayFile", "dumps"]

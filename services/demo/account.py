@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import calendar
 import random
-import time
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -51,27 +50,6 @@ def slugify(text: str) -> str:
             out.append("-")
             dash = True
     return "".join(out).strip("-")
-
-
-_DAY_PREFIX: dict[int, str] = {}
-_CLOCK: dict[int, str] = {}
-
-
-def iso(ts: int) -> str:
-    """Trakt's timestamp format, e.g. 2026-10-31T21:14:00.000Z.
-
-    Dates and times of day are cached separately: at scale 50 this runs for every one of
-    several hundred thousand history rows.
-    """
-    day, seconds = divmod(ts, 86400)
-    prefix = _DAY_PREFIX.get(day)
-    if prefix is None:
-        prefix = _DAY_PREFIX[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
-    clock = _CLOCK.get(seconds)
-    if clock is None:
-        hours, rest = divmod(seconds, 3600)
-        clock = _CLOCK[seconds] = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}.000Z"
-    return prefix + clock
 
 
 def validate_scale(scale: object) -> int:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from services import times
 from services.demo import artwork as demo_images
-from services.demo.account import ANCHOR_TS, DAY, USERNAME, WINDOW_START, iso, slugify, spread
+from services.demo.account import ANCHOR_TS, DAY, USERNAME, WINDOW_START, slugify, spread
 from services.demo.viewing import Viewing
 from services.demo.vocabulary import (LIST_NOTES, LOCATIONS, RATING_WEIGHTS, REVIEW_SENTENCES, SHORT_COMMENTS, SPOILERS,
                                       WATCHLIST_NOTES)
@@ -48,7 +49,7 @@ class Curation(Viewing):
                          {"rating": rng.choices(values, RATING_WEIGHTS)[0], "type": "episode",
                           "episode": self.episode(*key), "show": self.shows[key[0]]}))
         rows.sort(key=lambda pair: pair[0], reverse=True)
-        return [{"rated_at": iso(ts), **row} for ts, row in rows]
+        return [{"rated_at": times.epoch_z(ts), **row} for ts, row in rows]
 
     def make_watchlist(self) -> dict[str, list[dict]]:
         rng = self.rng
@@ -68,7 +69,7 @@ class Curation(Viewing):
             media = self.movies[index] if kind == "movie" else self.shows[index]
             note = rng.choice(WATCHLIST_NOTES) if rng.random() < 0.35 else None
             items.append({"rank": rank, "id": item_ids[rank - 1],
-                          "listed_at": iso(rng.randrange(WINDOW_START, ANCHOR_TS - DAY)),
+                          "listed_at": times.epoch_z(rng.randrange(WINDOW_START, ANCHOR_TS - DAY)),
                           "notes": note, "type": kind, kind: media})
         return {
             "movies": [item for item in items if item["type"] == "movie"],
@@ -116,7 +117,7 @@ class Curation(Viewing):
             for rank, (kind, ref) in enumerate(entries, start=1):
                 item_id += 1 + rng.randrange(40)
                 listed = min(ANCHOR_TS - DAY, listed + rng.randrange(3600, 9 * DAY))
-                item: dict[str, Any] = {"rank": rank, "id": item_id, "listed_at": iso(listed),
+                item: dict[str, Any] = {"rank": rank, "id": item_id, "listed_at": times.epoch_z(listed),
                                         "notes": rng.choice(LIST_NOTES) if rng.random() < 0.2 else None,
                                         "type": kind}
                 if kind == "movie":
@@ -135,7 +136,7 @@ class Curation(Viewing):
                 "name": name, "description": description, "privacy": "public",
                 "share_link": f"https://trakt.tv/lists/{list_ids[number]}", "type": "personal",
                 "display_numbers": number % 2 == 0, "allow_comments": True, "sort_by": "rank",
-                "sort_how": "asc", "created_at": iso(created), "updated_at": iso(listed),
+                "sort_how": "asc", "created_at": times.epoch_z(created), "updated_at": times.epoch_z(listed),
                 "item_count": len(items), "comment_count": rng.randrange(4),
                 "likes": rng.randrange(30), "ids": {"trakt": list_ids[number], "slug": slug},
                 "user": self.user,
@@ -178,8 +179,8 @@ class Curation(Viewing):
             rows.append((created, {
                 "type": kind, **media,
                 "comment": {
-                    "id": comment_ids[n], "parent_id": 0, "created_at": iso(created),
-                    "updated_at": iso(updated), "comment": text, "spoiler": spoiler,
+                    "id": comment_ids[n], "parent_id": 0, "created_at": times.epoch_z(created),
+                    "updated_at": times.epoch_z(updated), "comment": text, "spoiler": spoiler,
                     "review": review, "replies": rng.randrange(6), "likes": rng.randrange(40),
                     "user_rating": rating,
                     "user_stats": {"rating": rating, "play_count": play_count,

@@ -21,11 +21,13 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from services import times
 from services.data import layout
 from services.data.snapshots import write_flat_folder
 from services.demo import artwork as demo_images
 from services.demo.account import ANCHOR, USERNAME, DemoAccount, validate_scale
 from services.demo.curation import Curation
+from services.images.naming import season_path, title_path
 
 
 class _Builder(Curation):
@@ -57,7 +59,7 @@ class _Builder(Curation):
         files[layout.COMMENTS] = comments
         files[layout.RATINGS] = ratings
         return DemoAccount(username=USERNAME,
-                           last_updated=ANCHOR.isoformat(timespec="microseconds"), files=files)
+                           last_updated=times.iso_offset(ANCHOR), files=files)
 
 
 
@@ -107,17 +109,17 @@ def _iter_images(account: DemoAccount) -> Iterator[tuple[str, str]]:
     movies, shows = _referenced_media(account.files)
     for tmdb, movie in movies.items():
         if has_poster(tmdb):
-            yield (f"movies/posters/{tmdb}_poster.svg",
+            yield (title_path("movies", "posters", tmdb, "svg"),
                    demo_images.poster_svg(movie["title"], movie.get("year"), tmdb, "FILM"))
         if has_backdrop(tmdb):
-            yield (f"movies/backdrops/{tmdb}_backdrop.svg",
+            yield (title_path("movies", "backdrops", tmdb, "svg"),
                    demo_images.backdrop_svg(movie["title"], movie.get("year"), tmdb))
     for tmdb, show in shows.items():
         if has_poster(tmdb):
-            yield (f"shows/posters/{tmdb}_poster.svg",
+            yield (title_path("shows", "posters", tmdb, "svg"),
                    demo_images.poster_svg(show["title"], show.get("year"), tmdb, "SERIES"))
         if has_backdrop(tmdb):
-            yield (f"shows/backdrops/{tmdb}_backdrop.svg",
+            yield (title_path("shows", "backdrops", tmdb, "svg"),
                    demo_images.backdrop_svg(show["title"], show.get("year"), tmdb))
     # Season posters for the most recently watched shows that have artwork.
     with_art = [row for row in account.files[layout.WATCHED["shows"]]  # type: ignore[union-attr]
@@ -127,7 +129,7 @@ def _iter_images(account: DemoAccount) -> Iterator[tuple[str, str]]:
         tmdb = show["ids"]["tmdb"]
         for season in row["seasons"]:
             number = season["number"]
-            yield (f"shows/posters/{tmdb}/{number}/season_{number}_poster.svg",
+            yield (season_path(tmdb, number, "svg"),
                    demo_images.poster_svg(show["title"], show.get("year"), tmdb * 31 + number,
                                           f"SEASON {number}"))
 

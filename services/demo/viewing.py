@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from services.demo.account import ANCHOR_TS, DAY, WINDOW_START, evening_time, iso, year_start
+from services import times
+from services.demo.account import ANCHOR_TS, DAY, WINDOW_START, evening_time, year_start
 from services.demo.catalogue import Catalogue
 
 _SESSION_LENGTHS = (1, 2, 2, 3, 3, 4)  # episodes watched in one evening
@@ -85,7 +86,7 @@ class Viewing(Catalogue):
         for n, (ts, kind, index, key) in enumerate(events):
             bits = noise[n & 4095] ^ n
             history_id += 1 + bits % 7
-            watched_at = iso(ts)
+            watched_at = times.epoch_z(ts)
             action = actions[(bits >> 3) % len(actions)]
             if kind == 0:
                 self.movie_plays[index].append(ts)
@@ -119,7 +120,7 @@ class Viewing(Catalogue):
     def watched_movies_data(self) -> list[dict]:
         rows = []
         for index, plays in self.movie_plays.items():
-            last = iso(plays[-1])
+            last = times.epoch_z(plays[-1])
             rows.append({"plays": len(plays), "last_watched_at": last, "last_updated_at": last,
                          "movie": self.movies[index]})
         rows.sort(key=lambda row: row["last_watched_at"], reverse=True)
@@ -134,7 +135,7 @@ class Viewing(Catalogue):
         for (show, season, number) in sorted(self.episode_plays):
             if show != current_show:
                 current_show, current_season = show, -1
-                last = iso(self.show_last[show])
+                last = times.epoch_z(self.show_last[show])
                 season_rows = []
                 rows.append({"plays": self.show_plays[show], "last_watched_at": last,
                              "last_updated_at": last, "reset_at": None, "show": self.shows[show],
@@ -144,7 +145,7 @@ class Viewing(Catalogue):
                 episodes = []
                 season_rows.append({"number": season, "episodes": episodes})
             plays = self.episode_plays[(show, season, number)]
-            episodes.append({"number": number, "plays": len(plays), "last_watched_at": iso(plays[-1])})
+            episodes.append({"number": number, "plays": len(plays), "last_watched_at": times.epoch_z(plays[-1])})
         rows.sort(key=lambda row: row["last_watched_at"], reverse=True)
         return rows
 

@@ -22,6 +22,7 @@ import ujson
 
 from services.data import layout
 from services.config import Config
+from services.images.naming import season_folder, season_stem, title_folder, title_stem
 from services.images.tmdb import (
     TmdbAuthError,
     TmdbClient,
@@ -188,10 +189,10 @@ def plan_jobs(refs: References, images_dir: Path) -> tuple[list[Job], dict[str, 
     """Jobs for the files that are missing, and how many files are already there per category."""
     images_dir = Path(images_dir)
     folders = {
-        "movie_posters": images_dir / "movies" / "posters",
-        "movie_backdrops": images_dir / "movies" / "backdrops",
-        "show_posters": images_dir / "shows" / "posters",
-        "show_backdrops": images_dir / "shows" / "backdrops",
+        "movie_posters": images_dir / title_folder("movies", "posters"),
+        "movie_backdrops": images_dir / title_folder("movies", "backdrops"),
+        "show_posters": images_dir / title_folder("shows", "posters"),
+        "show_backdrops": images_dir / title_folder("shows", "backdrops"),
     }
     present = {category: _existing_stems(folder) for category, folder in folders.items()}
     skipped = dict.fromkeys(CATEGORIES, 0)
@@ -204,19 +205,19 @@ def plan_jobs(refs: References, images_dir: Path) -> tuple[list[Job], dict[str, 
         return [ImageTarget(category, folders[category], stem, size, languages)]
 
     for tmdb in sorted(refs.movies):
-        targets = (wanted("movie_posters", f"{tmdb}_poster", POSTER_SIZE, POSTER_LANGUAGES)
-                   + wanted("movie_backdrops", f"{tmdb}_backdrop", BACKDROP_SIZE, BACKDROP_LANGUAGES))
+        targets = (wanted("movie_posters", title_stem("posters", tmdb), POSTER_SIZE, POSTER_LANGUAGES)
+                   + wanted("movie_backdrops", title_stem("backdrops", tmdb), BACKDROP_SIZE, BACKDROP_LANGUAGES))
         if targets:
             jobs.append(Job("movie", tmdb, None, tuple(targets)))
     for tmdb in sorted(refs.shows):
-        targets = (wanted("show_posters", f"{tmdb}_poster", POSTER_SIZE, POSTER_LANGUAGES)
-                   + wanted("show_backdrops", f"{tmdb}_backdrop", BACKDROP_SIZE, BACKDROP_LANGUAGES))
+        targets = (wanted("show_posters", title_stem("posters", tmdb), POSTER_SIZE, POSTER_LANGUAGES)
+                   + wanted("show_backdrops", title_stem("backdrops", tmdb), BACKDROP_SIZE, BACKDROP_LANGUAGES))
         if targets:
             jobs.append(Job("tv", tmdb, None, tuple(targets)))
     for tmdb in sorted(refs.seasons):
         for season in sorted(refs.seasons[tmdb]):
-            folder = folders["show_posters"] / str(tmdb) / str(season)
-            stem = f"season_{season}_poster"
+            folder = images_dir / season_folder(tmdb, season)
+            stem = season_stem(season)
             if stem in _existing_stems(folder):
                 skipped["season_posters"] += 1
                 continue

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import tornado.ioloop
 import ujson
@@ -28,29 +27,25 @@ import ujson
 from services.config import Config
 from services.data.dataset import Body, json_body
 from services.errors import ServiceError
+from services.images import urls
+from services.images.naming import (
+    CATEGORIES,
+    KINDS,
+    parse_season_file,
+    parse_title_file,
+    season_path,
+    title_folder,
+    title_path,
+)
 
 log = logging.getLogger(__name__)
 
-KINDS = ("movies", "shows")
-CATEGORIES = ("posters", "backdrops")
-# What the /images/ route serves and the index accepts; anything else in the folder is ignored.
-IMAGE_TYPES = {
-    "jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp",
-    "gif": "image/gif", "avif": "image/avif", "svg": "image/svg+xml",
-}
 # When one title has several files (say a .jpg download and an .svg demo picture), the first
 # extension in this order wins, so the choice does not depend on directory order.
 _EXTENSION_ORDER = {ext: rank for rank, ext in enumerate(("jpg", "jpeg", "webp", "png", "avif", "gif", "svg"))}
 MANIFEST = "manifest.json"
-WSRV = "https://wsrv.nl/"
-DEFAULT_PROXY_QUALITY = 85
-DEFAULT_PROXY_OUTPUT = "webp"
-DEFAULT_PROXY_MAXAGE = "7d"
 
-_TITLE_FILE = re.compile(r"^([0-9]{1,10})_(poster|backdrop)\.([A-Za-z0-9]{2,5})$")
-_SEASON_FILE = re.compile(r"^season_([0-9]{1,5})_poster\.([A-Za-z0-9]{2,5})$")
-_NUMBER = re.compile(r"^[0-9]{1,10}$")
-_PLAIN_PATH = re.compile(r"^[A-Za-z0-9_./-]*$")
+_NUMBER = re.compile(r"[0-9]{1,10}")
 
 ImagesDirProvider = Callable[[], Path]
 
@@ -99,21 +94,6 @@ class IndexData:
         }
 
 
-def title_path(kind: str, category: str, tmdb_id: int, ext: str) -> str:
-    """`movies/posters/27205_poster.jpg` — the README "Data folder" path of a title image."""
-    return f"{kind}/{category}/{tmdb_id}_{category[:-1]}.{ext}"
-
-
-def season_path(tmdb_id: int, season: int, ext: str) -> str:
-    """`shows/posters/1399/1/season_1_poster.jpg`."""
-    return f"shows/posters/{tmdb_id}/{season}/season_{season}_poster.{ext}"
-
-
-def _extension(raw: str) -> str | None:
-    ext = raw.lower()
-    return ext if ext in IMAGE_TYPES else None
-
-
 def _scan_titles(data: IndexData, folder: Path, kind: str, category: str) -> None:
     try:
         entries = os.scandir(folder)
@@ -121,12 +101,9 @@ def _scan_titles(data: IndexData, folder: Path, kind: str, category: str) -> Non
         return
     with entries:
         for entry in entries:
-            match = _TITLE_FILE.match(entry.name)
-            if match is None or match.group(2) != category[:-1]:
-                continue
-            ext = _extension(match.group(3))
-            if ext and entry.is_file():
-                data.add(kind, category, int(match.group(1)), ext)
+            parsed = parse_title_file(entry.name, category)
+            if parsed is not None and entry.is_file():
+                data.add(kind, category, *parsed)
 
 
 def _scan_seasons(data: IndexData, posters: Path) -> None:
@@ -135,10 +112,7 @@ def _scan_seasons(data: IndexData, posters: Path) -> None:
     for tmdb_id, show_path in show_dirs:
         for season, season_folder in _numbered_dirs(show_path):
             for name, is_file in _files(season_folder):
-                match = _SEASON_FILE.match(name)
-                if match is None or int(match.group(1)) != season:
-                    continue
-                ext = _extension(match.group(2))
+                ext = parse_season_file(name, season)
                 if ext and is_file:
                     data.add_season(tmdb_id, season, ext)
 
@@ -147,7 +121,7 @@ def _numbered_dirs(folder: str) -> list[tuple[int, str]]:
     """Sub-folders named by a number; a folder removed while we scan is simply empty."""
     try:
         with os.scandir(folder) as entries:
-            return [(int(e.name), e.path) for e in entries if _NUMBER.match(e.name) and e.is_dir()]
+            return [(int(e.name), e.path) for e in entries if _NUMBER.fullmatch(e.name) and e.is_dir()]
     except (FileNotFoundError, NotADirectoryError):
         return []
 
@@ -173,26 +147,24 @@ def _add_manifest(data: IndexData, manifest: Any, where: Path) -> None:
         for category in CATEGORIES:
             names = section.get(category)
             for name in names if isinstance(names, list) else ():
-                match = _TITLE_FILE.match(name) if isinstance(name, str) else None
-                ext = _extension(match.group(3)) if match else None
-                if match is None or ext is None or match.group(2) != category[:-1]:
+                parsed = parse_title_file(name, category)
+                if parsed is None:
                     skipped += 1
                     continue
-                data.add(kind, category, int(match.group(1)), ext)
+                data.add(kind, category, *parsed)
         if kind != "shows" or not isinstance(section.get("season_posters"), dict):
             continue
         for show_id, seasons in section["season_posters"].items():
-            if not (isinstance(show_id, str) and _NUMBER.match(show_id) and isinstance(seasons, dict)):
+            if not (isinstance(show_id, str) and _NUMBER.fullmatch(show_id) and isinstance(seasons, dict)):
                 skipped += 1
                 continue
             for season, names in seasons.items():
-                if not (isinstance(season, str) and _NUMBER.match(season) and isinstance(names, list)):
+                if not (isinstance(season, str) and _NUMBER.fullmatch(season) and isinstance(names, list)):
                     skipped += 1
                     continue
                 for name in names:
-                    match = _SEASON_FILE.match(name) if isinstance(name, str) else None
-                    ext = _extension(match.group(2)) if match else None
-                    if match is None or ext is None or int(match.group(1)) != int(season):
+                    ext = parse_season_file(name, int(season))
+                    if ext is None:
                         skipped += 1
                         continue
                     data.add_season(int(show_id), int(season), ext)
@@ -208,8 +180,8 @@ def build_index(images_dir: Path) -> IndexData:
     if images_dir.is_dir():
         for kind in KINDS:
             for category in CATEGORIES:
-                _scan_titles(data, images_dir / kind / category, kind, category)
-        _scan_seasons(data, images_dir / "shows" / "posters")
+                _scan_titles(data, images_dir / title_folder(kind, category), kind, category)
+        _scan_seasons(data, images_dir / title_folder("shows", "posters"))
         manifest_path = images_dir / MANIFEST
         try:
             manifest = ujson.loads(manifest_path.read_bytes())
@@ -331,24 +303,8 @@ class ImageIndex:
 
     def url_for(self, relative_path: str, w: int | None = None, q: int | None = None,
                 output: str | None = None, maxage: str | None = None) -> str:
-        """Where the browser finds the image: `/images/<path>`, `IMAGE_BASE_URL/<path>`, or that
-        absolute URL wrapped by the wsrv proxy (which needs an absolute URL, so local files are
-        never proxied). `w`, `q`, `output` and `maxage` only apply to the proxy."""
-        # Index paths are digits, fixed words and an extension: nothing to escape (quote() is slow).
-        path = relative_path if _PLAIN_PATH.match(relative_path) else quote(relative_path)
-        base = self.config.image_base_url
-        if not base:
-            return f"/images/{path}"
-        url = f"{base}/{path}"
-        if self.config.image_proxy != "wsrv":
-            return url
-        query = f"?url={quote(url, safe='')}"
-        if w is not None:
-            query += f"&w={w}"
-        query += f"&output={output or DEFAULT_PROXY_OUTPUT}"
-        query += f"&q={q if q is not None else DEFAULT_PROXY_QUALITY}"
-        query += f"&maxage={maxage or DEFAULT_PROXY_MAXAGE}"
-        return WSRV + query
+        """Where the browser finds an indexed image (services/images/urls.py `served`)."""
+        return urls.served(self.config, relative_path, w=w, q=q, output=output, maxage=maxage)
 
     def stats(self) -> dict[str, int]:
         """Counts per kind of image (README "API" reload-cache `stats`)."""

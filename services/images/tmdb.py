@@ -1,27 +1,38 @@
 """TMDB v3 client: image lists of movies, shows and seasons, and image file downloads.
 
 One aiohttp session per client (created by `start()`, closed by `close()`), a `ClientTimeout`,
-capped retries with backoff on 429 (honouring `Retry-After`) and 5xx, and a small exception tree
-that the image download step and the now-watching service decide on. The API key never appears
-in an exception message or a log line.
+the retry policy of services/retry.py (backoff on 5xx, timeouts and dropped connections; 429s
+wait for `Retry-After`, in seconds or as an HTTP date), answers bounded after decompression, and a
+small exception tree that the image download step and the now-watching service decide on. The
+API key never appears in an exception message or a log line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Self
 
 import aiofiles
 import aiohttp
+import ujson
 
 from services.config import Config
+from services.images import urls
+from services.retry import (
+    TRANSIENT_ERRORS,
+    AnswerTooLarge,
+    RetryPolicy,
+    describe_bytes,
+    iter_bounded,
+    read_bounded,
+    retryable_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +43,16 @@ IMAGE_KINDS: tuple[str, ...] = ("movie", "tv")
 _SIZE = re.compile(r"^(?:w[1-9][0-9]{1,3}|h[1-9][0-9]{1,3}|original)$")
 # TMDB file paths are one flat name such as `/kqjL17yufvn9OVLyXYpvtyrFfak.jpg`.
 _FILE_PATH = re.compile(r"^/[A-Za-z0-9_-]{1,128}\.[A-Za-z0-9]{2,5}$")
-_CHUNK = 64 * 1024
+
+# TMDB's defaults (README "Images"): 4 retries, backoff from 0.5 s; a 429 waits for its
+# Retry-After (1 s without one), never more than 30 s, at most 4 times per request.
+TMDB_RETRY = RetryPolicy(retries=4, base_delay=0.5, max_delay=30.0, rate_limit_retries=4,
+                         default_retry_after=1.0, max_retry_after=30.0)
+TIMEOUT_SECONDS = 30.0
+# Largest answers read, counted after decompression (README "Images"): an images list is tens of
+# KiB and a w1280 backdrop under 1 MiB, so a gzip bomb or an endless body stops here.
+MAX_JSON_BYTES = 2 * 1024 * 1024
+MAX_IMAGE_BYTES = 16 * 1024 * 1024
 
 
 class TmdbError(Exception):
@@ -116,20 +136,16 @@ def _images_only(document: Any, categories: tuple[str, ...]) -> dict:
 class TmdbClient:
     """Async TMDB client for one API key. Use `await start()` … `await close()` (or `async with`)."""
 
-    def __init__(self, config: Config, *, max_retries: int = 4, backoff_base: float = 0.5,
-                 max_backoff: float = 30.0, timeout_seconds: float = 30.0) -> None:
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be 0 or more, got {max_retries!r}")
-        if backoff_base < 0 or max_backoff < 0:
-            raise ValueError("backoff_base and max_backoff must not be negative")
+    def __init__(self, config: Config, *, retry: RetryPolicy | None = None,
+                 timeout_seconds: float = TIMEOUT_SECONDS,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
         if timeout_seconds <= 0:
             raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds!r}")
         self.config = config
         self.api_url = config.tmdb_api_url.rstrip("/")
         self.image_base = config.tmdb_image_url.rstrip("/")
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.max_backoff = max_backoff
+        self.retry = retry or TMDB_RETRY
+        self._sleep = sleep  # tests pass a virtual sleep to see the waits without waiting
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds, sock_connect=min(10.0, timeout_seconds))
         self._session: aiohttp.ClientSession | None = None
         self.requests_made = 0
@@ -171,7 +187,7 @@ class TmdbClient:
     # --- public API ---------------------------------------------------------------------
     def image_url(self, size: str, file_path: str) -> str:
         """Absolute URL of an image file, e.g. `<TMDB_IMAGE_URL>/w780/abc.jpg`."""
-        return f"{self.image_base}/{_check_size(size)}{_check_file_path(file_path)}"
+        return urls.tmdb_file(self.image_base, _check_size(size), _check_file_path(file_path))
 
     async def images(self, kind: ImageKind, tmdb_id: int) -> dict:
         """Posters and backdrops of a movie (`kind="movie"`) or show (`"tv"`), English or
@@ -215,10 +231,14 @@ class TmdbClient:
         if not content_type.startswith("image/"):
             raise TmdbError(f"expected an image from {response.url.path}, got {content_type or 'no content type'}")
         written = 0
-        async with aiofiles.open(tmp, "wb") as fh:
-            async for chunk in response.content.iter_chunked(_CHUNK):
-                await fh.write(chunk)
-                written += len(chunk)
+        try:
+            async with aiofiles.open(tmp, "wb") as fh:
+                async for chunk in iter_bounded(response.content, MAX_IMAGE_BYTES):
+                    await fh.write(chunk)
+                    written += len(chunk)
+        except AnswerTooLarge:
+            raise TmdbError(f"TMDB's image {response.url.path} is larger than {describe_bytes(MAX_IMAGE_BYTES)} "
+                            "after decompression, the limit per image; refused") from None
         if written == 0:
             raise TmdbError(f"TMDB sent an empty image for {response.url.path}")
         return written
@@ -226,7 +246,10 @@ class TmdbClient:
     async def _get_json(self, path: str, params: dict[str, str]) -> Any:
         async def parse(response: aiohttp.ClientResponse) -> Any:
             try:
-                return await response.json(content_type=None)
+                return ujson.loads(await read_bounded(response.content, MAX_JSON_BYTES))
+            except AnswerTooLarge:
+                raise TmdbError(f"TMDB's answer for {path} is larger than {describe_bytes(MAX_JSON_BYTES)} "
+                                "after decompression, the limit per answer; refused") from None
             except ValueError:
                 raise TmdbError(f"TMDB sent invalid JSON for {path}") from None
 
@@ -253,59 +276,51 @@ class TmdbClient:
         session = await self._get_session()
         # Only the path goes into messages: the query string carries the key.
         where = url.split("?", 1)[0].replace(self.api_url, "").replace(self.image_base, "") or url
-        attempt = 0
+        failures = limited = 0
         while True:
-            attempt += 1
             try:
                 self.requests_made += 1
                 async with session.get(url, params=params, headers=headers) as response:
                     status = response.status
                     if status == 200:
                         return await handle(response)
-                    retry_after = _retry_after(response.headers.get("Retry-After"))
+                    retry_after = response.headers.get("Retry-After")
                     message = await _tmdb_message(response)
-            except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            except TRANSIENT_ERRORS as exc:
                 status, retry_after = 0, None
                 message = f"{type(exc).__name__}"
             if status == 401:
                 raise TmdbAuthError(f"TMDB rejected the API key (401{': ' + message if message else ''})")
             if status == 404:
                 raise TmdbNotFound(f"TMDB has no {where}")
-            if status == 429 or status == 0 or status >= 500:
-                if attempt > self.max_retries:
-                    if status == 429:
-                        raise TmdbRateLimited(f"TMDB rate limit persisted for {where} after {attempt} tries",
-                                              retry_after if retry_after is not None else self.max_backoff)
+            if status == 429:
+                delay = self.retry.rate_limit_delay(retry_after)
+                if limited >= self.retry.rate_limit_retries:
+                    raise TmdbRateLimited(f"TMDB rate limit persisted for {where} after "
+                                          f"{failures + limited + 1} tries", delay)
+                limited += 1
+                log.info("TMDB 429 for %s; retry %d/%d in %.1fs (Retry-After)", where,
+                         limited, self.retry.rate_limit_retries, delay)
+                await self._sleep(delay)
+                continue
+            if status == 0 or retryable_status(status):
+                if failures >= self.retry.retries:
                     what = f"HTTP {status}" if status else message
-                    raise TmdbUnavailable(f"TMDB unavailable for {where} after {attempt} tries ({what})")
-                delay = self._delay(attempt, retry_after if status == 429 else None)
+                    raise TmdbUnavailable(f"TMDB unavailable for {where} after {failures + limited + 1} tries ({what})")
+                delay = self.retry.backoff(failures)
+                failures += 1
                 log.info("TMDB %s for %s; retry %d/%d in %.1fs", status or message, where,
-                         attempt, self.max_retries, delay)
-                await asyncio.sleep(delay)
+                         failures, self.retry.retries, delay)
+                await self._sleep(delay)
                 continue
             raise TmdbError(f"TMDB answered {status} for {where}{': ' + message if message else ''}")
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.max_backoff)
-        return min(self.backoff_base * (2 ** (attempt - 1)), self.max_backoff)
-
-
-def _retry_after(raw: str | None) -> float | None:
-    if raw is None:
-        return None
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
 
 
 async def _tmdb_message(response: aiohttp.ClientResponse) -> str:
     """TMDB's `status_message` from an error body, if it sent one (never echoes the key)."""
     try:
-        body = await response.json(content_type=None)
-    except (ValueError, aiohttp.ClientError):
+        body = ujson.loads(await read_bounded(response.content, MAX_JSON_BYTES))
+    except (ValueError, aiohttp.ClientError, AnswerTooLarge):
         return ""
     if isinstance(body, dict) and isinstance(body.get("status_message"), str):
         return body["status_message"][:200]

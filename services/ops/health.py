@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from services import times
 from services.trakt.report import read_sync_status
 
 OK = "ok"
@@ -47,28 +48,12 @@ class Health:
     reasons: list[str] = field(default_factory=list)
 
 
-def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 string, epoch seconds or datetime -> aware UTC datetime; None if unusable."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
+# services/times.py reads every timestamp; the name stays for the sync's `_timestamp`, which imports it.
+parse_time = times.parse
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z") if value else None
+    return times.iso_z(value, timespec="seconds") if value else None
 
 
 def compute_health(

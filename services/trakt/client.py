@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import email.utils
 import logging
-import math
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,13 +20,23 @@ import aiohttp
 import ujson
 
 from services.config import Config
+from services.retry import (
+    TRANSIENT_ERRORS,
+    AnswerTooLarge,
+    RetryPolicy,
+    describe_bytes,
+    read_bounded,
+    retryable_status,
+)
 
 log = logging.getLogger("trakt_watch.trakt")
 
 PAGE_LIMIT = 250  # Trakt's maximum page size; larger values are clamped by the API
 RATE_LIMIT_PERIOD = 300.0  # Trakt counts GET requests per 5 minutes
 MAX_PAGES = 2000  # 500,000 rows at 250 a page: far beyond any Trakt account limit
-RETRYABLE_STATUSES = frozenset({500, 502, 503, 504, 520, 521, 522, 523, 524})
+# Largest answer read, counted after decompression (README "Sync"): a 250-row page is well under
+# 1 MiB and an unpaginated watched/shows of thousands of shows a few MiB; a gzip bomb stops here.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 
 def _version() -> str:
@@ -71,30 +78,7 @@ class TraktBadResponse(TraktError):
     """An answer that is not the JSON shape Trakt documents."""
 
 
-# --- policies --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry: capped exponential backoff with jitter, bounded 429 waits."""
-
-    retries: int = 4  # extra attempts after a 5xx / timeout / reset / malformed body
-    base_delay: float = 1.0
-    max_delay: float = 30.0
-    rate_limit_retries: int = 5  # 429s honoured per request before giving up
-    default_retry_after: float = 10.0  # a 429 without a usable Retry-After
-    max_retry_after: float = 900.0  # never sleep longer than this on one 429
-
-    def __post_init__(self) -> None:
-        if self.retries < 0 or self.rate_limit_retries < 0:
-            raise ValueError("retry counts must be 0 or more")
-        if self.base_delay < 0 or self.max_delay < 0 or self.default_retry_after < 0:
-            raise ValueError("retry delays must be 0 or more")
-
-    def backoff(self, attempt: int) -> float:
-        """Delay before retry number `attempt` (0-based): half fixed, half random, capped."""
-        delay = min(self.max_delay, self.base_delay * (2 ** attempt))
-        return delay / 2 + random.uniform(0, delay / 2)
-
-
+# --- policies (RetryPolicy lives in services/retry.py, shared with the TMDB client) ---------
 class RequestBudget:
     """Client-side limit: at most `limit` requests in any `period` seconds (a sliding window).
 
@@ -325,7 +309,7 @@ class TraktClient:
                     stats.requests += 1
                     self.totals.requests += 1
                     status, headers, body = await self._send(path, query)
-            except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            except TRANSIENT_ERRORS as exc:
                 problem = _describe_transport_error(exc)
                 if failures >= max_retries:
                     raise TraktUnavailable(f"{path}: {problem}, giving up after {_attempts(failures + 1)}") from None
@@ -334,7 +318,7 @@ class TraktClient:
                 continue
 
             if status == 429:
-                retry_after = _retry_after(headers, self.retry.default_retry_after, self.retry.max_retry_after)
+                retry_after = self.retry.rate_limit_delay(headers.get("Retry-After"))
                 stats.rate_limited += 1
                 self.totals.rate_limited += 1
                 self.budget.pause(retry_after)
@@ -346,7 +330,7 @@ class TraktClient:
                 self.totals.retries += 1
                 log.warning("Trakt rate limit on %s: waiting %.1f s (Retry-After)", path, retry_after)
                 continue  # the budget holds this and every other request until Retry-After passed
-            if status in RETRYABLE_STATUSES or 500 <= status < 600:
+            if retryable_status(status):
                 problem = f"Trakt answered {status}"
                 if failures >= max_retries:
                     raise TraktUnavailable(f"{path}: {problem}, giving up after {_attempts(failures + 1)}")
@@ -371,7 +355,13 @@ class TraktClient:
     async def _send(self, path: str, query: Mapping[str, str]) -> tuple[int, Mapping[str, str], bytes]:
         assert self._session is not None
         async with self._session.get(self.base_url + path, params=query, allow_redirects=False) as response:
-            body = await response.read()
+            try:
+                body = await read_bounded(response.content, MAX_ANSWER_BYTES)
+            except AnswerTooLarge:
+                page = f" page {query['page']}" if "page" in query else ""
+                raise TraktBadResponse(
+                    f"{path}{page}: Trakt's answer is larger than {describe_bytes(MAX_ANSWER_BYTES)} after "
+                    "decompression, the limit per answer; refused without reading further") from None
             return response.status, response.headers, body
 
     async def _back_off(self, path: str, problem: str, attempt: int, stats: CallStats) -> None:
@@ -417,24 +407,6 @@ def _int_header(headers: Mapping[str, str], name: str, path: str) -> int | None:
     if value < 0:
         raise TraktBadResponse(f"{path}: header {name} is negative: {value}")
     return value
-
-
-def _retry_after(headers: Mapping[str, str], default: float, maximum: float) -> float:
-    """Seconds from Retry-After (delta-seconds or an HTTP date), within [0, maximum]."""
-    raw = (headers.get("Retry-After") or "").strip()
-    seconds: float | None = None
-    if raw:
-        try:
-            seconds = float(raw)
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(raw)
-                seconds = when.timestamp() - time.time()
-            except (TypeError, ValueError, IndexError):
-                seconds = None
-    if seconds is None or math.isnan(seconds):
-        seconds = default
-    return min(max(seconds, 0.0), maximum)
 
 
 def _status_error(path: str, status: int, headers: Mapping[str, str]) -> TraktError:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import ujson
 
+from services import times
 from services.data.snapshots import DataFolder, write_json_atomic
 
 log = logging.getLogger("trakt_watch.sync")
@@ -33,7 +33,7 @@ CANCELLED = "cancelled"
 
 def utc_now() -> str:
     """Now as ISO 8601 UTC with a trailing Z (what every report timestamp uses)."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return times.iso_z(times.now())
 
 
 @dataclass

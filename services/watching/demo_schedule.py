@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
-from urllib.parse import urlencode
 
+from services import times
 from services.data import layout
+from services.images import urls
 
 PHASE_KINDS = ("episode", "movie", "idle")
 DEFAULT_SCHEDULE = "episode:1800,idle:600,movie:3600,idle:900"
@@ -75,10 +76,6 @@ class DemoMoment:
     payload: dict | None  # the Trakt /watching body, None when idle
     images: dict | None  # backdrop URLs for the Watcher (no TMDB call in demo mode)
     next_change: datetime
-
-
-def _trakt_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _runtime_seconds(*candidates: Any, default_minutes: int) -> float:
@@ -153,7 +150,8 @@ class DemoSchedule:
         expires_at = started_at + timedelta(seconds=runtime)
         if now >= expires_at:
             return DemoMoment(None, None, phase_end)
-        payload = {"expires_at": _trakt_time(expires_at), "started_at": _trakt_time(started_at),
+        payload = {"expires_at": times.iso_z(expires_at.replace(microsecond=0)),
+                   "started_at": times.iso_z(started_at.replace(microsecond=0)),
                    "action": "scrobble", "type": phase.kind, **payload}
         return DemoMoment(payload, self._images(kind, tmdb_id), min(phase_end, expires_at))
 
@@ -237,13 +235,7 @@ class DemoSchedule:
             return None
         if not self._has_backdrop(kind, tmdb_id):
             return None
-        images = {}
-        for name, width in BACKDROP_WIDTHS:
-            query = {"type": kind, "category": "backdrops", "tmdb_id": tmdb_id}
-            if width:
-                query["w"] = width
-            images[name] = "/api/images?" + urlencode(query)
-        return images
+        return {name: urls.api_redirect(kind, "backdrops", tmdb_id, w=width) for name, width in BACKDROP_WIDTHS}
 
 
 def _ids(item: dict) -> dict:

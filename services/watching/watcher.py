@@ -21,11 +21,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import quote
 
+from services import times
 from services.config import Config
 from services.watching.demo_schedule import DemoSchedule
 from services.data.snapshots import dumps
+from services.images import urls
 from services.images.tmdb import best_image
 
 log = logging.getLogger("trakt_watch.watching")
@@ -90,13 +91,10 @@ class MalformedPayload(ValueError):
 # --- pure helpers --------------------------------------------------------------------------
 def parse_time(value: Any) -> datetime:
     """An ISO 8601 timestamp from Trakt (`2025-07-19T13:00:12.000Z`) as an aware UTC datetime."""
-    if not isinstance(value, str) or not value:
-        raise MalformedPayload(f"expected an ISO 8601 timestamp, got {value!r}")
     try:
-        moment = datetime.fromisoformat(value)
+        return times.parse_iso(value)
     except ValueError:
         raise MalformedPayload(f"expected an ISO 8601 timestamp, got {value!r}") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def compute_progress(started_at: datetime, expires_at: datetime, now: datetime) -> dict:
@@ -114,17 +112,13 @@ def compute_progress(started_at: datetime, expires_at: datetime, now: datetime) 
     }
 
 
-def proxied_image_url(config: Config, url: str, width: int) -> str:
-    """Wrap an absolute image URL for the configured image proxy (README "Configuration" `IMAGE_PROXY`)."""
-    if config.image_proxy == "wsrv":
-        return f"https://wsrv.nl/?url={quote(url, safe='')}&w={width}&output=webp&q=85&maxage=7d"
-    return url
+# The watcher's tests call it by this name; the URL itself is built in services/images/urls.py.
+proxied_image_url = urls.proxied
 
 
 def backdrop_urls(config: Config, file_path: str) -> dict:
     """The three backdrop sizes of one TMDB file, routed through the image proxy setting."""
-    base = config.tmdb_image_url.rstrip("/")
-    return {name: proxied_image_url(config, f"{base}/{size}{file_path}", width)
+    return {name: urls.proxied(config, urls.tmdb_file(config.tmdb_image_url, size, file_path), width)
             for name, size, width in BACKDROP_SIZES}
 
 
@@ -411,7 +405,7 @@ class Watcher:
             playing = await self._playing_from(payload) if payload is not None else None
         except Exception as exc:  # any upstream failure: keep the last state, back off
             return self._poll_failed(exc)
-        self.last_poll_at = self._clock().isoformat()
+        self.last_poll_at = times.iso_offset(self._clock())
         if self._failures:
             down_for = time.monotonic() - (self._outage_since or time.monotonic())
             log.warning("Trakt /watching is back after %d failed polls (%.0f s)", self._failures, down_for)
@@ -429,7 +423,7 @@ class Watcher:
             key, content, _, _ = describe(moment.payload)
             playing = _Playing(key, content, moment.payload["started_at"], moment.payload["expires_at"],
                                moment.images)
-        self.last_poll_at = now.isoformat()
+        self.last_poll_at = times.iso_offset(now)
         self._set_playing(playing)
         until_change = (moment.next_change - now).total_seconds()
         return max(0.01, min(interval, until_change))

@@ -16,12 +16,15 @@ Routes: `/3/movie/{id}/images`, `/3/tv/{id}/images`, `/3/tv/{id}/season/{n}/imag
 `include_image_language`), image files under `/t/p/{size}/{file}` (small valid JPEG/PNG bytes).
 Every id is known (with generated, deterministic entries in several languages) unless it was
 passed to `forget()`; `add_title()` / `add_season()` set exact entries. A wrong key answers 401
-(`status_code` 7), an unknown id 404 (`status_code` 34). `fail_next(n, status)` and
-`rate_limit_next(n, retry_after)` inject failures; `requests` records every request.
+(`status_code` 7), an unknown id 404 (`status_code` 34). `fail_next(n, status)`,
+`rate_limit_next(n, retry_after)` (seconds or an HTTP date) and `gzip_bomb_next(n)` inject
+failures; `requests` records every request, `max_in_flight` the most answered at once (with
+`latency` seconds per request).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -35,6 +38,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
+from tests.fakes.bomb import gzip_bomb
 from tests.fakes.server import LoopbackServer
 
 SIZES = ("w92", "w154", "w185", "w300", "w342", "w500", "w780", "w1280", "h632", "original")
@@ -140,7 +144,11 @@ class FakeTmdb(LoopbackServer):
         self.titles: dict[tuple[str, int], dict[str, list[dict]]] = {}
         self.seasons: dict[tuple[int, int], dict[str, list[dict]]] = {}
         self._lock = threading.Lock()
-        self._failures: list[tuple[int, float | None]] = []  # (status, retry_after) per next request
+        self._failures: list[tuple[int, float | str | None]] = []  # (status, retry_after) per next request
+        self._bombs = 0  # next requests answered with a gzip bomb
+        self.latency = 0.0  # seconds each request waits before it is answered
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     # --- configuration -----------------------------------------------------------------
     @property
@@ -176,10 +184,24 @@ class FakeTmdb(LoopbackServer):
         with self._lock:
             self._failures.extend([(status, None)] * count)
 
-    def rate_limit_next(self, count: int, retry_after: float = 0) -> None:
-        """The next `count` requests answer 429 with `Retry-After: retry_after`."""
+    def rate_limit_next(self, count: int, retry_after: float | str = 0) -> None:
+        """The next `count` requests answer 429 with `Retry-After: retry_after` (seconds, or a
+        string sent as it is, such as an HTTP date)."""
         with self._lock:
             self._failures.extend([(429, retry_after)] * count)
+
+    def gzip_bomb_next(self, count: int = 1) -> None:
+        """The next `count` requests answer 200 with a gzip bomb (tests/fakes/bomb.py) under the
+        content type the route normally has (JSON, or an image for files)."""
+        with self._lock:
+            self._bombs += count
+
+    def _take_bomb(self) -> bool:
+        with self._lock:
+            if self._bombs <= 0:
+                return False
+            self._bombs -= 1
+            return True
 
     def count(self, prefix: str = "") -> int:
         """How many requests had a path starting with `prefix`."""
@@ -203,7 +225,7 @@ class FakeTmdb(LoopbackServer):
                 return self.seasons[(tv_id, season)]
         return generated_entries("tv", tv_id, season)
 
-    def _next_failure(self) -> tuple[int, float | None] | None:
+    def _next_failure(self) -> tuple[int, float | str | None] | None:
         with self._lock:
             return self._failures.pop(0) if self._failures else None
 
@@ -231,23 +253,41 @@ def _log_without_query(handler: tornado.web.RequestHandler) -> None:
 
 class _FakeHandler(tornado.web.RequestHandler):
     fake: FakeTmdb
+    content_type = "application/json;charset=utf-8"
 
     def initialize(self, fake: FakeTmdb) -> None:
         self.fake = fake
+        self._counted = False
 
     def send_json(self, obj: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json;charset=utf-8")
         self.finish(json.dumps(obj))
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         self.fake._record(self.request.path, self.request.query)
+        with self.fake._lock:
+            self.fake.in_flight += 1
+            self.fake.max_in_flight = max(self.fake.max_in_flight, self.fake.in_flight)
+        self._counted = True
+        if self.fake.latency:
+            await asyncio.sleep(self.fake.latency)
+        if self.fake._take_bomb():
+            self.set_header("Content-Type", self.content_type)
+            self.set_header("Content-Encoding", "gzip")
+            self.finish(gzip_bomb())
+            return
         failure = self.fake._next_failure()
         if failure is not None:
             status, retry_after = failure
             if retry_after is not None:
-                self.set_header("Retry-After", f"{retry_after:g}")
+                self.set_header("Retry-After", retry_after if isinstance(retry_after, str) else f"{retry_after:g}")
             self.send_json(RATE_LIMITED if status == 429 else UNAVAILABLE, status)
+
+    def on_finish(self) -> None:
+        if self._counted:
+            with self.fake._lock:
+                self.fake.in_flight -= 1
 
     def check_key(self) -> bool:
         supplied = self.get_query_argument("api_key", None)
@@ -286,6 +326,8 @@ class _SeasonImages(_FakeHandler):
 
 
 class _ImageFile(_FakeHandler):
+    content_type = "image/jpeg"
+
     def get(self, size: str, file_name: str) -> None:
         # image.tmdb.org needs no key; unknown sizes and odd names are plain 404s.
         if size not in SIZES or not _FILE.match(file_name):

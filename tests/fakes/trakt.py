@@ -30,6 +30,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
+from tests.fakes.bomb import gzip_bomb
 from tests.fakes.server import LoopbackServer
 
 MAX_LIMIT = 250
@@ -44,6 +45,7 @@ FAULT_KINDS = (
     "malformed",        # 200 with a truncated JSON body
     "private",          # 401 + X-Private-User: true
     "forbidden",        # 403 (what Trakt answers for a bad key or unapproved app)
+    "gzip_bomb",        # 200, Content-Encoding: gzip, ~1.2 MB inflating to 1.2 GB of valid JSON
 )
 
 _WORDS = ("Silent", "Crimson", "Last", "Hidden", "Broken", "Golden", "Northern", "Paper", "Glass",
@@ -295,6 +297,8 @@ class FakeTrakt(LoopbackServer):
         self.counter: collections.Counter[str] = collections.Counter()
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
+        self.in_flight = 0  # requests being answered now (a dropped one stays counted)
+        self.max_in_flight = 0
 
     # --- lifecycle ---------------------------------------------------------------------------
     def make_app(self) -> tornado.web.Application:
@@ -394,6 +398,13 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
     def set_default_headers(self) -> None:
         self.clear_header("Server")
 
+    def prepare(self) -> None:
+        self.fake.in_flight += 1
+        self.fake.max_in_flight = max(self.fake.max_in_flight, self.fake.in_flight)
+
+    def on_finish(self) -> None:
+        self.fake.in_flight -= 1
+
     async def get(self, _: str) -> None:
         fake = self.fake
         path = self.request.path
@@ -485,6 +496,10 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
             return self._private()
         if fault.kind == "forbidden":
             return self._json(403, {"error": "Forbidden - invalid API key or unapproved app"})
+        if fault.kind == "gzip_bomb":
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.set_header("Content-Encoding", "gzip")
+            return self.finish(gzip_bomb())
         raise AssertionError(f"unhandled fault {fault.kind}")
 
 

@@ -12,6 +12,7 @@ from services.config import Config
 from services.images.downloads import collect_references, download_images
 from services.data.snapshots import write_flat_folder
 from services.images.tmdb import TmdbAuthError, TmdbClient
+from services.retry import RetryPolicy
 from tests.fakes.tmdb import FakeTmdb
 
 
@@ -90,11 +91,11 @@ def config_for(fake: FakeTmdb, key: str | None = None) -> Config:
                    tmdb_api_url=fake.api_url, tmdb_image_url=fake.image_url)
 
 
-def fast_client(fake: FakeTmdb, key: str | None = None, **kwargs) -> TmdbClient:
-    """A client with a short backoff; use it as `async with`."""
-    kwargs.setdefault("backoff_base", 0.01)
-    kwargs.setdefault("max_retries", 3)
-    return TmdbClient(config_for(fake, key), **kwargs)
+def fast_client(fake: FakeTmdb, key: str | None = None, retries: int = 3) -> TmdbClient:
+    """A client with `retries` retries of each kind and a short backoff; use it as `async with`."""
+    retry = RetryPolicy(retries=retries, base_delay=0.01, max_delay=0.02, rate_limit_retries=retries,
+                        default_retry_after=0.01)
+    return TmdbClient(config_for(fake, key), retry=retry)
 
 
 async def run_download(fake: FakeTmdb, snapshot: Path, images: Path, key: str | None = None,
@@ -182,7 +183,7 @@ async def test_survives_rate_limits_server_errors_and_unknown_titles(fake, snaps
 async def test_persistent_failures_are_counted_not_fatal(fake, snapshot: Path, tmp_path: Path):
     images = tmp_path / "images"
     fake.fail_next(500, 500)
-    report = await run_download(fake, snapshot, images, client_options={"max_retries": 0}, concurrency=2)
+    report = await run_download(fake, snapshot, images, client_options={"retries": 0}, concurrency=2)
     assert report["failed"] == 20 and report["downloaded"] == 0
     assert files_under(images) == set()
 
@@ -220,3 +221,12 @@ async def test_invalid_arguments(fake, snapshot: Path, tmp_path: Path):
         await download_images(config_for(fake), snapshot, tmp_path, concurrency=0)
     with pytest.raises(ValueError, match="does not exist"):
         await download_images(config_for(fake), tmp_path / "nope", tmp_path)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_8_downloads_run_at_once_by_default(fake, snapshot: Path, tmp_path: Path):
+    fake.latency = 0.05  # every answer takes a moment, so the workers overlap
+    async with TmdbClient(config_for(fake)) as client:  # the default client and concurrency
+        report = await download_images(config_for(fake), snapshot, tmp_path / "images", client=client)
+    assert report["downloaded"] == 20
+    assert fake.max_in_flight == 8  # README "Images": "8 downloads run at once"

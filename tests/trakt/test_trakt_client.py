@@ -320,3 +320,83 @@ def test_default_budget_follows_trakt_rate_limit():
     assert (client.budget.limit, client.budget.period) == (7, 300.0)
     shared = RequestBudget(3)
     assert TraktClient(replace(Config(), trakt_api_key="k"), budget=shared).budget is shared
+
+
+# --- the numbers README "Sync" promises ------------------------------------------------------
+# Expected values are the README's words, never the code's constants: change one and its test fails.
+README_RETRIES = 4  # "5xx, 520–524, timeouts … are retried 4 times"
+README_429_WAITS = 5  # "waits for its Retry-After (up to 5 times per request)"
+README_TIMEOUT_SECONDS = 30  # "timeouts (30 s per request)"
+README_CONCURRENCY = 4  # "4 at a time"
+
+
+def default_client(fake: FakeTrakt, time: VirtualTime) -> TraktClient:
+    """The client as the sync builds it, its waits on a virtual clock and its backoff at zero, so
+    the counts are the defaults and nothing really sleeps."""
+    client = TraktClient(make_config(fake), budget=RequestBudget(1000, clock=time.clock, sleep=time.sleep))
+    client.retry = replace(client.retry, base_delay=0.0, max_delay=0.0)
+    return client
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_server_errors_are_retried_4_times_by_default(fake):
+    fake.inject("status", status=502, times=100)
+    async with default_client(fake, VirtualTime()) as client:
+        with pytest.raises(TraktUnavailable, match=f"giving up after {README_RETRIES + 1} attempts"):
+            await client.get_json(f"/users/{USER}/stats")
+    assert fake.count("/stats") == README_RETRIES + 1
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_a_429_is_waited_out_5_times_by_default_then_it_fails(fake):
+    fake.inject("rate_limit", times=100, retry_after="3")
+    time = VirtualTime()
+    async with default_client(fake, time) as client:
+        with pytest.raises(TraktRateLimited):
+            await client.get_json(f"/users/{USER}/stats")
+    assert fake.count("/stats") == README_429_WAITS + 1
+    assert time.sleeps == [3.0] * README_429_WAITS  # each wait is the Retry-After Trakt sent
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_a_429_with_an_http_date_retry_after_waits_until_that_date(fake):
+    import email.utils
+    import time as wall
+
+    fake.inject("rate_limit_html", retry_after=email.utils.formatdate(wall.time() + 120, usegmt=True))
+    time = VirtualTime()
+    async with default_client(fake, time) as client:
+        data, _ = await client.get_json(f"/users/{USER}/stats")
+    assert data == fake.account.stats
+    [waited] = time.sleeps
+    assert 115 <= waited <= 120  # the date has whole seconds; the request took a moment
+
+
+def test_a_request_times_out_after_30_s_by_default():
+    client = TraktClient(replace(Config(), trakt_api_key="k"))
+    assert client.timeout == README_TIMEOUT_SECONDS
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_at_most_4_requests_are_in_flight_by_default(io_loop):
+    server = FakeTrakt(FakeAccount.build(history=4000, watched_movies=5, shows=2), latency=0.05)
+    await server.start()
+    try:
+        async with TraktClient(make_config(server)) as client:
+            result = await client.get_all_pages(f"/users/{USER}/history/shows")  # 11 pages at 250
+    finally:
+        await server.stop()
+    assert result.pages == 11
+    assert server.max_in_flight == README_CONCURRENCY
+
+
+# --- answers bounded after decompression (README "Sync") ------------------------------------------
+@pytest.mark.gen_test(timeout=60)
+async def test_a_gzip_bomb_is_refused_at_the_limit_without_retrying(fake):
+    fake.inject("gzip_bomb", path="/history/movies", times=100)
+    async with client_for(fake) as client:
+        with pytest.raises(TraktBadResponse) as caught:
+            await client.get_all_pages(f"/users/{USER}/history/movies")
+    assert str(caught.value) == (f"/users/{USER}/history/movies page 1: Trakt's answer is larger than 16 MiB "
+                                 "after decompression, the limit per answer; refused without reading further")
+    assert fake.count("/history/movies") == 1  # a bomb is not fetched again
