@@ -7,7 +7,7 @@ from typing import Any
 from handlers.base import ApiHandler
 from services.config import Config
 from services.errors import Conflict
-from services.trakt.sync import SyncService
+from services.trakt.service import SyncService
 
 
 class SyncHandler(ApiHandler):

@@ -15,14 +15,13 @@ import pytest
 from services.data import layout
 from services.config import Config
 from services.data.snapshots import DataFolder
-from services.trakt.sync import (
-    FIXED_ENDPOINTS,
-    SyncAlreadyRunning,
-    SyncService,
-    _ProcessLock,
-    read_sync_status,
-    run_sync_command,
-)
+from services.trakt import fetch as sync_fetch
+from services.trakt import schedule
+from services.trakt.cli import run_sync_command
+from services.trakt.endpoints import FIXED_ENDPOINTS
+from services.trakt.lock import ProcessLock
+from services.trakt.report import read_sync_status
+from services.trakt.service import SyncAlreadyRunning, SyncService
 from services.trakt.report import HISTORY_LENGTH, read_history, read_last_attempt
 from services.trakt.client import RetryPolicy
 from tests.fakes.trakt import FakeAccount, FakeTrakt
@@ -387,7 +386,7 @@ async def test_schedule_waits_for_the_interval_after_a_recent_success(fake, sync
     config = replace(sync_config, sync_interval_hours=24)
     await make_service(config).run_once()
     service = make_service(config)
-    delay = service._first_delay()
+    delay = schedule.first_delay(service.folder, 24 * 3600)
     assert 24 * 3600 - 60 < delay <= 24 * 3600 + 120
     await service.start()
     await asyncio.sleep(0.2)
@@ -418,7 +417,7 @@ async def test_start_removes_partial_snapshots_left_by_a_killed_sync(tmp_path):
 @pytest.mark.gen_test(timeout=10)
 async def test_a_sync_in_another_process_blocks_this_one(fake, sync_config):
     folder = DataFolder(sync_config.data_dir)
-    lock = _ProcessLock(folder.sync_dir / "sync.lock")
+    lock = ProcessLock(folder.sync_dir / "sync.lock")
     assert lock.acquire()
     try:
         report = await make_service(sync_config).run_once()
@@ -535,15 +534,15 @@ async def test_a_failing_store_reload_is_a_warning_not_a_failure(fake, sync_conf
 
 
 @pytest.mark.gen_test(timeout=20)
-async def test_an_unexpected_error_is_a_recorded_failure(fake, sync_config):
+async def test_an_unexpected_error_is_a_recorded_failure(fake, sync_config, monkeypatch):
     assert (await make_service(sync_config).run_once()).outcome == "success"
     before = served_state(sync_config)
 
-    class Broken(SyncService):
-        def _list_item_endpoints(self, lists, report):
-            raise KeyError("ids")
+    def broken(lists, warn):
+        raise KeyError("ids")
 
-    report = await Broken(sync_config, DataFolder(sync_config.data_dir), retry=FAST_RETRY).run_once()
+    monkeypatch.setattr(sync_fetch, "list_item_endpoints", broken)
+    report = await make_service(sync_config).run_once()
     assert report.outcome == "failed"
     assert report.error.startswith("Unexpected error: KeyError: 'ids'")
     assert read_last_attempt(DataFolder(sync_config.data_dir))["outcome"] == "failed"
