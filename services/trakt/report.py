@@ -18,6 +18,7 @@ from typing import Any
 import ujson
 
 from services.data.snapshots import DataFolder, write_json_atomic
+from services.redact import Redactor
 
 log = logging.getLogger("trakt_watch.sync")
 
@@ -71,14 +72,25 @@ class SyncReport:
     http: dict[str, int] | None = None
     _clock_start: float = field(default_factory=time.monotonic, repr=False)
     duration_seconds: float | None = None
+    # Config.secrets(): an upstream may echo a key into a message; no recorded text keeps it.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        self._redact = Redactor(self.secrets)
+
+    def record_text(self, text: str) -> str:
+        """What every warning and error goes through on its way into the report (and so into the
+        report files, GET /api/trakt/sync, /healthz, the /api/trakt metadata and the CLI)."""
+        return self._redact(text)
 
     def warn(self, message: str) -> None:
+        message = self.record_text(message)
         log.warning("sync: %s", message)
         self.warnings.append(message)
 
     def finish(self, outcome: str, error: str | None = None) -> None:
         self.outcome = outcome
-        self.error = error
+        self.error = self.record_text(error) if error is not None else None
         self.finished_at = utc_now()
         self.duration_seconds = round(time.monotonic() - self._clock_start, 3)
 

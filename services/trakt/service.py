@@ -190,7 +190,7 @@ class SyncService:
     # --- one sync ----------------------------------------------------------------------------
     async def _run(self, trigger: str, progress: ProgressCallback | None) -> SyncReport:
         config = self.config
-        report = SyncReport(username=config.trakt_username, trigger=trigger)
+        report = SyncReport(username=config.trakt_username, trigger=trigger, secrets=tuple(config.secrets()))
         self._current = report
         if not config.has_trakt:
             report.finish(FAILED, "Sync needs TRAKT_API_KEY and TRAKT_USERNAME to be set")

@@ -5,7 +5,7 @@ It behaves like Trakt where the sync and the watcher care: it checks the require
 `trakt-api-version`), paginates with the `X-Pagination-*` headers (default 10 a page, `limit`
 clamped at 250), answers 204 from `/watching` when nothing plays, and can inject faults into the
 next N matching requests (429 JSON or HTML, 5xx/52x, slow answers, dropped connections,
-malformed JSON, private users).
+malformed JSON, the API key echoed back, private users).
 
     account = FakeAccount.build(history=10_000, watched_movies=3_000, shows=600, lists=40)
     fake = FakeTrakt(account, latency=0.05)
@@ -42,6 +42,7 @@ FAULT_KINDS = (
     "slow",             # sleep `delay` seconds, then answer normally
     "drop",             # close the connection without an answer
     "malformed",        # 200 with a truncated JSON body
+    "echo_key",         # 200 [] whose X-Pagination-Item-Count is the trakt-api-key sent (a broken upstream)
     "private",          # 401 + X-Private-User: true
     "forbidden",        # 403 (what Trakt answers for a bad key or unapproved app)
 )
@@ -481,6 +482,9 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
             self.set_header("X-Pagination-Page", "1")
             self.set_header("X-Pagination-Page-Count", "1")
             return self.finish('[{"watched_at": "2024-01-01T00:00:00.000Z", "movie": {"title": "Cut')
+        if fault.kind == "echo_key":
+            self.set_header("X-Pagination-Item-Count", self.request.headers.get("trakt-api-key", ""))
+            return self._json(200, [])
         if fault.kind == "private":
             return self._private()
         if fault.kind == "forbidden":

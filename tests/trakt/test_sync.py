@@ -23,10 +23,12 @@ from services.trakt.lock import ProcessLock
 from services.trakt.report import read_sync_status
 from services.trakt.service import SyncAlreadyRunning, SyncService
 from services.trakt.report import HISTORY_LENGTH, read_history, read_last_attempt
+from services.redact import REDACTED
 from services.trakt.client import RetryPolicy
 from tests.fakes.trakt import FakeAccount, FakeTrakt
 
 USER = "fakeuser"
+LONG_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"  # 64 characters, like a real client id
 FAST_RETRY = RetryPolicy(retries=2, base_delay=0.01, max_delay=0.02, rate_limit_retries=2,
                          default_retry_after=0.05)
 
@@ -590,3 +592,61 @@ async def test_status_falls_back_to_the_served_snapshots_report(fake, sync_confi
     inside = read_json(folder.served_root() / "sync_report.json")
     assert status["last_success_at"] == inside["finished_at"] is not None
     assert status["last_attempt_outcome"] is None
+
+
+# --- secrets echoed by an upstream -------------------------------------------------------------------
+def stored_sync_texts(config: Config) -> str:
+    """Every report file the sync keeps (sync/*.json and the served snapshot's own report)."""
+    folder = DataFolder(config.data_dir)
+    texts = [p.read_text(encoding="utf-8") for p in sorted(folder.sync_dir.glob("*.json"))]
+    root = folder.served_root()
+    if root is not None:
+        texts.append((root / "sync_report.json").read_text(encoding="utf-8"))
+    return "\n".join(texts)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_api_key_echoed_by_trakt_is_redacted_from_the_reports_and_the_cli(account, tmp_path):
+    fake = FakeTrakt(account, api_key=LONG_KEY)
+    url = await fake.start()
+    config = replace(Config(), trakt_api_key=LONG_KEY, trakt_username=USER, trakt_api_url=url,
+                     data_dir=tmp_path / "data", sync_interval_hours=0)
+    # In a body: a list named after the key, with a slug that is the key plus a character that is not
+    # plain (the warning quotes the slug's first 60 characters).
+    account.lists[0]["name"] = f"echo {LONG_KEY}"
+    account.lists[0]["ids"]["slug"] = f"{LONG_KEY}!"
+    outputs = []
+    try:
+        out, err = io.StringIO(), io.StringIO()
+        assert await run_sync_command(config, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 0
+        outputs += [out.getvalue(), err.getvalue()]
+        warnings = read_last_attempt(DataFolder(config.data_dir))["warnings"]
+        assert warnings == [f"list 'echo {REDACTED}' (id {account.lists[0]['ids']['trakt']}) has a slug that is "
+                            f"not safe as a file name ('{REDACTED}'): its items were skipped"]
+        # In a header: the key comes back as X-Pagination-Item-Count (the client quotes 40 characters).
+        fake.inject("echo_key", times=1000, path="/ratings")
+        out, err = io.StringIO(), io.StringIO()
+        assert await run_sync_command(config, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 1
+        outputs += [out.getvalue(), err.getvalue()]
+    finally:
+        await fake.stop()
+    error = read_last_attempt(DataFolder(config.data_dir))["error"]
+    assert error.startswith(f"/users/{USER}/ratings: header X-Pagination-Item-Count is not a number: '{REDACTED}'")
+    assert f"'{REDACTED}'" in outputs[3]
+    everything = "\n".join(outputs) + stored_sync_texts(config)
+    for piece in (LONG_KEY[:12], LONG_KEY[-12:]):
+        assert piece not in everything
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_tmdb_key_in_an_image_failure_is_redacted_from_the_warning(fake, sync_config):
+    tmdb_key = "tmdb-secret-value"
+
+    async def leaky(config, snapshot_root, images_dir, progress=None):
+        raise RuntimeError(f"401 for https://api.themoviedb.org/3/movie/1/images?api_key={tmdb_key}")
+
+    config = replace(sync_config, tmdb_api_key=tmdb_key)
+    report = await make_service(config, images=leaky).run_once()
+    assert report.warnings == ["image download failed: RuntimeError: 401 for "
+                               f"https://api.themoviedb.org/3/movie/1/images?api_key={REDACTED}"]
+    assert tmdb_key not in stored_sync_texts(config)
