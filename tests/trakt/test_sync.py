@@ -215,6 +215,21 @@ async def test_a_list_with_an_unsafe_slug_is_skipped_with_a_warning(fake, accoun
 
 
 @pytest.mark.gen_test(timeout=20)
+async def test_a_list_slug_with_a_trailing_newline_is_skipped_and_never_a_file_name(fake, account, sync_config):
+    bad = account.lists[0]
+    bad["ids"]["slug"] = "best\n"
+    report = await make_service(sync_config).run_once()
+    assert report.outcome == "success"
+    assert report.warnings == [f"list {bad['name']!r} (id {bad['ids']['trakt']}) has a slug that is not safe "
+                               "as a file name ('best\\n'): its items were skipped"]
+    assert read_last_attempt(DataFolder(sync_config.data_dir))["warnings"] == report.warnings
+    root = DataFolder(sync_config.data_dir).served_root()
+    assert sorted(p.name for p in (root / "user/lists").iterdir()) == sorted(
+        ["user_lists.json"] + [f"{lst['ids']['slug']}_items.json" for lst in account.lists[1:]])
+    assert "lists/best\n" not in report.endpoints
+
+
+@pytest.mark.gen_test(timeout=20)
 async def test_item_count_mismatch_is_recorded_as_a_warning(fake, account, sync_config):
     fake.item_count_override["ratings"] = 999
     report = await make_service(sync_config).run_once()
