@@ -18,7 +18,7 @@ from typing import Any
 
 from services.config import Config
 from services.data.snapshots import DataFolder
-from services.errors import NotReady
+from services.errors import Conflict, NotReady
 from services.trakt import schedule
 from services.trakt.client import RequestBudget, RetryPolicy, TraktClient, TraktError
 from services.trakt.fetch import fetch_all, write_snapshot
@@ -41,8 +41,8 @@ ImageDownloader = Callable[..., Awaitable[dict]]
 ProgressCallback = Callable[[SyncProgress], Any]
 
 
-class SyncAlreadyRunning(Exception):
-    """Another sync holds the lock (in this process or another one)."""
+class SyncAlreadyRunning(Conflict):
+    """Another sync holds the lock (in this process or another one); the message says which."""
 
 
 class SyncService:
@@ -111,17 +111,25 @@ class SyncService:
     def running(self) -> bool:
         return self._active
 
-    def start_now(self, trigger: str = "manual") -> bool:
-        """Start a sync in the background; False when one is already running."""
+    def start_now(self, trigger: str = "manual") -> None:
+        """Start a sync in the background. Raises SyncAlreadyRunning when one runs here or holds the
+        data folder's lock in another process (the lock is taken here, before answering)."""
         if not self.config.has_trakt:
             raise NotReady("Sync needs TRAKT_API_KEY and TRAKT_USERNAME to be set")
         if self._active:
-            return False
+            raise SyncAlreadyRunning("A sync is already running")
+        lock = ProcessLock(self.folder.sync_dir / LOCK_FILE)
+        try:
+            acquired = lock.acquire(trigger)
+        except OSError:
+            acquired = True  # the run itself fails and says why the folder cannot be used
+        if not acquired:
+            raise SyncAlreadyRunning(f"A sync is already running in another process: {lock.holder().describe()}")
         self._active = True  # taken now, so a second call before the task runs sees it
-        task = asyncio.create_task(self._guarded_run(trigger, None), name="sync-now")
+        task = asyncio.create_task(self._guarded_run(trigger, None, lock), name="sync-now")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return True
+        task.add_done_callback(lambda _task: lock.release())  # also when cancelled before it ran
 
     async def run_once(self, progress: ProgressCallback | None = None, *, trigger: str = "manual") -> SyncReport:
         """One full sync now; returns its report (outcome success or failed; raises on cancel)."""
@@ -147,9 +155,10 @@ class SyncService:
         status["history"] = read_history(self.folder)[:5]
         return status
 
-    async def _guarded_run(self, trigger: str, progress: ProgressCallback | None) -> SyncReport:
+    async def _guarded_run(self, trigger: str, progress: ProgressCallback | None,
+                           lock: ProcessLock | None = None) -> SyncReport:
         try:
-            return await self._run(trigger, progress)
+            return await self._run(trigger, progress, lock)
         finally:
             self._active = False
             self._current = None
@@ -177,7 +186,7 @@ class SyncService:
             return  # never synced here: nothing to clean, and nothing to create (the folder may be read-only)
         lock = ProcessLock(self.folder.sync_dir / LOCK_FILE)
         try:
-            if not lock.acquire():
+            if not lock.acquire("cleanup"):
                 return  # a sync in another process is writing its partial folder right now
         except OSError as exc:
             log.warning("cannot check %s for interrupted syncs: %s", self.folder.root, exc)
@@ -188,24 +197,28 @@ class SyncService:
             lock.release()
 
     # --- one sync ----------------------------------------------------------------------------
-    async def _run(self, trigger: str, progress: ProgressCallback | None) -> SyncReport:
+    async def _run(self, trigger: str, progress: ProgressCallback | None,
+                   lock: ProcessLock | None = None) -> SyncReport:
+        """One attempt; `lock` is the data folder's lock when the caller took it already."""
         config = self.config
         report = SyncReport(username=config.trakt_username, trigger=trigger, secrets=tuple(config.secrets()))
         self._current = report
         if not config.has_trakt:
             report.finish(FAILED, "Sync needs TRAKT_API_KEY and TRAKT_USERNAME to be set")
             return report
-        lock = ProcessLock(self.folder.sync_dir / LOCK_FILE)
-        try:
-            acquired = lock.acquire()
-        except OSError as exc:
-            report.finish(FAILED, f"Cannot use the data folder {self.folder.root}: {exc.strerror or exc}")
-            log.error("sync not started: %s", report.error)
-            return report  # not recorded: the folder cannot be written
-        if not acquired:
-            report.finish(FAILED, "Another sync of this data folder is already running (in another process)")
-            log.warning("sync not started: %s", report.error)
-            return report  # not recorded: the running sync will write its own report
+        if lock is None or not lock.held:
+            lock = ProcessLock(self.folder.sync_dir / LOCK_FILE)
+            try:
+                acquired = lock.acquire(trigger)
+            except OSError as exc:
+                report.finish(FAILED, f"Cannot use the data folder {self.folder.root}: {exc.strerror or exc}")
+                log.error("sync not started: %s", report.error)
+                return report  # not recorded: the folder cannot be written
+            if not acquired:
+                report.finish(FAILED, "Another sync of this data folder is already running in another process: "
+                                      f"{lock.holder().describe()}")
+                log.warning("sync not started: %s", report.error)
+                return report  # not recorded: the running sync will write its own report
         log.info("sync started (%s) for %s", trigger, config.trakt_username)
         try:
             await asyncio.to_thread(self._remove_partials_locked)

@@ -352,9 +352,10 @@ async def test_missing_configuration_exits_2(tmp_path):
 async def test_stop_cancels_a_running_sync_without_committing(fake, sync_config):
     fake.latency = 0.2
     service = make_service(sync_config)
-    assert service.start_now() is True
+    service.start_now()
     assert service.running
-    assert service.start_now() is False
+    with pytest.raises(SyncAlreadyRunning, match="^A sync is already running$"):
+        service.start_now()
     with pytest.raises(SyncAlreadyRunning):
         await service.run_once()
     while fake.count() < 3:
@@ -432,17 +433,54 @@ async def test_start_removes_partial_snapshots_left_by_a_killed_sync(tmp_path):
 
 
 @pytest.mark.gen_test(timeout=10)
-async def test_a_sync_in_another_process_blocks_this_one(fake, sync_config):
+async def test_a_sync_in_another_process_blocks_this_one_and_is_named(fake, sync_config):
     folder = DataFolder(sync_config.data_dir)
-    lock = ProcessLock(folder.sync_dir / "sync.lock")
-    assert lock.acquire()
+    lock = ProcessLock(folder.sync_dir / "sync.lock")  # another open file: flock refuses it like another process
+    assert lock.acquire("cli")
     try:
         report = await make_service(sync_config).run_once()
     finally:
         lock.release()
-    assert report.outcome == "failed" and "already running" in report.error
+    assert report.outcome == "failed"
+    assert report.error.startswith("Another sync of this data folder is already running in another process: "
+                                   f"pid {os.getpid()} (trakt-watch sync) since 20")
     assert fake.count() == 0
     assert read_last_attempt(folder) is None  # the running sync writes its own report
+
+
+def test_the_lock_file_says_who_holds_it_and_is_emptied_on_release(tmp_path):
+    lock = ProcessLock(tmp_path / "sync" / "sync.lock")
+    assert lock.acquire("schedule")
+    try:
+        written = read_json(tmp_path / "sync" / "sync.lock")
+        assert set(written) == {"pid", "since", "trigger"}
+        assert written["pid"] == os.getpid() and written["trigger"] == "schedule"
+        assert written["since"].endswith("Z") and written["since"][:4] >= "2026"
+        other = ProcessLock(tmp_path / "sync" / "sync.lock")
+        assert other.acquire() is False
+        assert other.holder().describe() == f"pid {os.getpid()} (the server's schedule) since {written['since']}"
+    finally:
+        lock.release()
+    assert (tmp_path / "sync" / "sync.lock").read_text() == ""
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_start_now_is_refused_at_once_while_another_process_holds_the_lock(fake, sync_config):
+    lock = ProcessLock(DataFolder(sync_config.data_dir).sync_dir / "sync.lock")
+    assert lock.acquire("cli")
+    service = make_service(sync_config)
+    try:
+        with pytest.raises(SyncAlreadyRunning, match=rf"^A sync is already running in another process: "
+                                                     rf"pid {os.getpid()} \(trakt-watch sync\) since 20"):
+            service.start_now()
+    finally:
+        lock.release()
+    assert not service.running
+    assert fake.count() == 0
+    service.start_now()  # free again: this one runs
+    while service.running:
+        await asyncio.sleep(0.02)
+    assert service.last_report["outcome"] == "success"
 
 
 # --- images ----------------------------------------------------------------------------------------

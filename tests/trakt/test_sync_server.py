@@ -236,6 +236,32 @@ async def test_a_sync_killed_with_sigkill_leaves_the_old_data_served_and_the_nex
     assert history["data"] == fake_trakt.account.history_movies
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_post_sync_while_a_cli_sync_holds_the_lock_is_409_naming_that_process(
+        http_client, base_url, fake_trakt, data_dir):
+    fake_trakt.latency = 0.25
+    process = await start_cli_sync(fake_trakt, data_dir)
+    try:
+        end = time.monotonic() + 20
+        while fake_trakt.count() < 2 and time.monotonic() < end:  # it takes the lock before asking Trakt
+            await asyncio.sleep(0.02)
+        assert fake_trakt.count() >= 2, "the CLI sync never reached Trakt"
+        code, body = await fetch_json(http_client, f"{base_url}/api/trakt/sync", method="POST", body=b"")
+        assert code == 409
+        assert body["error"].startswith("A sync is already running in another process: "
+                                        f"pid {process.pid} (trakt-watch sync) since 20")
+        code, status = await fetch_json(http_client, f"{base_url}/api/trakt/sync")
+        assert status["running"] is False  # nothing was started here to be dropped later
+    finally:
+        fake_trakt.latency = 0.0
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    code, _ = await fetch_json(http_client, f"{base_url}/api/trakt/sync", method="POST", body=b"")
+    assert code == 202
+    status = await wait_for_sync_to_finish(http_client, base_url)
+    assert status["last_attempt_outcome"] == "success" and status["history"][0]["trigger"] == "manual"
+
+
 @pytest.mark.gen_test(timeout=30)
 async def test_cli_sync_failure_exits_1_with_the_reason(fake_trakt, tmp_path):
     fake_trakt.inject("forbidden", times=1000)
