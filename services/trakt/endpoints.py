@@ -30,7 +30,9 @@ FIXED_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("history/movies", layout.HISTORY["movies"], "/users/{u}/history/movies"),
     Endpoint("history/shows", layout.HISTORY["shows"], "/users/{u}/history/shows"),
     Endpoint("watched/movies", layout.WATCHED["movies"], "/users/{u}/watched/movies"),
-    Endpoint("watched/shows", layout.WATCHED["shows"], "/users/{u}/watched/shows"),
+    # Since mid-2026 watched shows carry their `seasons` only with extended=progress (which pages
+    # at 100 rows whatever `limit` says); the older, unpaginated API ignores the parameter.
+    Endpoint("watched/shows", layout.WATCHED["shows"], "/users/{u}/watched/shows", (("extended", "progress"),)),
     Endpoint("watchlist/movies", layout.WATCHLIST["movies"], "/users/{u}/watchlist/movies"),
     Endpoint("watchlist/shows", layout.WATCHLIST["shows"], "/users/{u}/watchlist/shows"),
     Endpoint("watchlist/all", layout.WATCHLIST["all"], "/users/{u}/watchlist"),

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import io
 import json
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -120,11 +121,23 @@ def assert_mirrors(config: Config, account: FakeAccount) -> Path:
 
 
 # --- completeness ------------------------------------------------------------------------------
+PAGE = 250  # README "Sync": every call asks for limit=250
+PROGRESS_PAGE = 100  # Trakt since mid-2026: extended=progress caps a page of watched shows at 100
+
+
+def pages(rows: int, size: int) -> int:
+    """Requests for one endpoint: one per page, at least one."""
+    return max(1, math.ceil(rows / size))
+
+
+@pytest.mark.parametrize("variant, expected_total", [("2026", 110), ("legacy", 94)])
 @pytest.mark.gen_test(timeout=60)
-async def test_large_account_is_mirrored_completely_in_the_minimum_number_of_requests(tmp_path):
+async def test_large_account_is_mirrored_completely_in_the_minimum_number_of_requests(
+        tmp_path, variant, expected_total):
     account = FakeAccount.build(history=10_000, watched_movies=3_000, shows=600, lists=40, watchlist=300,
                                 comments=120, ratings=700)
     fake = FakeTrakt(account)
+    fake.watched_variant = variant  # 2026: watched lists paginated; legacy: each sent whole, no headers
     url = await fake.start()
     try:
         config = replace(Config(), trakt_api_key="test-key", trakt_username=USER, trakt_api_url=url,
@@ -133,16 +146,62 @@ async def test_large_account_is_mirrored_completely_in_the_minimum_number_of_req
     finally:
         await fake.stop()
     assert report.outcome == "success", report.error
-    assert_mirrors(config, account)
-    assert len(account.history_movies) + len(account.history_shows) == 10_000
-    # One request per 250-row page (at least one per endpoint), plus profile and stats: 40 + 12 + 3 + ...
-    assert fake.count() == account.minimum_requests() == report.totals()["requests"]
-    assert fake.count("/history/") == 14 + 27
-    assert fake.count("/watched/movies") == 12
-    assert fake.count("/watched/shows") == 3
-    assert fake.count("/items") == 40
+    assert_mirrors(config, account)  # watched shows with their seasons, in both variants
+    sizes = {"history/movies": len(account.history_movies), "history/shows": len(account.history_shows),
+             "watched/movies": len(account.watched_movies), "watched/shows": len(account.watched_shows),
+             "watchlist/movies": sum(1 for item in account.watchlist if item["type"] == "movie"),
+             "watchlist/shows": sum(1 for item in account.watchlist if item["type"] == "show"),
+             "watchlist/all": len(account.watchlist), "lists": len(account.lists),
+             "comments": len(account.comments), "ratings": len(account.ratings)}
+    assert sizes == {"history/movies": 3333, "history/shows": 6667, "watched/movies": 3000, "watched/shows": 600,
+                     "watchlist/movies": 200, "watchlist/shows": 100, "watchlist/all": 300, "lists": 40,
+                     "comments": 120, "ratings": 700}
+    expected = {name: pages(rows, PAGE) for name, rows in sizes.items()}
+    if variant == "2026":
+        expected["watched/shows"] = pages(sizes["watched/shows"], PROGRESS_PAGE)
+    else:
+        expected["watched/movies"] = expected["watched/shows"] = 1
+    expected.update({"profile": 1, "stats": 1})
+    expected.update({f"lists/{lst['ids']['slug']}": pages(len(account.list_items[lst["ids"]["trakt"]]), PAGE)
+                     for lst in account.lists})
+    assert {name: entry.requests for name, entry in report.endpoints.items()} == expected
+    assert fake.count() == report.totals()["requests"] == sum(expected.values()) == expected_total
+    assert account.minimum_requests(PAGE, variant) == expected_total  # what bench/sync.py compares with
+    assert fake.count("/watched/shows") == (6 if variant == "2026" else 1)
     assert report.totals()["retries"] == 0 and report.warnings == []
     assert report.endpoints["history/shows"].item_count_reported == report.endpoints["history/shows"].items == 6667
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_watched_shows_are_asked_for_with_extended_progress_and_keep_their_seasons(fake, account, sync_config):
+    report = await make_service(sync_config).run_once()
+    assert report.outcome == "success", report.error
+    queries = [query for _, path, query in fake.requests if path == f"/users/{USER}/watched/shows"]
+    assert queries == [{"extended": "progress", "page": "1", "limit": "250"}]
+    root = DataFolder(sync_config.data_dir).served_root()
+    shows = read_json(root / layout.WATCHED["shows"])["data"]
+    assert [len(show["seasons"]) for show in shows] == [len(show["seasons"]) for show in account.watched_shows]
+    assert all(show["seasons"] for show in shows)
+
+
+def test_the_fake_sends_watched_seasons_only_with_extended_progress_at_100_a_page(account):
+    fake = FakeTrakt(account)
+    assert fake.page_limit("watched/shows", {"extended": "progress", "limit": "250"}) == PROGRESS_PAGE
+    assert fake.page_limit("watched/shows", {"limit": "250"}) == PAGE
+    assert fake.page_limit("history/movies", {}) == 100  # the 2026 default without `limit`
+    assert fake.page_limit("comments", {}) == 10
+    _, plain = fake.resolve(f"/users/{USER}/watched/shows", {})
+    _, full = fake.resolve(f"/users/{USER}/watched/shows", {"extended": "full"})
+    _, progress = fake.resolve(f"/users/{USER}/watched/shows", {"extended": "progress"})
+    assert all("seasons" not in row for row in plain + full)
+    assert progress == account.watched_shows and all("seasons" in row for row in progress)
+    assert fake.paginates("watched/shows")
+    fake.watched_variant = "legacy"
+    assert not fake.paginates("watched/shows") and not fake.paginates("watched/movies")
+    _, legacy = fake.resolve(f"/users/{USER}/watched/shows", {})
+    _, noseasons = fake.resolve(f"/users/{USER}/watched/shows", {"extended": "noseasons"})
+    assert legacy == account.watched_shows
+    assert all("seasons" not in row for row in noseasons)
 
 
 @pytest.mark.gen_test(timeout=20)
