@@ -27,6 +27,9 @@ setup(
         "aiohttp>=3.9",
         "aiofiles>=23.1",
         "ujson>=6.1",
+        # `trakt-watch sync`'s terminal bar: tqdm.contrib.logging prints log records above it;
+        # that contrib module finds the console handler by its stream, so the major is pinned
+        "tqdm>=4.66,<5",
     ],
     extras_require={
         "test": [

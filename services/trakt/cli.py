@@ -62,6 +62,7 @@ async def run_sync_command(config: Config, images: bool | None = None, *,
         stderr.write(f"trakt-watch sync: cannot use DATA_DIR {config.data_dir}: {exc.strerror or exc}\n")
         return 2
     service = SyncService(config, folder, images=downloader, retry=retry, request_timeout=request_timeout)
+    # A bar on a terminal only; elsewhere (a pipe, the journal) the log lines alone.
     bar = TerminalProgress(stderr) if _isatty(stderr) else None
 
     loop = asyncio.get_running_loop()
@@ -72,17 +73,15 @@ async def run_sync_command(config: Config, images: bool | None = None, *,
             loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
             handled.append(sig)
     try:
-        report = await service.run_once(progress=bar, trigger="cli")
+        with bar if bar is not None else contextlib.nullcontext():
+            report = await service.run_once(progress=bar, trigger="cli")
     except asyncio.CancelledError:
-        if bar:
-            bar.close()
         stderr.write("trakt-watch sync: cancelled; the served data is unchanged\n")
         return 1
     finally:
         for sig in handled:
             loop.remove_signal_handler(sig)
-    if bar:
-        bar.close()
+    # The bar is gone: the warnings, then one summary line, are the last things printed.
     for warning in report.warnings:
         stderr.write(f"warning: {warning}\n")
     if report.succeeded:

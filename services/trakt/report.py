@@ -155,9 +155,21 @@ class SyncReport:
                     f"in {took}")
         else:
             line = f"sync {self.outcome} after {took} and {totals['requests']} requests: {self.error}"
+        if self.images:
+            line += "; images: " + _image_summary(self.images)
         if self.warnings:
             line += f"; {len(self.warnings)} warning(s)"
         return line
+
+
+def _image_summary(images: dict) -> str:
+    """`80 downloaded, 3 not on TMDB, 1 failed` (counts of services.images.downloads; zeros left out)."""
+    parts = [f"{images.get('downloaded', 0):,} downloaded"]
+    for key, label in (("skipped_existing", "already there"), ("not_found", "not on TMDB"),
+                       ("missing_tmdb_id", "without a TMDB id"), ("failed", "failed")):
+        if images.get(key):
+            parts.append(f"{images[key]:,} {label}")
+    return ", ".join(parts)
 
 
 def save_report(folder: DataFolder, report: SyncReport, *, record_history: bool = True) -> None:

@@ -21,9 +21,8 @@ from services.trakt import schedule
 from services.trakt.cli import run_sync_command
 from services.trakt.endpoints import FIXED_ENDPOINTS
 from services.trakt.lock import ProcessLock
-from services.trakt.report import read_sync_status
 from services.trakt.service import SyncAlreadyRunning, SyncService
-from services.trakt.report import HISTORY_LENGTH, read_history, read_last_attempt
+from services.trakt.report import HISTORY_LENGTH, SyncReport, read_history, read_last_attempt, read_sync_status
 from services.redact import REDACTED
 from services.trakt.client import RetryPolicy
 from tests.fakes.trakt import FakeAccount, FakeTrakt
@@ -560,11 +559,19 @@ async def test_image_step_runs_after_commit_and_its_failure_is_only_a_warning(fa
     assert report.outcome == "success" and report.images == {"downloaded": 3}
     assert calls == [(folder.served_root(), folder.images_dir)]
     assert read_last_attempt(folder)["images"] == {"downloaded": 3}
+    assert report.one_line().endswith("; images: 3 downloaded")
 
     report = await make_service(config, images=broken).run_once()
     assert report.outcome == "success"
     assert report.warnings == ["image download failed: RuntimeError: TMDB exploded"]
     assert folder.served_root().name == report.snapshot
+
+
+def test_the_summary_line_counts_images_leaving_out_zeros():
+    report = SyncReport(username=USER, trigger="cli")
+    report.images = {"downloaded": 1080, "skipped_existing": 0, "not_found": 3, "missing_tmdb_id": 2, "failed": 1}
+    report.finish("success")
+    assert report.one_line().endswith("; images: 1,080 downloaded, 3 not on TMDB, 2 without a TMDB id, 1 failed")
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -603,15 +610,13 @@ class TerminalStream(io.StringIO):
 
 
 @pytest.mark.gen_test(timeout=20)
-async def test_cli_draws_a_progress_bar_on_a_terminal_and_prints_one_summary_line(fake, account, sync_config):
+async def test_cli_draws_a_progress_bar_on_a_terminal_removes_it_and_prints_one_summary_line(fake, account,
+                                                                                             sync_config):
     out, err = io.StringIO(), TerminalStream()
     assert await run_sync_command(sync_config, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 0
-    frames = err.getvalue().split("\r")[1:]
-    total = len(FIXED_ENDPOINTS) + len(account.lists)
-    assert len(frames) >= total
-    assert frames[-1].rstrip().endswith("done:") or "done" in frames[-1]
-    assert f"{total}/{total} files" in frames[-1]
-    assert err.getvalue().endswith("\n")
+    frames = err.getvalue().split("\r")
+    assert frames[1].startswith("sync   0%|")  # drawn as soon as the sync starts
+    assert frames[-1] == "" and frames[-2].strip() == ""  # and wiped at the end
     lines = out.getvalue().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sync committed snapshot ")
     assert f"{fake.count()} requests" in lines[0]
