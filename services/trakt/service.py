@@ -172,6 +172,7 @@ class SyncService:
             await asyncio.sleep(delay)
             if self._active:
                 delay = schedule.delay_after(False, interval)
+                log.info("a sync is already running; next scheduled sync in %.0f s", delay)
                 continue
             self._active = True
             try:
@@ -180,6 +181,7 @@ class SyncService:
                 log.exception("scheduled sync crashed")
                 report = None
             delay = schedule.delay_after(report is not None and report.succeeded, interval)
+            log.info("next scheduled sync in %.0f s", delay)
 
     def _remove_partials_if_idle(self) -> None:
         if not self.folder.snapshots_dir.is_dir():

@@ -6,9 +6,11 @@ import asyncio
 import hashlib
 import io
 import json
+import logging
 import math
 import os
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,6 @@ from services.data.snapshots import DataFolder
 from services.trakt import fetch as sync_fetch
 from services.trakt import schedule
 from services.trakt.cli import run_sync_command
-from services.trakt.endpoints import FIXED_ENDPOINTS
 from services.trakt.lock import ProcessLock
 from services.trakt.service import SyncAlreadyRunning, SyncService
 from services.trakt.report import HISTORY_LENGTH, SyncReport, read_history, read_last_attempt, read_sync_status
@@ -28,6 +29,9 @@ from services.trakt.client import RetryPolicy
 from tests.fakes.trakt import FakeAccount, FakeTrakt
 
 USER = "fakeuser"
+# README "Sync": what every snapshot mirrors, one report entry each (list items come on top).
+FIXED_NAMES = ("profile", "stats", "history/movies", "history/shows", "watched/movies", "watched/shows",
+               "watchlist/movies", "watchlist/shows", "watchlist/all", "lists", "comments", "ratings")
 LONG_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"  # 64 characters, like a real client id
 FAST_RETRY = RetryPolicy(retries=2, base_delay=0.01, max_delay=0.02, rate_limit_retries=2,
                          default_retry_after=0.05)
@@ -238,7 +242,7 @@ async def test_snapshot_carries_its_report_and_the_status_files_are_written(fake
     root = assert_mirrors(sync_config, fake.account)
     inside = read_json(root / "sync_report.json")
     assert inside["outcome"] == "success" and inside["snapshot"] == root.name == report.snapshot
-    assert set(inside["endpoints"]) >= {e.name for e in FIXED_ENDPOINTS}
+    assert set(inside["endpoints"]) == {*FIXED_NAMES, *(f"lists/{lst['ids']['slug']}" for lst in fake.account.lists)}
     last = read_last_attempt(DataFolder(sync_config.data_dir))
     assert last["outcome"] == "success" and last["finished_at"] and last["totals"]["requests"] == fake.count()
     status = read_sync_status(DataFolder(sync_config.data_dir))
@@ -467,7 +471,64 @@ async def test_schedule_waits_for_the_interval_after_a_recent_success(fake, sync
     await service.start()
     await asyncio.sleep(0.2)
     await service.stop()
-    assert fake.count() == len(FIXED_ENDPOINTS) + len(fake.account.lists)  # only the first sync ran
+    assert fake.count() == 12 + 3  # only the first sync ran: the fixed files and 3 lists, one page each
+
+
+# README "Sync", Schedule: "plus 10–120 s of jitter", "a failed run is retried within the hour".
+README_JITTER_SECONDS = (10.0, 120.0)
+README_RETRY_AFTER_FAILURE_SECONDS = 3600.0
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_the_first_scheduled_sync_waits_the_interval_plus_10_to_120_s_of_jitter(fake, sync_config):
+    folder = DataFolder(sync_config.data_dir)
+    interval = 24 * 3600
+    assert schedule.first_delay(folder, interval) == 0.0  # no data at all: at once
+    await make_service(sync_config).run_once()
+    finished = datetime.fromisoformat(read_sync_status(folder)["last_success_at"].replace("Z", "+00:00"))
+    asked = []
+
+    def lowest(a: float, b: float) -> float:
+        asked.append((a, b))
+        return a
+
+    def highest(a: float, b: float) -> float:
+        return b
+
+    at_finish = finished.timestamp
+    assert schedule.first_delay(folder, interval, uniform=lowest, now=at_finish) == interval + 10.0
+    assert schedule.first_delay(folder, interval, uniform=highest, now=at_finish) == interval + 120.0
+    assert asked == [README_JITTER_SECONDS]
+    # A day late: at once, plus the jitter; the jitter never exceeds a short interval.
+    late = finished.timestamp() + 2 * interval
+    assert schedule.first_delay(folder, interval, uniform=highest, now=lambda: late) == 120.0
+    assert schedule.first_delay(folder, 60.0, uniform=highest, now=lambda: late) == 60.0
+
+
+def test_after_a_failure_the_schedule_tries_again_within_the_hour():
+    assert schedule.delay_after(True, 24 * 3600) == 24 * 3600
+    assert schedule.delay_after(False, 24 * 3600) == README_RETRY_AFTER_FAILURE_SECONDS
+    assert schedule.delay_after(False, 1800) == 1800  # never later than the next regular run
+
+
+@pytest.mark.parametrize("hours, fails, next_in", [(24, True, "3600"), (24, False, "86400"), (0.5, True, "1800")])
+@pytest.mark.gen_test(timeout=20)
+async def test_the_schedule_waits_the_readme_delay_after_each_run(fake, sync_config, caplog, hours, fails, next_in):
+    if fails:
+        fake.inject("forbidden", times=1000)
+    service = make_service(replace(sync_config, sync_interval_hours=hours))
+    caplog.set_level(logging.INFO, logger="trakt_watch.sync")
+    await service.start()  # no data yet: the first run starts at once
+    try:
+        for _ in range(500):
+            if any(r.getMessage().startswith("next scheduled sync in") for r in caplog.records):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await service.stop()
+    assert service.last_report["outcome"] == ("failed" if fails else "success")
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("next scheduled sync in")] == [
+        f"next scheduled sync in {next_in} s"]
 
 
 def test_no_schedule_without_trakt_or_with_interval_zero(tmp_path):
@@ -670,7 +731,8 @@ async def test_an_unexpected_error_is_a_recorded_failure(fake, sync_config, monk
 
 
 @pytest.mark.gen_test(timeout=10)
-async def test_an_unwritable_data_folder_fails_the_sync_with_exit_1(fake, sync_config, tmp_path):
+async def test_an_unusable_data_folder_is_exit_2_for_the_cli_and_a_failed_run_for_the_service(
+        fake, sync_config, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the data folder should be")
     err = io.StringIO()

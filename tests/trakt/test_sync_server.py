@@ -169,6 +169,28 @@ async def test_post_sync_needs_the_admin_token_when_one_is_set(http_client, base
     await wait_for_sync_to_finish(http_client, base_url)
 
 
+@pytest.mark.gen_test(timeout=30)
+async def test_the_sync_and_the_watcher_draw_from_one_request_budget(fake_trakt, tmp_path):
+    """README: TRAKT_RATE_LIMIT requests per 5 minutes, "shared by the sync and the watcher"."""
+    from server import build_services
+
+    sync_requests = 12 + 2  # the fixed files and the account's 2 lists, one page each
+    config = replace(Config(), data_dir=tmp_path / "data", trakt_api_key="test-key", trakt_username=USER,
+                     trakt_api_url=fake_trakt.url, sync_interval_hours=0, trakt_rate_limit=sync_requests)
+    services = build_services(config)
+    await services.trakt.start()
+    try:
+        report = await services.sync.run_once()
+        assert report.outcome == "success", report.error
+        assert fake_trakt.count() == sync_requests == services.trakt.budget.used()
+        # The sync spent the whole budget, so the watcher's poll waits for the window to pass.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(services.watcher.poll_once(), 0.5)
+        assert fake_trakt.count("/watching") == 0
+    finally:
+        await services.trakt.close()
+
+
 # --- trakt-watch sync in its own process -------------------------------------------------------------
 def sync_env(fake: FakeTrakt) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRAKT_", "TMDB_", "DATA_DIR"))}
