@@ -70,6 +70,8 @@ class ProcessLock:
                 written = json.loads(fh.read(4096) or "{}")
         except (OSError, ValueError):
             return LockHolder()
+        if isinstance(written, int) and not isinstance(written, bool):
+            return LockHolder(pid=written)  # written by an older version: its pid alone
         if not isinstance(written, dict):
             return LockHolder()
         pid, since, trigger = written.get("pid"), written.get("since"), written.get("trigger")

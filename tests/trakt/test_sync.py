@@ -581,6 +581,8 @@ def test_the_lock_file_says_who_holds_it_and_is_emptied_on_release(tmp_path):
     finally:
         lock.release()
     assert (tmp_path / "sync" / "sync.lock").read_text() == ""
+    (tmp_path / "sync" / "sync.lock").write_text("4242\n")  # what an older version wrote
+    assert ProcessLock(tmp_path / "sync" / "sync.lock").holder().describe() == "pid 4242"
 
 
 @pytest.mark.gen_test(timeout=10)
