@@ -35,6 +35,9 @@ setup(
         # .env files read as python-dotenv reads them (quotes, inline comments, escapes, multi-line values);
         # <2: we use dotenv.parser.parse_stream for the line numbers of our file:line errors
         "python-dotenv>=1.0,<2",
+        # `trakt-watch sync`'s terminal bar: tqdm.contrib.logging prints log records above it;
+        # that contrib module finds the console handler by its stream, so the major is pinned
+        "tqdm>=4.66,<5",
     ],
     extras_require={
         "test": [

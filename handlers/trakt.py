@@ -6,12 +6,12 @@ from typing import Any
 
 from handlers.base import ApiHandler
 from services.config import Config
-from services.errors import Conflict
-from services.trakt.sync import SyncService
+from services.trakt.service import SyncService
 
 
 class SyncHandler(ApiHandler):
-    """POST starts a sync in the background (202, or 409 while one runs); GET shows its status."""
+    """POST starts a sync in the background (202, or 409 while one runs, naming the process that
+    holds the lock when it is another one); GET shows its status."""
 
     def initialize(self, config: Config, sync: SyncService, **kwargs: Any) -> None:
         super().initialize(config, **kwargs)
@@ -26,6 +26,5 @@ class SyncHandler(ApiHandler):
 
     def post(self) -> None:
         self.require_admin()
-        if not self.sync.start_now():
-            raise Conflict("A sync is already running")
+        self.sync.start_now()  # 409 (SyncAlreadyRunning) while a sync runs here or in another process
         self.write_json({"message": "Sync started", "running": True, "status_url": self.request.path}, status=202)

@@ -2,8 +2,8 @@
 
 `setup_logging(config)` installs one handler on the root logger. Its filter rewrites every
 record that passes through it so that the values of `config.secrets()` (API keys, the admin
-token) are replaced by `[REDACTED]`, whatever logger or library produced the record, including
-exception tracebacks.
+token) are replaced by `[REDACTED]` (services/redact.py), whatever logger or library produced the
+record, including exception tracebacks.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import tornado.web
 
 from services.config import Config
 from services.ops.metrics import AppMetrics
+from services.redact import REDACTED as REDACTED  # what tests and callers import from here
+from services.redact import Redactor
 
-REDACTED = "[REDACTED]"
 ACCESS_LOGGER = "trakt_watch.access"
 
 # Standard LogRecord attributes; anything else on a record came from `extra=` and goes into JSON.
@@ -34,15 +35,10 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        # Longest first, so a secret that contains another is replaced whole.
-        values = sorted({s for s in secrets if s}, key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(v) for v in values)) if values else None
-
-    def redact(self, text: str) -> str:
-        return self._pattern.sub(REDACTED, text) if self._pattern else text
+        self.redact = Redactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._pattern is None:
+        if not self.redact:
             return True
         message = record.getMessage()
         record.msg = self.redact(message)

@@ -18,6 +18,7 @@ import ujson
 
 from services import times
 from services.data.snapshots import DataFolder, write_json_atomic
+from services.redact import Redactor
 
 log = logging.getLogger("trakt_watch.sync")
 
@@ -71,14 +72,25 @@ class SyncReport:
     http: dict[str, int] | None = None
     _clock_start: float = field(default_factory=time.monotonic, repr=False)
     duration_seconds: float | None = None
+    # Config.secrets(): an upstream may echo a key into a message; no recorded text keeps it.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        self._redact = Redactor(self.secrets)
+
+    def record_text(self, text: str) -> str:
+        """What every warning and error goes through on its way into the report (and so into the
+        report files, GET /api/trakt/sync, /healthz, the /api/trakt metadata and the CLI)."""
+        return self._redact(text)
 
     def warn(self, message: str) -> None:
+        message = self.record_text(message)
         log.warning("sync: %s", message)
         self.warnings.append(message)
 
     def finish(self, outcome: str, error: str | None = None) -> None:
         self.outcome = outcome
-        self.error = error
+        self.error = self.record_text(error) if error is not None else None
         self.finished_at = utc_now()
         self.duration_seconds = round(time.monotonic() - self._clock_start, 3)
 
@@ -143,9 +155,21 @@ class SyncReport:
                     f"in {took}")
         else:
             line = f"sync {self.outcome} after {took} and {totals['requests']} requests: {self.error}"
+        if self.images:
+            line += "; images: " + _image_summary(self.images)
         if self.warnings:
             line += f"; {len(self.warnings)} warning(s)"
         return line
+
+
+def _image_summary(images: dict) -> str:
+    """`80 downloaded, 3 not on TMDB, 1 failed` (counts of services.images.downloads; zeros left out)."""
+    parts = [f"{images.get('downloaded', 0):,} downloaded"]
+    for key, label in (("skipped_existing", "already there"), ("not_found", "not on TMDB"),
+                       ("missing_tmdb_id", "without a TMDB id"), ("failed", "failed")):
+        if images.get(key):
+            parts.append(f"{images[key]:,} {label}")
+    return ", ".join(parts)
 
 
 def save_report(folder: DataFolder, report: SyncReport, *, record_history: bool = True) -> None:

@@ -1,11 +1,14 @@
 """A fake Trakt API v2: a real HTTP server on 127.0.0.1 serving a scripted account.
 
-It behaves like Trakt where the sync and the watcher care: it checks the required headers
-(412 without `Content-Type: application/json`, 403 for a wrong or missing key, 400 for a wrong
-`trakt-api-version`), paginates with the `X-Pagination-*` headers (default 10 a page, `limit`
-clamped at 250), answers 204 from `/watching` when nothing plays, and can inject faults into the
-next N matching requests (429 JSON or HTML, 5xx/52x, slow answers, dropped connections,
-malformed JSON, private users).
+It behaves like Trakt in 2026 where the sync and the watcher care: it checks the required
+headers (412 without `Content-Type: application/json`, 403 for a wrong or missing key, 400 for a
+wrong `trakt-api-version`); paginates with the `X-Pagination-*` headers (100 a page when no
+`limit` is sent, 10 for comments; `limit` clamped at 250), `/watched/{movies,shows}` included;
+gives watched shows their `seasons` only with `extended=progress`, which caps a page at 100
+(`watched_variant = "legacy"`: the older API, each watched list whole and unpaginated, with
+seasons unless `extended=noseasons`); answers 204 from `/watching` when nothing plays; and can
+inject faults into the next N matching requests (429 JSON or HTML, 5xx/52x, slow answers,
+dropped connections, malformed JSON, the API key echoed back, private users).
 
     account = FakeAccount.build(history=10_000, watched_movies=3_000, shows=600, lists=40)
     fake = FakeTrakt(account, latency=0.05)
@@ -34,7 +37,10 @@ from tests.fakes.bomb import gzip_bomb
 from tests.fakes.server import LoopbackServer
 
 MAX_LIMIT = 250
-DEFAULT_LIMIT = 10
+DEFAULT_LIMIT = 100  # a page when no `limit` is sent (2026)
+DEFAULT_LIMITS = {"comments": 10}  # endpoints whose default differs
+PROGRESS_MAX_LIMIT = 100  # `extended=progress` caps a page at this
+WATCHED_VARIANTS = ("2026", "legacy")
 
 FAULT_KINDS = (
     "rate_limit",       # 429, JSON body, Retry-After + X-Ratelimit (Trakt's own)
@@ -43,6 +49,7 @@ FAULT_KINDS = (
     "slow",             # sleep `delay` seconds, then answer normally
     "drop",             # close the connection without an answer
     "malformed",        # 200 with a truncated JSON body
+    "echo_key",         # 200 [] whose X-Pagination-Item-Count is the trakt-api-key sent (a broken upstream)
     "private",          # 401 + X-Private-User: true
     "forbidden",        # 403 (what Trakt answers for a bad key or unapproved app)
     "gzip_bomb",        # 200, Content-Encoding: gzip, ~1.2 MB inflating to 1.2 GB of valid JSON
@@ -262,10 +269,18 @@ class FakeAccount:
                 sizes[f"lists/{lst['ids']['trakt']}/items"] = len(self.list_items[lst["ids"]["trakt"]])
         return sizes
 
-    def minimum_requests(self, limit: int = MAX_LIMIT) -> int:
+    def minimum_requests(self, limit: int = MAX_LIMIT, watched_variant: str = "2026") -> int:
         """Requests a complete mirror needs at `limit` rows a page: one per page, at least one per
-        endpoint, plus the profile and the stats."""
-        return 2 + sum(max(1, math.ceil(n / limit)) for n in self.paged_endpoints().values())
+        endpoint, plus the profile and the stats. Watched shows come at most 100 a page (they are
+        asked for with `extended=progress`); the legacy variant sends each watched list whole."""
+        total = 2
+        for key, n in self.paged_endpoints().items():
+            if watched_variant == "legacy" and key.startswith("watched/"):
+                total += 1
+            else:
+                page = min(limit, PROGRESS_MAX_LIMIT) if key == "watched/shows" else limit
+                total += max(1, math.ceil(n / page))
+        return total
 
 
 @dataclass
@@ -288,6 +303,7 @@ class FakeTrakt(LoopbackServer):
         self.api_key = api_key
         self.latency = latency
         self.max_limit = MAX_LIMIT
+        self.watched_variant = "2026"  # or "legacy": see the module docstring
         self.fixed_page_size: int | None = None  # set: ignore `limit` altogether, like an old endpoint
         self.unpaginated: set[str] = set()  # endpoint keys (see paged_endpoints) answered whole, no headers
         self.item_count_override: dict[str, int] = {}  # endpoint key -> X-Pagination-Item-Count to claim
@@ -369,8 +385,10 @@ class FakeTrakt(LoopbackServer):
             if tail[0] == "movies":
                 return "history/movies", account.history_movies
             return "history/shows", account.history_shows
-        if head == "watched" and len(tail) == 1 and tail[0] in ("movies", "shows"):
-            return f"watched/{tail[0]}", account.watched_movies if tail[0] == "movies" else account.watched_shows
+        if head == "watched" and len(tail) == 1 and tail[0] == "movies":
+            return "watched/movies", account.watched_movies
+        if head == "watched" and len(tail) == 1 and tail[0] == "shows":
+            return "watched/shows", self._watched_shows(_extended(query))
         if head == "watchlist" and not tail:
             return "watchlist", account.watchlist_of("all")
         if head == "watchlist" and len(tail) == 1 and tail[0] in ("movies", "shows"):
@@ -389,6 +407,34 @@ class FakeTrakt(LoopbackServer):
         if head == "ratings" and len(tail) <= 1:
             return "ratings", account.ratings
         raise KeyError(path)
+
+
+    # --- pagination and the watched variants ------------------------------------------------
+    def paginates(self, key: str) -> bool:
+        """Whether the endpoint `key` answers in pages (with the X-Pagination-* headers)."""
+        if key in self.unpaginated or (key.startswith("lists/") and "lists/*" in self.unpaginated):
+            return False
+        return not (self.watched_variant == "legacy" and key.startswith("watched/"))
+
+    def page_limit(self, key: str, query: dict[str, str]) -> int:
+        """Rows on a page of `key`: `limit` (or the endpoint's default), clamped."""
+        if self.fixed_page_size:
+            return self.fixed_page_size
+        most = self.max_limit
+        if "progress" in _extended(query):
+            most = min(most, PROGRESS_MAX_LIMIT)
+        return min(_positive_int(query.get("limit"), DEFAULT_LIMITS.get(key, DEFAULT_LIMIT)), most)
+
+    def _watched_shows(self, extended: set[str]) -> list:
+        if self.watched_variant not in WATCHED_VARIANTS:
+            raise ValueError(f"watched_variant must be one of {WATCHED_VARIANTS}, got {self.watched_variant!r}")
+        if self.watched_variant == "2026":
+            with_seasons = "progress" in extended  # since mid-2026, seasons only with extended=progress
+        else:
+            with_seasons = "noseasons" not in extended
+        if with_seasons:
+            return self.account.watched_shows
+        return [{k: v for k, v in row.items() if k != "seasons"} for row in self.account.watched_shows]
 
 
 class _FakeTraktHandler(tornado.web.RequestHandler):
@@ -442,11 +488,11 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
             return self._json(404, {"error": "Not Found"})
         if fake.account.private:
             return self._private()
-        if key is None or key in fake.unpaginated or (key.startswith("lists/") and "lists/*" in fake.unpaginated):
+        if key is None or not fake.paginates(key):
             return self._json(200, data)
 
         page = _positive_int(query.get("page"), 1)
-        limit = fake.fixed_page_size or min(_positive_int(query.get("limit"), DEFAULT_LIMIT), fake.max_limit)
+        limit = fake.page_limit(key, query)
         page_count = max(1, math.ceil(len(data) / limit))
         self.set_header("X-Pagination-Page", str(page))
         self.set_header("X-Pagination-Limit", str(limit))
@@ -492,6 +538,9 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
             self.set_header("X-Pagination-Page", "1")
             self.set_header("X-Pagination-Page-Count", "1")
             return self.finish('[{"watched_at": "2024-01-01T00:00:00.000Z", "movie": {"title": "Cut')
+        if fault.kind == "echo_key":
+            self.set_header("X-Pagination-Item-Count", self.request.headers.get("trakt-api-key", ""))
+            return self._json(200, [])
         if fault.kind == "private":
             return self._private()
         if fault.kind == "forbidden":
@@ -501,6 +550,11 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
             self.set_header("Content-Encoding", "gzip")
             return self.finish(gzip_bomb())
         raise AssertionError(f"unhandled fault {fault.kind}")
+
+
+def _extended(query: dict[str, str]) -> set[str]:
+    """The `extended` levels asked for (comma-separated)."""
+    return {level.strip() for level in query.get("extended", "").split(",") if level.strip()}
 
 
 def _positive_int(raw: str | None, default: int) -> int:

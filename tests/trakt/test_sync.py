@@ -6,8 +6,11 @@ import asyncio
 import hashlib
 import io
 import json
+import logging
+import math
 import os
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -15,19 +18,21 @@ import pytest
 from services.data import layout
 from services.config import Config
 from services.data.snapshots import DataFolder
-from services.trakt.sync import (
-    FIXED_ENDPOINTS,
-    SyncAlreadyRunning,
-    SyncService,
-    _ProcessLock,
-    read_sync_status,
-    run_sync_command,
-)
-from services.trakt.report import HISTORY_LENGTH, read_history, read_last_attempt
+from services.trakt import fetch as sync_fetch
+from services.trakt import schedule
+from services.trakt.cli import run_sync_command
+from services.trakt.lock import ProcessLock
+from services.trakt.service import SyncAlreadyRunning, SyncService
+from services.trakt.report import HISTORY_LENGTH, SyncReport, read_history, read_last_attempt, read_sync_status
+from services.redact import REDACTED
 from services.trakt.client import RetryPolicy
 from tests.fakes.trakt import FakeAccount, FakeTrakt
 
 USER = "fakeuser"
+# README "Sync": what every snapshot mirrors, one report entry each (list items come on top).
+FIXED_NAMES = ("profile", "stats", "history/movies", "history/shows", "watched/movies", "watched/shows",
+               "watchlist/movies", "watchlist/shows", "watchlist/all", "lists", "comments", "ratings")
+LONG_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"  # 64 characters, like a real client id
 FAST_RETRY = RetryPolicy(retries=2, base_delay=0.01, max_delay=0.02, rate_limit_retries=2,
                          default_retry_after=0.05)
 
@@ -119,11 +124,23 @@ def assert_mirrors(config: Config, account: FakeAccount) -> Path:
 
 
 # --- completeness ------------------------------------------------------------------------------
+PAGE = 250  # README "Sync": every call asks for limit=250
+PROGRESS_PAGE = 100  # Trakt since mid-2026: extended=progress caps a page of watched shows at 100
+
+
+def pages(rows: int, size: int) -> int:
+    """Requests for one endpoint: one per page, at least one."""
+    return max(1, math.ceil(rows / size))
+
+
+@pytest.mark.parametrize("variant, expected_total", [("2026", 110), ("legacy", 94)])
 @pytest.mark.gen_test(timeout=60)
-async def test_large_account_is_mirrored_completely_in_the_minimum_number_of_requests(tmp_path):
+async def test_large_account_is_mirrored_completely_in_the_minimum_number_of_requests(
+        tmp_path, variant, expected_total):
     account = FakeAccount.build(history=10_000, watched_movies=3_000, shows=600, lists=40, watchlist=300,
                                 comments=120, ratings=700)
     fake = FakeTrakt(account)
+    fake.watched_variant = variant  # 2026: watched lists paginated; legacy: each sent whole, no headers
     url = await fake.start()
     try:
         config = replace(Config(), trakt_api_key="test-key", trakt_username=USER, trakt_api_url=url,
@@ -132,16 +149,62 @@ async def test_large_account_is_mirrored_completely_in_the_minimum_number_of_req
     finally:
         await fake.stop()
     assert report.outcome == "success", report.error
-    assert_mirrors(config, account)
-    assert len(account.history_movies) + len(account.history_shows) == 10_000
-    # One request per 250-row page (at least one per endpoint), plus profile and stats: 40 + 12 + 3 + ...
-    assert fake.count() == account.minimum_requests() == report.totals()["requests"]
-    assert fake.count("/history/") == 14 + 27
-    assert fake.count("/watched/movies") == 12
-    assert fake.count("/watched/shows") == 3
-    assert fake.count("/items") == 40
+    assert_mirrors(config, account)  # watched shows with their seasons, in both variants
+    sizes = {"history/movies": len(account.history_movies), "history/shows": len(account.history_shows),
+             "watched/movies": len(account.watched_movies), "watched/shows": len(account.watched_shows),
+             "watchlist/movies": sum(1 for item in account.watchlist if item["type"] == "movie"),
+             "watchlist/shows": sum(1 for item in account.watchlist if item["type"] == "show"),
+             "watchlist/all": len(account.watchlist), "lists": len(account.lists),
+             "comments": len(account.comments), "ratings": len(account.ratings)}
+    assert sizes == {"history/movies": 3333, "history/shows": 6667, "watched/movies": 3000, "watched/shows": 600,
+                     "watchlist/movies": 200, "watchlist/shows": 100, "watchlist/all": 300, "lists": 40,
+                     "comments": 120, "ratings": 700}
+    expected = {name: pages(rows, PAGE) for name, rows in sizes.items()}
+    if variant == "2026":
+        expected["watched/shows"] = pages(sizes["watched/shows"], PROGRESS_PAGE)
+    else:
+        expected["watched/movies"] = expected["watched/shows"] = 1
+    expected.update({"profile": 1, "stats": 1})
+    expected.update({f"lists/{lst['ids']['slug']}": pages(len(account.list_items[lst["ids"]["trakt"]]), PAGE)
+                     for lst in account.lists})
+    assert {name: entry.requests for name, entry in report.endpoints.items()} == expected
+    assert fake.count() == report.totals()["requests"] == sum(expected.values()) == expected_total
+    assert account.minimum_requests(PAGE, variant) == expected_total  # what bench/sync.py compares with
+    assert fake.count("/watched/shows") == (6 if variant == "2026" else 1)
     assert report.totals()["retries"] == 0 and report.warnings == []
     assert report.endpoints["history/shows"].item_count_reported == report.endpoints["history/shows"].items == 6667
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_watched_shows_are_asked_for_with_extended_progress_and_keep_their_seasons(fake, account, sync_config):
+    report = await make_service(sync_config).run_once()
+    assert report.outcome == "success", report.error
+    queries = [query for _, path, query in fake.requests if path == f"/users/{USER}/watched/shows"]
+    assert queries == [{"extended": "progress", "page": "1", "limit": "250"}]
+    root = DataFolder(sync_config.data_dir).served_root()
+    shows = read_json(root / layout.WATCHED["shows"])["data"]
+    assert [len(show["seasons"]) for show in shows] == [len(show["seasons"]) for show in account.watched_shows]
+    assert all(show["seasons"] for show in shows)
+
+
+def test_the_fake_sends_watched_seasons_only_with_extended_progress_at_100_a_page(account):
+    fake = FakeTrakt(account)
+    assert fake.page_limit("watched/shows", {"extended": "progress", "limit": "250"}) == PROGRESS_PAGE
+    assert fake.page_limit("watched/shows", {"limit": "250"}) == PAGE
+    assert fake.page_limit("history/movies", {}) == 100  # the 2026 default without `limit`
+    assert fake.page_limit("comments", {}) == 10
+    _, plain = fake.resolve(f"/users/{USER}/watched/shows", {})
+    _, full = fake.resolve(f"/users/{USER}/watched/shows", {"extended": "full"})
+    _, progress = fake.resolve(f"/users/{USER}/watched/shows", {"extended": "progress"})
+    assert all("seasons" not in row for row in plain + full)
+    assert progress == account.watched_shows and all("seasons" in row for row in progress)
+    assert fake.paginates("watched/shows")
+    fake.watched_variant = "legacy"
+    assert not fake.paginates("watched/shows") and not fake.paginates("watched/movies")
+    _, legacy = fake.resolve(f"/users/{USER}/watched/shows", {})
+    _, noseasons = fake.resolve(f"/users/{USER}/watched/shows", {"extended": "noseasons"})
+    assert legacy == account.watched_shows
+    assert all("seasons" not in row for row in noseasons)
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -179,7 +242,7 @@ async def test_snapshot_carries_its_report_and_the_status_files_are_written(fake
     root = assert_mirrors(sync_config, fake.account)
     inside = read_json(root / "sync_report.json")
     assert inside["outcome"] == "success" and inside["snapshot"] == root.name == report.snapshot
-    assert set(inside["endpoints"]) >= {e.name for e in FIXED_ENDPOINTS}
+    assert set(inside["endpoints"]) == {*FIXED_NAMES, *(f"lists/{lst['ids']['slug']}" for lst in fake.account.lists)}
     last = read_last_attempt(DataFolder(sync_config.data_dir))
     assert last["outcome"] == "success" and last["finished_at"] and last["totals"]["requests"] == fake.count()
     status = read_sync_status(DataFolder(sync_config.data_dir))
@@ -211,6 +274,21 @@ async def test_a_list_with_an_unsafe_slug_is_skipped_with_a_warning(fake, accoun
     root = DataFolder(sync_config.data_dir).served_root()
     assert sorted(p.name for p in (root / "user/lists").iterdir()) == sorted(
         ["user_lists.json"] + [f"{lst['ids']['slug']}_items.json" for lst in account.lists[1:]])
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_list_slug_with_a_trailing_newline_is_skipped_and_never_a_file_name(fake, account, sync_config):
+    bad = account.lists[0]
+    bad["ids"]["slug"] = "best\n"
+    report = await make_service(sync_config).run_once()
+    assert report.outcome == "success"
+    assert report.warnings == [f"list {bad['name']!r} (id {bad['ids']['trakt']}) has a slug that is not safe "
+                               "as a file name ('best\\n'): its items were skipped"]
+    assert read_last_attempt(DataFolder(sync_config.data_dir))["warnings"] == report.warnings
+    root = DataFolder(sync_config.data_dir).served_root()
+    assert sorted(p.name for p in (root / "user/lists").iterdir()) == sorted(
+        ["user_lists.json"] + [f"{lst['ids']['slug']}_items.json" for lst in account.lists[1:]])
+    assert "lists/best\n" not in report.endpoints
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -336,9 +414,10 @@ async def test_missing_configuration_exits_2(tmp_path):
 async def test_stop_cancels_a_running_sync_without_committing(fake, sync_config):
     fake.latency = 0.2
     service = make_service(sync_config)
-    assert service.start_now() is True
+    service.start_now()
     assert service.running
-    assert service.start_now() is False
+    with pytest.raises(SyncAlreadyRunning, match="^A sync is already running$"):
+        service.start_now()
     with pytest.raises(SyncAlreadyRunning):
         await service.run_once()
     while fake.count() < 3:
@@ -387,12 +466,69 @@ async def test_schedule_waits_for_the_interval_after_a_recent_success(fake, sync
     config = replace(sync_config, sync_interval_hours=24)
     await make_service(config).run_once()
     service = make_service(config)
-    delay = service._first_delay()
+    delay = schedule.first_delay(service.folder, 24 * 3600)
     assert 24 * 3600 - 60 < delay <= 24 * 3600 + 120
     await service.start()
     await asyncio.sleep(0.2)
     await service.stop()
-    assert fake.count() == len(FIXED_ENDPOINTS) + len(fake.account.lists)  # only the first sync ran
+    assert fake.count() == 12 + 3  # only the first sync ran: the fixed files and 3 lists, one page each
+
+
+# README "Sync", Schedule: "plus 10–120 s of jitter", "a failed run is retried within the hour".
+README_JITTER_SECONDS = (10.0, 120.0)
+README_RETRY_AFTER_FAILURE_SECONDS = 3600.0
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_the_first_scheduled_sync_waits_the_interval_plus_10_to_120_s_of_jitter(fake, sync_config):
+    folder = DataFolder(sync_config.data_dir)
+    interval = 24 * 3600
+    assert schedule.first_delay(folder, interval) == 0.0  # no data at all: at once
+    await make_service(sync_config).run_once()
+    finished = datetime.fromisoformat(read_sync_status(folder)["last_success_at"].replace("Z", "+00:00"))
+    asked = []
+
+    def lowest(a: float, b: float) -> float:
+        asked.append((a, b))
+        return a
+
+    def highest(a: float, b: float) -> float:
+        return b
+
+    at_finish = finished.timestamp
+    assert schedule.first_delay(folder, interval, uniform=lowest, now=at_finish) == interval + 10.0
+    assert schedule.first_delay(folder, interval, uniform=highest, now=at_finish) == interval + 120.0
+    assert asked == [README_JITTER_SECONDS]
+    # A day late: at once, plus the jitter; the jitter never exceeds a short interval.
+    late = finished.timestamp() + 2 * interval
+    assert schedule.first_delay(folder, interval, uniform=highest, now=lambda: late) == 120.0
+    assert schedule.first_delay(folder, 60.0, uniform=highest, now=lambda: late) == 60.0
+
+
+def test_after_a_failure_the_schedule_tries_again_within_the_hour():
+    assert schedule.delay_after(True, 24 * 3600) == 24 * 3600
+    assert schedule.delay_after(False, 24 * 3600) == README_RETRY_AFTER_FAILURE_SECONDS
+    assert schedule.delay_after(False, 1800) == 1800  # never later than the next regular run
+
+
+@pytest.mark.parametrize("hours, fails, next_in", [(24, True, "3600"), (24, False, "86400"), (0.5, True, "1800")])
+@pytest.mark.gen_test(timeout=20)
+async def test_the_schedule_waits_the_readme_delay_after_each_run(fake, sync_config, caplog, hours, fails, next_in):
+    if fails:
+        fake.inject("forbidden", times=1000)
+    service = make_service(replace(sync_config, sync_interval_hours=hours))
+    caplog.set_level(logging.INFO, logger="trakt_watch.sync")
+    await service.start()  # no data yet: the first run starts at once
+    try:
+        for _ in range(500):
+            if any(r.getMessage().startswith("next scheduled sync in") for r in caplog.records):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await service.stop()
+    assert service.last_report["outcome"] == ("failed" if fails else "success")
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("next scheduled sync in")] == [
+        f"next scheduled sync in {next_in} s"]
 
 
 def test_no_schedule_without_trakt_or_with_interval_zero(tmp_path):
@@ -416,17 +552,56 @@ async def test_start_removes_partial_snapshots_left_by_a_killed_sync(tmp_path):
 
 
 @pytest.mark.gen_test(timeout=10)
-async def test_a_sync_in_another_process_blocks_this_one(fake, sync_config):
+async def test_a_sync_in_another_process_blocks_this_one_and_is_named(fake, sync_config):
     folder = DataFolder(sync_config.data_dir)
-    lock = _ProcessLock(folder.sync_dir / "sync.lock")
-    assert lock.acquire()
+    lock = ProcessLock(folder.sync_dir / "sync.lock")  # another open file: flock refuses it like another process
+    assert lock.acquire("cli")
     try:
         report = await make_service(sync_config).run_once()
     finally:
         lock.release()
-    assert report.outcome == "failed" and "already running" in report.error
+    assert report.outcome == "failed"
+    assert report.error.startswith("Another sync of this data folder is already running in another process: "
+                                   f"pid {os.getpid()} (trakt-watch sync) since 20")
     assert fake.count() == 0
     assert read_last_attempt(folder) is None  # the running sync writes its own report
+
+
+def test_the_lock_file_says_who_holds_it_and_is_emptied_on_release(tmp_path):
+    lock = ProcessLock(tmp_path / "sync" / "sync.lock")
+    assert lock.acquire("schedule")
+    try:
+        written = read_json(tmp_path / "sync" / "sync.lock")
+        assert set(written) == {"pid", "since", "trigger"}
+        assert written["pid"] == os.getpid() and written["trigger"] == "schedule"
+        assert written["since"].endswith("Z") and written["since"][:4] >= "2026"
+        other = ProcessLock(tmp_path / "sync" / "sync.lock")
+        assert other.acquire() is False
+        assert other.holder().describe() == f"pid {os.getpid()} (the server's schedule) since {written['since']}"
+    finally:
+        lock.release()
+    assert (tmp_path / "sync" / "sync.lock").read_text() == ""
+    (tmp_path / "sync" / "sync.lock").write_text("4242\n")  # what an older version wrote
+    assert ProcessLock(tmp_path / "sync" / "sync.lock").holder().describe() == "pid 4242"
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_start_now_is_refused_at_once_while_another_process_holds_the_lock(fake, sync_config):
+    lock = ProcessLock(DataFolder(sync_config.data_dir).sync_dir / "sync.lock")
+    assert lock.acquire("cli")
+    service = make_service(sync_config)
+    try:
+        with pytest.raises(SyncAlreadyRunning, match=rf"^A sync is already running in another process: "
+                                                     rf"pid {os.getpid()} \(trakt-watch sync\) since 20"):
+            service.start_now()
+    finally:
+        lock.release()
+    assert not service.running
+    assert fake.count() == 0
+    service.start_now()  # free again: this one runs
+    while service.running:
+        await asyncio.sleep(0.02)
+    assert service.last_report["outcome"] == "success"
 
 
 # --- images ----------------------------------------------------------------------------------------
@@ -447,11 +622,19 @@ async def test_image_step_runs_after_commit_and_its_failure_is_only_a_warning(fa
     assert report.outcome == "success" and report.images == {"downloaded": 3}
     assert calls == [(folder.served_root(), folder.images_dir)]
     assert read_last_attempt(folder)["images"] == {"downloaded": 3}
+    assert report.one_line().endswith("; images: 3 downloaded")
 
     report = await make_service(config, images=broken).run_once()
     assert report.outcome == "success"
     assert report.warnings == ["image download failed: RuntimeError: TMDB exploded"]
     assert folder.served_root().name == report.snapshot
+
+
+def test_the_summary_line_counts_images_leaving_out_zeros():
+    report = SyncReport(username=USER, trigger="cli")
+    report.images = {"downloaded": 1080, "skipped_existing": 0, "not_found": 3, "missing_tmdb_id": 2, "failed": 1}
+    report.finish("success")
+    assert report.one_line().endswith("; images: 1,080 downloaded, 3 not on TMDB, 2 without a TMDB id, 1 failed")
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -490,15 +673,13 @@ class TerminalStream(io.StringIO):
 
 
 @pytest.mark.gen_test(timeout=20)
-async def test_cli_draws_a_progress_bar_on_a_terminal_and_prints_one_summary_line(fake, account, sync_config):
+async def test_cli_draws_a_progress_bar_on_a_terminal_removes_it_and_prints_one_summary_line(fake, account,
+                                                                                             sync_config):
     out, err = io.StringIO(), TerminalStream()
     assert await run_sync_command(sync_config, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 0
-    frames = err.getvalue().split("\r")[1:]
-    total = len(FIXED_ENDPOINTS) + len(account.lists)
-    assert len(frames) >= total
-    assert frames[-1].rstrip().endswith("done:") or "done" in frames[-1]
-    assert f"{total}/{total} files" in frames[-1]
-    assert err.getvalue().endswith("\n")
+    frames = err.getvalue().split("\r")
+    assert frames[1].startswith("sync   0%|")  # drawn as soon as the sync starts
+    assert frames[-1] == "" and frames[-2].strip() == ""  # and wiped at the end
     lines = out.getvalue().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sync committed snapshot ")
     assert f"{fake.count()} requests" in lines[0]
@@ -535,15 +716,15 @@ async def test_a_failing_store_reload_is_a_warning_not_a_failure(fake, sync_conf
 
 
 @pytest.mark.gen_test(timeout=20)
-async def test_an_unexpected_error_is_a_recorded_failure(fake, sync_config):
+async def test_an_unexpected_error_is_a_recorded_failure(fake, sync_config, monkeypatch):
     assert (await make_service(sync_config).run_once()).outcome == "success"
     before = served_state(sync_config)
 
-    class Broken(SyncService):
-        def _list_item_endpoints(self, lists, report):
-            raise KeyError("ids")
+    def broken(lists, warn):
+        raise KeyError("ids")
 
-    report = await Broken(sync_config, DataFolder(sync_config.data_dir), retry=FAST_RETRY).run_once()
+    monkeypatch.setattr(sync_fetch, "list_item_endpoints", broken)
+    report = await make_service(sync_config).run_once()
     assert report.outcome == "failed"
     assert report.error.startswith("Unexpected error: KeyError: 'ids'")
     assert read_last_attempt(DataFolder(sync_config.data_dir))["outcome"] == "failed"
@@ -552,7 +733,8 @@ async def test_an_unexpected_error_is_a_recorded_failure(fake, sync_config):
 
 
 @pytest.mark.gen_test(timeout=10)
-async def test_an_unwritable_data_folder_fails_the_sync_with_exit_1(fake, sync_config, tmp_path):
+async def test_an_unusable_data_folder_is_exit_2_for_the_cli_and_a_failed_run_for_the_service(
+        fake, sync_config, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the data folder should be")
     err = io.StringIO()
@@ -591,3 +773,61 @@ async def test_status_falls_back_to_the_served_snapshots_report(fake, sync_confi
     inside = read_json(folder.served_root() / "sync_report.json")
     assert status["last_success_at"] == inside["finished_at"] is not None
     assert status["last_attempt_outcome"] is None
+
+
+# --- secrets echoed by an upstream -------------------------------------------------------------------
+def stored_sync_texts(config: Config) -> str:
+    """Every report file the sync keeps (sync/*.json and the served snapshot's own report)."""
+    folder = DataFolder(config.data_dir)
+    texts = [p.read_text(encoding="utf-8") for p in sorted(folder.sync_dir.glob("*.json"))]
+    root = folder.served_root()
+    if root is not None:
+        texts.append((root / "sync_report.json").read_text(encoding="utf-8"))
+    return "\n".join(texts)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_api_key_echoed_by_trakt_is_redacted_from_the_reports_and_the_cli(account, tmp_path):
+    fake = FakeTrakt(account, api_key=LONG_KEY)
+    url = await fake.start()
+    config = replace(Config(), trakt_api_key=LONG_KEY, trakt_username=USER, trakt_api_url=url,
+                     data_dir=tmp_path / "data", sync_interval_hours=0)
+    # In a body: a list named after the key, with a slug that is the key plus a character that is not
+    # plain (the warning quotes the slug's first 60 characters).
+    account.lists[0]["name"] = f"echo {LONG_KEY}"
+    account.lists[0]["ids"]["slug"] = f"{LONG_KEY}!"
+    outputs = []
+    try:
+        out, err = io.StringIO(), io.StringIO()
+        assert await run_sync_command(config, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 0
+        outputs += [out.getvalue(), err.getvalue()]
+        warnings = read_last_attempt(DataFolder(config.data_dir))["warnings"]
+        assert warnings == [f"list 'echo {REDACTED}' (id {account.lists[0]['ids']['trakt']}) has a slug that is "
+                            f"not safe as a file name ('{REDACTED}'): its items were skipped"]
+        # In a header: the key comes back as X-Pagination-Item-Count (the client quotes 40 characters).
+        fake.inject("echo_key", times=1000, path="/ratings")
+        out, err = io.StringIO(), io.StringIO()
+        assert await run_sync_command(config, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 1
+        outputs += [out.getvalue(), err.getvalue()]
+    finally:
+        await fake.stop()
+    error = read_last_attempt(DataFolder(config.data_dir))["error"]
+    assert error.startswith(f"/users/{USER}/ratings: header X-Pagination-Item-Count is not a number: '{REDACTED}'")
+    assert f"'{REDACTED}'" in outputs[3]
+    everything = "\n".join(outputs) + stored_sync_texts(config)
+    for piece in (LONG_KEY[:12], LONG_KEY[-12:]):
+        assert piece not in everything
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_tmdb_key_in_an_image_failure_is_redacted_from_the_warning(fake, sync_config):
+    tmdb_key = "tmdb-secret-value"
+
+    async def leaky(config, snapshot_root, images_dir, progress=None):
+        raise RuntimeError(f"401 for https://api.themoviedb.org/3/movie/1/images?api_key={tmdb_key}")
+
+    config = replace(sync_config, tmdb_api_key=tmdb_key)
+    report = await make_service(config, images=leaky).run_once()
+    assert report.warnings == ["image download failed: RuntimeError: 401 for "
+                               f"https://api.themoviedb.org/3/movie/1/images?api_key={REDACTED}"]
+    assert tmdb_key not in stored_sync_texts(config)

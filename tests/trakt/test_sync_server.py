@@ -17,16 +17,23 @@ from tornado.httpclient import HTTPClientError
 
 from services.config import Config
 from services.data.snapshots import DataFolder
+from services.redact import REDACTED
 from services.trakt.report import read_last_attempt
 from tests.fakes.trakt import FakeAccount, FakeTrakt
 
 USER = "fakeuser"
+LONG_KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"  # 64 characters, like a real client id
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def fake_trakt():
-    fake = FakeTrakt(FakeAccount.build(history=80, watched_movies=20, shows=4, lists=2, watchlist=6))
+def trakt_key() -> str:
+    return "test-key"
+
+
+@pytest.fixture
+def fake_trakt(trakt_key):
+    fake = FakeTrakt(FakeAccount.build(history=80, watched_movies=20, shows=4, lists=2, watchlist=6), api_key=trakt_key)
     with fake.running_in_thread():
         yield fake
 
@@ -37,10 +44,10 @@ def admin_token() -> str:
 
 
 @pytest.fixture
-def config(data_dir, fake_trakt, admin_token) -> Config:
+def config(data_dir, fake_trakt, admin_token, trakt_key) -> Config:
     """The shared account folder, plus a Trakt key pointing at the fake; no schedule, no images."""
     return replace(Config(), data_dir=data_dir, timezone="UTC", data_check_seconds=0.1,
-                   trakt_api_key="test-key", trakt_username=USER, trakt_api_url=fake_trakt.url,
+                   trakt_api_key=trakt_key, trakt_username=USER, trakt_api_url=fake_trakt.url,
                    sync_interval_hours=0, watching_poll_seconds=60, admin_token=admin_token)
 
 
@@ -129,6 +136,24 @@ async def test_a_second_post_while_a_sync_runs_is_409(http_client, base_url, fak
     await wait_for_sync_to_finish(http_client, base_url)
 
 
+@pytest.mark.parametrize("trakt_key", [LONG_KEY])
+@pytest.mark.gen_test(timeout=30)
+async def test_an_api_key_echoed_by_trakt_is_served_redacted(http_client, base_url, fake_trakt, trakt_key):
+    fake_trakt.inject("echo_key", times=1000, path="/ratings")  # the key comes back in a header
+    code, _ = await fetch_json(http_client, f"{base_url}/api/trakt/sync", method="POST", body=b"")
+    assert code == 202
+    status = await wait_for_sync_to_finish(http_client, base_url)
+    assert status["last_attempt_outcome"] == "failed"
+    assert f"header X-Pagination-Item-Count is not a number: '{REDACTED}'" in status["last_error"]
+    bodies = [json.dumps(status)]
+    for path in ("/api/trakt/sync", "/healthz", "/api/trakt"):
+        response = await http_client.fetch(f"{base_url}{path}", raise_error=False)
+        bodies.append(response.body.decode())
+    assert REDACTED in bodies[2] and REDACTED in bodies[3]  # /healthz and the /api/trakt metadata say why
+    for piece in (LONG_KEY[:12], LONG_KEY[-12:]):
+        assert all(piece not in body for body in bodies)
+
+
 @pytest.mark.parametrize("admin_token", ["s3cret-token"])
 @pytest.mark.gen_test(timeout=30)
 async def test_post_sync_needs_the_admin_token_when_one_is_set(http_client, base_url, fake_trakt, admin_token):
@@ -142,6 +167,28 @@ async def test_post_sync_needs_the_admin_token_when_one_is_set(http_client, base
                                   headers={"Authorization": f"Bearer {admin_token}"})
     assert code == 202
     await wait_for_sync_to_finish(http_client, base_url)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_the_sync_and_the_watcher_draw_from_one_request_budget(fake_trakt, tmp_path):
+    """README: TRAKT_RATE_LIMIT requests per 5 minutes, "shared by the sync and the watcher"."""
+    from server import build_services
+
+    sync_requests = 12 + 2  # the fixed files and the account's 2 lists, one page each
+    config = replace(Config(), data_dir=tmp_path / "data", trakt_api_key="test-key", trakt_username=USER,
+                     trakt_api_url=fake_trakt.url, sync_interval_hours=0, trakt_rate_limit=sync_requests)
+    services = build_services(config)
+    await services.trakt.start()
+    try:
+        report = await services.sync.run_once()
+        assert report.outcome == "success", report.error
+        assert fake_trakt.count() == sync_requests == services.trakt.budget.used()
+        # The sync spent the whole budget, so the watcher's poll waits for the window to pass.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(services.watcher.poll_once(), 0.5)
+        assert fake_trakt.count("/watching") == 0
+    finally:
+        await services.trakt.close()
 
 
 # --- trakt-watch sync in its own process -------------------------------------------------------------
@@ -209,6 +256,32 @@ async def test_a_sync_killed_with_sigkill_leaves_the_old_data_served_and_the_nex
             break
         await asyncio.sleep(0.05)
     assert history["data"] == fake_trakt.account.history_movies
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_post_sync_while_a_cli_sync_holds_the_lock_is_409_naming_that_process(
+        http_client, base_url, fake_trakt, data_dir):
+    fake_trakt.latency = 0.25
+    process = await start_cli_sync(fake_trakt, data_dir)
+    try:
+        end = time.monotonic() + 20
+        while fake_trakt.count() < 2 and time.monotonic() < end:  # it takes the lock before asking Trakt
+            await asyncio.sleep(0.02)
+        assert fake_trakt.count() >= 2, "the CLI sync never reached Trakt"
+        code, body = await fetch_json(http_client, f"{base_url}/api/trakt/sync", method="POST", body=b"")
+        assert code == 409
+        assert body["error"].startswith("A sync is already running in another process: "
+                                        f"pid {process.pid} (trakt-watch sync) since 20")
+        code, status = await fetch_json(http_client, f"{base_url}/api/trakt/sync")
+        assert status["running"] is False  # nothing was started here to be dropped later
+    finally:
+        fake_trakt.latency = 0.0
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    code, _ = await fetch_json(http_client, f"{base_url}/api/trakt/sync", method="POST", body=b"")
+    assert code == 202
+    status = await wait_for_sync_to_finish(http_client, base_url)
+    assert status["last_attempt_outcome"] == "success" and status["history"][0]["trigger"] == "manual"
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -104,13 +104,13 @@ async def test_get_all_pages_fetches_every_page_at_limit_250(fake):
 
 
 @pytest.mark.gen_test(timeout=10)
-async def test_fake_defaults_to_10_a_page_and_clamps_limit_at_250(fake):
+async def test_fake_defaults_to_100_a_page_and_clamps_limit_at_250(fake):
     async with aiohttp.ClientSession(headers={"Content-Type": "application/json", "trakt-api-key": "test-key",
                                               "trakt-api-version": "2"}) as session:
         async with session.get(f"{fake.url}/users/{USER}/history/shows") as response:
-            assert response.headers["X-Pagination-Limit"] == "10"
-            assert response.headers["X-Pagination-Page-Count"] == "40"
-            assert len(await response.json()) == 10
+            assert response.headers["X-Pagination-Limit"] == "100"
+            assert response.headers["X-Pagination-Page-Count"] == "4"
+            assert len(await response.json()) == 100
         async with session.get(f"{fake.url}/users/{USER}/history/shows", params={"limit": "1000"}) as response:
             assert response.headers["X-Pagination-Limit"] == "250"
             assert response.headers["X-Pagination-Item-Count"] == "400"

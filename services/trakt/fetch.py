@@ -1,0 +1,87 @@
+"""One sync's work: every endpoint, every page, then the snapshot written and committed in one step
+(README "Sync": all or nothing)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from services.data import layout
+from services.data.snapshots import DataFolder
+from services.trakt.client import TraktBadResponse, TraktClient, first_error
+from services.trakt.endpoints import FIXED_ENDPOINTS, Endpoint, list_item_endpoints
+from services.trakt.report import SNAPSHOT_REPORT, SUCCESS, EndpointReport, SyncReport, utc_now
+
+# on_fetched(endpoint name, files known so far) after each endpoint is complete
+FetchedCallback = Callable[[str, int], Any]
+
+
+async def fetch_all(client: TraktClient, username: str, report: SyncReport,
+                    on_fetched: FetchedCallback) -> dict[str, Any]:
+    """Every endpoint, every page; returns {snapshot file: data}. Raises on the first failure."""
+    files: dict[str, Any] = {}
+    total = [len(FIXED_ENDPOINTS)]
+
+    async def fetch(endpoint: Endpoint) -> Any:
+        path = endpoint.path.format(u=username)
+        entry = report.endpoints[endpoint.name] = EndpointReport(file=endpoint.file, path=path)
+        params = dict(endpoint.params)
+        if endpoint.paged:
+            result = await client.get_all_pages(path, params)
+            data = result.items
+            entry.pages, entry.item_count_reported = result.pages, result.item_count
+            stats = result.stats
+            if result.item_count is not None and result.item_count != len(data):
+                report.warn(f"{endpoint.name}: Trakt reported {result.item_count} items "
+                            f"(X-Pagination-Item-Count) but {len(data)} came back")
+        else:
+            data, _, stats = await client.get_with_stats(path, params)
+            entry.pages = 1
+            if not isinstance(data, dict):
+                raise TraktBadResponse(f"{path}: expected a JSON object, got {type(data).__name__}")
+        entry.items = layout.item_count(data)
+        entry.requests, entry.retries, entry.rate_limited = stats.requests, stats.retries, stats.rate_limited
+        files[endpoint.file] = data
+        on_fetched(endpoint.name, total[0])
+        return data
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            fixed = {e.name: group.create_task(fetch(e)) for e in FIXED_ENDPOINTS}
+            lists = await fixed["lists"]
+            item_endpoints = list_item_endpoints(lists, report.warn)
+            total[0] += len(item_endpoints)
+            for endpoint in item_endpoints:
+                group.create_task(fetch(endpoint))
+    except BaseExceptionGroup as errors:
+        raise first_error(errors) from None
+    return files
+
+
+async def write_snapshot(folder: DataFolder, username: str, files: dict[str, Any], report: SyncReport) -> Path:
+    """Write and commit in a worker thread; a cancellation waits for the disk work to end."""
+    snapshot_report = dict(report.as_json(), outcome=SUCCESS, finished_at=utc_now())
+
+    def write() -> Path:
+        with folder.new_snapshot(username=username, source=layout.SOURCE_TRAKT) as writer:
+            report.snapshot = writer.snapshot_id
+            snapshot_report["snapshot"] = writer.snapshot_id
+            for endpoint in sorted(files):
+                writer.write(endpoint, files[endpoint])
+            writer.write_index()
+            writer.write_extra(SNAPSHOT_REPORT, snapshot_report)
+            return writer.commit()
+
+    work = asyncio.ensure_future(asyncio.to_thread(write))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        # Let the thread finish: either it committed (then the snapshot stands) or it aborted.
+        with contextlib.suppress(Exception):
+            await asyncio.wait([work])
+        if work.done() and not work.cancelled() and work.exception() is None:
+            report.finish(SUCCESS)
+        raise
