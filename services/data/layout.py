@@ -32,11 +32,12 @@ SOURCE_TRAKT = "trakt_api_user_data"
 SOURCE_DEMO = "demo"
 
 # A list slug as Trakt makes them; anything else never becomes part of a path.
-_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$")
+SLUG_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}"
+_SLUG = re.compile(SLUG_PATTERN)
 
 
 def is_safe_slug(slug: str) -> bool:
-    return bool(_SLUG.match(slug))
+    return bool(_SLUG.fullmatch(slug))  # fullmatch: `$` would let a trailing newline through
 
 
 def list_items_endpoint(slug: str) -> str:
