@@ -335,7 +335,8 @@ PATHS: dict[str, Any] = {
     "/images/{path}": {"get": {
         "summary": "Image files of DATA_DIR/images (when no IMAGE_BASE_URL is set)", "tags": ["images"],
         "parameters": [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
-                        "description": "e.g. `movies/posters/27205_poster.jpg`"}],
+                        "example": "movies/posters/27205_poster.jpg",  # also tells clients `/` is meant
+                        "description": "A path below the image folder, slashes unescaped."}],
         "responses": {
             "200": {"description": "The image, with long cache headers.",
                     "content": {"image/*": {"schema": {"type": "string", "contentMediaType": "image/*"}}}},
