@@ -18,9 +18,9 @@ import ujson
 from services.data import layout
 from services.data.snapshots import DataFolder, write_json_atomic
 
-_POSTER = re.compile(r"^\d{1,10}_poster\.(jpg|jpeg|png|webp|svg)$")
-_BACKDROP = re.compile(r"^\d{1,10}_backdrop\.(jpg|jpeg|png|webp|svg)$")
-_SEASON_POSTER = re.compile(r"^season_\d{1,4}_poster\.(jpg|jpeg|png|webp|svg)$")
+_POSTER = re.compile(r"^\d{1,10}_poster\.(jpg|jpeg|png|webp|svg)\Z")
+_BACKDROP = re.compile(r"^\d{1,10}_backdrop\.(jpg|jpeg|png|webp|svg)\Z")
+_SEASON_POSTER = re.compile(r"^season_\d{1,4}_poster\.(jpg|jpeg|png|webp|svg)\Z")
 
 
 class ImportFailed(Exception):

@@ -47,10 +47,10 @@ DEFAULT_PROXY_QUALITY = 85
 DEFAULT_PROXY_OUTPUT = "webp"
 DEFAULT_PROXY_MAXAGE = "7d"
 
-_TITLE_FILE = re.compile(r"^([0-9]{1,10})_(poster|backdrop)\.([A-Za-z0-9]{2,5})$")
-_SEASON_FILE = re.compile(r"^season_([0-9]{1,5})_poster\.([A-Za-z0-9]{2,5})$")
-_NUMBER = re.compile(r"^[0-9]{1,10}$")
-_PLAIN_PATH = re.compile(r"^[A-Za-z0-9_./-]*$")
+_TITLE_FILE = re.compile(r"^([0-9]{1,10})_(poster|backdrop)\.([A-Za-z0-9]{2,5})\Z")
+_SEASON_FILE = re.compile(r"^season_([0-9]{1,5})_poster\.([A-Za-z0-9]{2,5})\Z")
+_NUMBER = re.compile(r"^[0-9]{1,10}\Z")
+_PLAIN_PATH = re.compile(r"^[A-Za-z0-9_./-]*\Z")
 
 ImagesDirProvider = Callable[[], Path]
 

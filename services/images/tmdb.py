@@ -29,9 +29,9 @@ ImageKind = Literal["movie", "tv"]
 IMAGE_KINDS: tuple[str, ...] = ("movie", "tv")
 
 # TMDB's size names are `w<width>`, `h<height>` or `original` (see /configuration).
-_SIZE = re.compile(r"^(?:w[1-9][0-9]{1,3}|h[1-9][0-9]{1,3}|original)$")
+_SIZE = re.compile(r"^(?:w[1-9][0-9]{1,3}|h[1-9][0-9]{1,3}|original)\Z")
 # TMDB file paths are one flat name such as `/kqjL17yufvn9OVLyXYpvtyrFfak.jpg`.
-_FILE_PATH = re.compile(r"^/[A-Za-z0-9_-]{1,128}\.[A-Za-z0-9]{2,5}$")
+_FILE_PATH = re.compile(r"^/[A-Za-z0-9_-]{1,128}\.[A-Za-z0-9]{2,5}\Z")
 _CHUNK = 64 * 1024
 
 

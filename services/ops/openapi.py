@@ -37,7 +37,7 @@ def _error(description: str) -> dict[str, Any]:
 
 def _whole(pattern: str) -> str:
     """A Python `fullmatch` pattern as a JSON Schema pattern (which may match anywhere)."""
-    return f"^(?:{pattern})$"
+    return f"^(?:{pattern})$"  # ECMA-262, which JSON Schema uses: `$` is the end of the input
 
 
 def _schema(param: Param) -> dict[str, Any]:

@@ -113,7 +113,7 @@ def test_app_metrics_render_is_valid_exposition_text():
     assert 'trakt_watch_http_requests_total{route="/api/trakt",method="GET",status="200"} 1' in text
     assert "process_resident_memory_bytes " in text
     sample = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? '
-                        r'(-?[0-9.e+-]+|[+-]Inf|NaN)$')
+                        r'(-?[0-9.e+-]+|[+-]Inf|NaN)\Z')
     for line in text.splitlines():
         assert line.startswith(("# HELP ", "# TYPE ")) or sample.match(line), line
 
