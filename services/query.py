@@ -3,15 +3,15 @@
 A route's `Query` says everything about its parameters (name, type, range, choices, default, what
 blank means, which combinations are allowed). The handler parses the request with it and the
 OpenAPI document (services/ops/openapi.py) is built from the same objects, so the two cannot
-disagree. Blank (`?limit=`) is the same as leaving an optional parameter out, and a missing
-required one; a parameter sent twice is refused rather than guessed at.
+disagree. As the README ("API") says: blank (`?limit=`) is the same as leaving an optional
+parameter out, and a missing required one; a parameter sent twice is refused, not guessed at.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from services.errors import InvalidRequest
@@ -38,10 +38,6 @@ class Param:
     strip: bool = False  # surrounding white space is dropped, so white space alone is blank
     missing_message: str = ""  # instead of "Missing required parameters: <name>"
 
-    def __post_init__(self) -> None:
-        if self.pattern is not None:
-            object.__setattr__(self, "_regex", re.compile(self.pattern))
-
     def parse(self, value: str) -> str | int:
         """A non-blank value as sent -> its typed value; InvalidRequest naming what is wrong."""
         if self.max_length is not None and len(value) > self.max_length:
@@ -51,7 +47,7 @@ class Param:
         if self.choices and value not in self.choices:
             raise InvalidRequest(
                 f"Invalid {self.name} parameter {value[:50]!r}: must be one of {', '.join(self.choices)}")
-        if self.pattern is not None and not self._regex.fullmatch(value):  # type: ignore[attr-defined]
+        if self.pattern is not None and not re.fullmatch(self.pattern, value):  # re caches the compiled pattern
             raise InvalidRequest(f"Invalid {self.name} parameter {value[:50]!r}: {self.pattern_hint}")
         return value.strip() if self.strip else value
 
@@ -89,10 +85,7 @@ class Query:
     """The parameters of one route and the rules between them."""
 
     params: tuple[Param, ...]
-    rules: tuple[Requires, ...] = field(default=())
-
-    def __getitem__(self, name: str) -> Param:
-        return next(p for p in self.params if p.name == name)
+    rules: tuple[Requires, ...] = ()
 
     def parse(self, arguments: Mapping[str, list[bytes]]) -> dict[str, Any]:
         """Every declared parameter -> its value (its default when absent or blank).

@@ -94,7 +94,8 @@ def _group(query: Query, name: str, rules: list) -> dict[str, Any]:
     schema = {"type": "object", "properties": properties, "required": [p.name for p in params if p.required],
               "additionalProperties": False, "allOf": conditions}
     sent = "&".join(f"{p.name}=…" for p in params)
-    return {"name": name, "in": "query", "style": "form", "explode": True, "required": True, "schema": schema,
+    return {"name": name, "in": "query", "style": "form", "explode": True,
+            "required": any(p.required for p in params), "schema": schema,
             "description": f"Sent as `{sent}`: " + "; ".join(rule.explanation() for rule in rules) + "."}
 
 
