@@ -1,7 +1,8 @@
 """Schemathesis against a real server process: generated (valid and invalid) requests for every
-documented operation never get a 5xx, and every answer matches /api/openapi.json.
+documented operation never get a 5xx, and every answer matches /api/openapi.json; the CLI run
+with every check over the GET operations finds nothing.
 
-Bounded: MAX_EXAMPLES per operation and mode, no redirects followed (an image redirect points
+Bounded: MAX_EXAMPLES / CLI_MAX_EXAMPLES per operation and mode, no redirects followed (an image redirect points
 at a CDN), no network beyond loopback (Trakt is the fake on 127.0.0.1, TMDB is not configured).
 """
 
@@ -11,7 +12,6 @@ import json
 import shutil
 import subprocess
 import sys
-
 from pathlib import Path
 
 import pytest
