@@ -138,42 +138,6 @@ class ApiHandler(BaseHandler):
         self.set_status(204)
         self.finish()
 
-    def query_choice(self, name: str, options: tuple[str, ...], default: str) -> str:
-        """A query parameter that must be one of `options`; 400 naming the allowed values."""
-        value = self._raw_query_argument(name)
-        if value is None or value == "":
-            return default
-        if value not in options:
-            raise tornado.web.HTTPError(
-                400, reason=f"Invalid {name} parameter {value[:50]!r}: must be one of {', '.join(options)}")
-        return value
-
-    def _raw_query_argument(self, name: str) -> str | None:
-        """The last value of a query parameter exactly as sent. Tornado's own getters replace
-        control characters with spaces, so "%00" would pass for blank instead of being refused
-        and "%10" would be searched as nothing at all."""
-        values = self.request.query_arguments.get(name)
-        if not values:
-            return None
-        try:
-            return values[-1].decode("utf-8")
-        except UnicodeDecodeError:
-            raise tornado.web.HTTPError(400, reason=f"Invalid {name} parameter: not UTF-8 text") from None
-
-    def query_int(self, name: str, default: int | None, minimum: int, maximum: int) -> int | None:
-        """A plain non-negative integer parameter within [minimum, maximum]; 400 otherwise."""
-        value = self._raw_query_argument(name)
-        if value is None or value == "":
-            return default
-        if not value.isascii() or not value.isdigit() or len(value) > 9:
-            raise tornado.web.HTTPError(
-                400, reason=f"Invalid {name} parameter {value[:50]!r}: must be a whole number")
-        number = int(value)
-        if not minimum <= number <= maximum:
-            raise tornado.web.HTTPError(
-                400, reason=f"Invalid {name} parameter {value!r}: must be between {minimum} and {maximum}")
-        return number
-
 
 class NotFoundHandler(ApiHandler):
     """Any path no route claims: a JSON 404."""

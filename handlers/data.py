@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import tornado.web
-
 from handlers.base import ApiHandler
-from services.data.search import DEFAULT_LIMIT, MAX_LIMIT
+from services.data.queries import COLLECTION, PAGE_DEFAULT, PAGE_LIMIT_DEFAULT, SEARCH
 from services.data.store import DataStore
-
-TYPES = ("movies", "shows", "all")
-MAX_PAGE_LIMIT = 1000
-MAX_QUERY_LENGTH = 200
 
 
 class StoreHandler(ApiHandler):
@@ -53,13 +47,10 @@ class TypedCollectionHandler(StoreHandler):
         self.files = files
 
     async def get(self) -> None:
-        kind = self.query_choice("type", TYPES, "all")
-        page = self.query_int("page", None, 1, 1_000_000)
-        limit = self.query_int("limit", None, 1, MAX_PAGE_LIMIT)
-        if page is None and limit is not None:
-            page = 1
-        elif page is not None and limit is None:
-            limit = DEFAULT_LIMIT
+        query = COLLECTION.parse(self.request.query_arguments)
+        kind, page, limit = query["type"], query["page"], query["limit"]
+        if page is not None or limit is not None:
+            page, limit = page or PAGE_DEFAULT, limit or PAGE_LIMIT_DEFAULT
         if kind == "all":
             body = self.store.both(self.files, page, limit)
         elif page is not None:
@@ -83,12 +74,5 @@ class ActivityHandler(StoreHandler):
 
 class SearchHandler(StoreHandler):
     def get(self) -> None:
-        query = self._raw_query_argument("q")
-        if query is None or not query.strip():
-            raise tornado.web.HTTPError(400, reason="Missing search query: q must not be empty")
-        if len(query) > MAX_QUERY_LENGTH:
-            raise tornado.web.HTTPError(
-                400, reason=f"Search query too long: at most {MAX_QUERY_LENGTH} characters")
-        kind = self.query_choice("type", TYPES, "all")
-        limit = self.query_int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-        self.write_json(self.store.search(query.strip(), kind, limit))
+        query = SEARCH.parse(self.request.query_arguments)
+        self.write_json(self.store.search(query["q"], query["type"], query["limit"]))

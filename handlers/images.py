@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 import tornado.web
@@ -11,13 +10,8 @@ import tornado.web
 from handlers.base import ApiHandler, BaseHandler
 from services.config import Config
 from services.images.index import ImageIndex
-from services.images.naming import CATEGORIES, IMAGE_TYPES, KINDS
-
-MAX_ID = 999_999_999
-MAX_SEASON = 9_999
-# A cache duration for the proxy: seconds, or a number with a unit (7d, 24h, 30m, 2w, 1y).
-_MAXAGE = re.compile(r"^[1-9][0-9]{0,5}[mhdwy]?$")
-OUTPUTS = ("webp", "jpg", "png")
+from services.images.naming import IMAGE_TYPES
+from services.images.queries import IMAGE
 # The redirect target of one id never changes once indexed; let browsers keep it for an hour.
 REDIRECT_CACHE = "public, max-age=3600"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -31,30 +25,13 @@ class ImageRedirectHandler(ApiHandler):
         self.index = index
 
     def get(self) -> None:
-        missing = [name for name in ("type", "category", "tmdb_id") if not self._raw_query_argument(name)]
-        if missing:
-            raise tornado.web.HTTPError(400, reason=f"Missing required parameters: {', '.join(missing)}")
-        kind = self.query_choice("type", KINDS, "")
-        category = self.query_choice("category", CATEGORIES, "")
-        tmdb_id = self.query_int("tmdb_id", None, 0, MAX_ID)
-        season = self.query_int("season", None, 0, MAX_SEASON)
-        if season is not None and (kind, category) != ("shows", "posters"):
-            raise tornado.web.HTTPError(
-                400, reason="Invalid season parameter: season is only valid with type=shows&category=posters")
-        w = self.query_int("w", None, 16, 2000)
-        q = self.query_int("q", None, 1, 100)
-        output = self.query_choice("output", OUTPUTS, "") or None
-        maxage = self._raw_query_argument("maxage") or None
-        if maxage is not None and not _MAXAGE.match(maxage):
-            raise tornado.web.HTTPError(
-                400, reason=f"Invalid maxage parameter {maxage!r}: use a duration like 7d, 24h or 3600 (seconds)")
-
-        assert tmdb_id is not None
-        relative = self.index.lookup(kind, category, tmdb_id, season)
+        query = IMAGE.parse(self.request.query_arguments)
+        relative = self.index.lookup(query["type"], query["category"], query["tmdb_id"], query["season"])
         if relative is None:
             raise tornado.web.HTTPError(404, reason="Image not found")
         self.set_header("Cache-Control", REDIRECT_CACHE)
-        self.redirect(self.index.url_for(relative, w=w, q=q, output=output, maxage=maxage), status=302)
+        self.redirect(self.index.url_for(relative, w=query["w"], q=query["q"], output=query["output"],
+                                         maxage=query["maxage"]), status=302)
 
     head = get
 

@@ -37,12 +37,14 @@ TOKEN_LOCK = "auth/token.lock"  # held while a refresh spends the single-use ref
 SOURCE_TRAKT = "trakt_api_user_data"
 SOURCE_DEMO = "demo"
 
-# A list slug as Trakt makes them; anything else never becomes part of a path. Matched whole
-# (`fullmatch`): with `match` and `$`, "best\n" passed and became the file name "best\n_items.json".
-_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")
+# A list slug as Trakt makes them; anything else never becomes part of a path.
+SLUG_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}"
+_SLUG = re.compile(SLUG_PATTERN)
 
 
 def is_safe_slug(slug: str) -> bool:
+    # Matched whole (`fullmatch`): with `match` and `$`, "best\n" passed and became the file name
+    # "best\n_items.json".
     return isinstance(slug, str) and _SLUG.fullmatch(slug) is not None
 
 

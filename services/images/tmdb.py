@@ -40,9 +40,9 @@ ImageKind = Literal["movie", "tv"]
 IMAGE_KINDS: tuple[str, ...] = ("movie", "tv")
 
 # TMDB's size names are `w<width>`, `h<height>` or `original` (see /configuration).
-_SIZE = re.compile(r"^(?:w[1-9][0-9]{1,3}|h[1-9][0-9]{1,3}|original)$")
+_SIZE = re.compile(r"^(?:w[1-9][0-9]{1,3}|h[1-9][0-9]{1,3}|original)\Z")
 # TMDB file paths are one flat name such as `/kqjL17yufvn9OVLyXYpvtyrFfak.jpg`.
-_FILE_PATH = re.compile(r"^/[A-Za-z0-9_-]{1,128}\.[A-Za-z0-9]{2,5}$")
+_FILE_PATH = re.compile(r"^/[A-Za-z0-9_-]{1,128}\.[A-Za-z0-9]{2,5}\Z")
 
 # TMDB's defaults (README "Images"): 4 retries, backoff from 0.5 s; a 429 waits for its
 # Retry-After (1 s without one), never more than 30 s, at most 4 times per request.

@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 description of every route, served at /api/openapi.json.
 
-Kept true by tests/test_openapi.py (every documented path is routed, every route is documented)
-and tests/test_fuzz.py (schemathesis checks live answers against these schemas).
+Query parameters come from the declarations the handlers parse with (services/query.py), so the
+document cannot promise what the server refuses. Kept true by tests/ops/test_openapi.py (every
+documented path is routed, every route is documented) and tests/ops/test_fuzz.py (schemathesis
+checks live answers against these schemas).
 """
 
 from __future__ import annotations
@@ -9,17 +11,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from services.data.search import DEFAULT_LIMIT as SEARCH_DEFAULT_LIMIT
-from services.data.search import MAX_LIMIT as SEARCH_MAX_LIMIT
+from services.data.layout import SLUG_PATTERN
+from services.data.queries import COLLECTION, SEARCH
+from services.images.queries import IMAGE
+from services.query import Param, Query
 
 VERSION = "0.1.0"
-# Paging of history / watched / watchlist (handlers/trakt.py validates the same ranges).
-PAGE_MAX = 1_000_000
-PAGE_LIMIT_MAX = 1000
-PAGE_LIMIT_DEFAULT = 50
-SEARCH_QUERY_MAX = 200
-
 JSON = "application/json"
+# What Python's str.strip() removes (str.isspace()); JavaScript's \s is another set, so a pattern
+# that says "not only white space" must list them.
+PYTHON_WHITESPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -34,20 +35,74 @@ def _error(description: str) -> dict[str, Any]:
     return _json(_ref("Error"), description)
 
 
-def _query(name: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+def _whole(pattern: str) -> str:
+    """A Python `fullmatch` pattern as a JSON Schema pattern (which may match anywhere)."""
+    return f"^(?:{pattern})$"  # ECMA-262, which JSON Schema uses: `$` is the end of the input
+
+
+def _schema(param: Param) -> dict[str, Any]:
+    if param.type == "integer":
+        schema: dict[str, Any] = {"type": "integer"}
+        if param.minimum is not None:
+            schema["minimum"] = param.minimum
+        if param.maximum is not None:
+            schema["maximum"] = param.maximum
+    else:
+        schema = {"type": "string"}
+        if param.choices:
+            schema["enum"] = list(param.choices)
+        if param.max_length is not None:
+            schema["maxLength"] = param.max_length
+        if param.pattern is not None:
+            schema["pattern"] = _whole(param.pattern)
+        elif param.strip:
+            schema.update(minLength=1, pattern=f"[^{PYTHON_WHITESPACE}]")
+    if param.default is not None:
+        schema["default"] = param.default
+    return schema
+
+
+def _parameters(query: Query) -> list[dict[str, Any]]:
+    """The OpenAPI parameters of a declared query. Parameters tied by a rule are one exploded
+    object (on the wire still `type=…&category=…&season=…`), the only way OpenAPI can state it."""
+    grouped: dict[str, list] = {}
+    for rule in query.rules:
+        grouped.setdefault(rule.group, []).append(rule)
+    members = {name for rules in grouped.values() for rule in rules for name in (rule.param, *rule.values)}
+    parameters = [_group(query, name, rules) for name, rules in grouped.items()]
+    for param in query.params:
+        if param.name in members:
+            continue
+        parameters.append({"name": param.name, "in": "query", "required": param.required,
+                           "schema": _schema(param), "description": param.description})
+        if not param.required:
+            parameters[-1]["allowEmptyValue"] = True  # blank is the same as leaving it out
+    return parameters
+
+
+def _group(query: Query, name: str, rules: list) -> dict[str, Any]:
+    names = {n for rule in rules for n in (rule.param, *rule.values)}
+    params = [p for p in query.params if p.name in names]
+    properties = {}
+    for param in params:
+        schema = _schema(param)
+        if not param.required:
+            schema = {"anyOf": [schema, {"const": ""}]}  # blank is the same as leaving it out
+        properties[param.name] = {**schema, "description": param.description}
+    conditions = [{"if": {"required": [rule.param], "properties": {rule.param: {"not": {"const": ""}}}},
+                   "then": {"properties": {n: {"const": v} for n, v in rule.values.items()}}} for rule in rules]
+    schema = {"type": "object", "properties": properties, "required": [p.name for p in params if p.required],
+              "additionalProperties": False, "allOf": conditions}
+    sent = "&".join(f"{p.name}=…" for p in params)
+    return {"name": name, "in": "query", "style": "form", "explode": True,
+            "required": any(p.required for p in params), "schema": schema,
+            "description": f"Sent as `{sent}`: " + "; ".join(rule.explanation() for rule in rules) + "."}
 
 
 ETAG_HEADER = {"ETag": {"description": "Strong validator of the body; send it back in If-None-Match.",
                         "schema": {"type": "string"}}}
 IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"},
                  "description": "An ETag from an earlier answer: 304 when the data has not changed."}
-TYPE_ALL = _query("type", {"type": "string", "enum": ["movies", "shows", "all"], "default": "all"},
-                  "movies or shows: that file; all (default): both as {movies, shows}.")
-PAGE = _query("page", {"type": "integer", "minimum": 1, "maximum": PAGE_MAX},
-              "Page number (1-based); with it the answer holds `limit` items and paging metadata.")
-LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": PAGE_LIMIT_MAX},
-               f"Items per page (default {PAGE_LIMIT_DEFAULT} when `page` is given).")
 
 DATA_ERRORS = {
     "304": {"description": "Not modified (If-None-Match matched)."},
@@ -197,9 +252,6 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
-_IMAGE_TYPE = {"type": "string", "enum": ["movies", "shows"]}
-_IMAGE_CATEGORY = {"type": "string", "enum": ["posters", "backdrops"]}
-
 PATHS: dict[str, Any] = {
     "/api/trakt": {
         **_data_get("Overview of the mirrored data (index.json), with sync status in metadata",
@@ -219,12 +271,12 @@ PATHS: dict[str, Any] = {
     "/api/trakt/user/lists/{id}": _data_get(
         "Items of one list, by slug or numeric Trakt id", _ref("ListWrapper"), "trakt",
         [{"name": "id", "in": "path", "required": True,
-          "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$"},
+          "schema": {"type": "string", "pattern": _whole(SLUG_PATTERN)},
           "description": "List slug (e.g. `best-of-2023`) or numeric Trakt id; anything else is 400."}]),
-    "/api/trakt/user/history": _data_get("Watch history", _ref("Collection"), "trakt", [TYPE_ALL, PAGE, LIMIT]),
+    "/api/trakt/user/history": _data_get("Watch history", _ref("Collection"), "trakt", _parameters(COLLECTION)),
     "/api/trakt/user/watched": _data_get("Watched movies and shows with play counts", _ref("Collection"),
-                                         "trakt", [TYPE_ALL, PAGE, LIMIT]),
-    "/api/trakt/user/watchlist": _data_get("Watchlist", _ref("Collection"), "trakt", [TYPE_ALL, PAGE, LIMIT]),
+                                         "trakt", _parameters(COLLECTION)),
+    "/api/trakt/user/watchlist": _data_get("Watchlist", _ref("Collection"), "trakt", _parameters(COLLECTION)),
     "/api/trakt/user/activity": {"get": {
         "summary": "Plays per month and weekday x hour heatmap", "tags": ["trakt"],
         "responses": {"200": _json(_ref("Activity"), "Activity statistics."),
@@ -232,16 +284,7 @@ PATHS: dict[str, Any] = {
     }},
     "/api/trakt/search": {"get": {
         "summary": "Search titles across watched, watchlist, history and list items", "tags": ["trakt"],
-        "parameters": [
-            _query("q", {"type": "string", "minLength": 1, "maxLength": SEARCH_QUERY_MAX,
-                         # at least one character that is not white space to JavaScript nor to Python
-                         "pattern": r"[^\s\x1c-\x1f\x85]"},
-                   "Words to find; case- and accent-insensitive. Blank: 400.", required=True),
-            _query("type", {"type": "string", "enum": ["movies", "shows", "all"], "default": "all"},
-                   "Which kind of title to return."),
-            _query("limit", {"type": "integer", "minimum": 1, "maximum": SEARCH_MAX_LIMIT,
-                             "default": SEARCH_DEFAULT_LIMIT}, "At most this many rows per kind."),
-        ],
+        "parameters": _parameters(SEARCH),
         "responses": {"200": _json(_ref("SearchResults"), "Best matches first."),
                       "400": _error("Missing, blank or too long `q`, or a bad `type`/`limit`."),
                       "503": DATA_ERRORS["503"]},
@@ -268,19 +311,7 @@ PATHS: dict[str, Any] = {
     }},
     "/api/images": {"get": {
         "summary": "Redirect to a poster, backdrop or season poster", "tags": ["images"],
-        "parameters": [
-            _query("type", _IMAGE_TYPE, "movies or shows.", required=True),
-            _query("category", _IMAGE_CATEGORY, "posters or backdrops.", required=True),
-            _query("tmdb_id", {"type": "integer", "minimum": 0, "maximum": 999_999_999},
-                   "TMDB id of the movie or show.", required=True),
-            _query("season", {"type": "integer", "minimum": 0, "maximum": 9_999},
-                   "Season number (type=shows&category=posters only); falls back to the show poster."),
-            _query("w", {"type": "integer", "minimum": 16, "maximum": 2000}, "Width (IMAGE_PROXY=wsrv)."),
-            _query("q", {"type": "integer", "minimum": 1, "maximum": 100}, "Quality (IMAGE_PROXY=wsrv)."),
-            _query("output", {"type": "string", "enum": ["webp", "jpg", "png"]}, "Format (IMAGE_PROXY=wsrv)."),
-            _query("maxage", {"type": "string", "pattern": "^[1-9][0-9]{0,5}[mhdwy]?$"},
-                   "Cache duration for the proxy: seconds or 30m, 24h, 7d, 2w, 1y (IMAGE_PROXY=wsrv)."),
-        ],
+        "parameters": _parameters(IMAGE),
         "responses": {
             "302": {"description": "Found: `Location` is the image URL.",
                     "headers": {"Location": {"schema": {"type": "string"}}}},
@@ -305,7 +336,8 @@ PATHS: dict[str, Any] = {
     "/images/{path}": {"get": {
         "summary": "Image files of DATA_DIR/images (when no IMAGE_BASE_URL is set)", "tags": ["images"],
         "parameters": [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
-                        "description": "e.g. `movies/posters/27205_poster.jpg`"}],
+                        "example": "movies/posters/27205_poster.jpg",  # also tells clients `/` is meant
+                        "description": "A path below the image folder, slashes unescaped."}],
         "responses": {
             "200": {"description": "The image, with long cache headers.",
                     "content": {"image/*": {"schema": {"type": "string", "contentMediaType": "image/*"}}}},

@@ -17,7 +17,7 @@ from services.demo.generator import build_demo_account, write_demo
 from services.data.snapshots import dumps
 
 BUNDLED = Path(__file__).resolve().parents[2] / "data" / "demo"
-TRAKT_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$")
+TRAKT_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z\Z")
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 

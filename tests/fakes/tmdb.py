@@ -42,7 +42,7 @@ from tests.fakes.bomb import gzip_bomb
 from tests.fakes.server import LoopbackServer
 
 SIZES = ("w92", "w154", "w185", "w300", "w342", "w500", "w780", "w1280", "h632", "original")
-_FILE = re.compile(r"^[A-Za-z0-9_-]+\.(jpg|png)$")
+_FILE = re.compile(r"^[A-Za-z0-9_-]+\.(jpg|png)\Z")
 
 NOT_FOUND = {"success": False, "status_code": 34,
              "status_message": "The resource you requested could not be found."}

@@ -7,6 +7,7 @@ import re
 
 import pytest
 import tornado.web
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from services.ops.openapi import openapi_document
@@ -93,8 +94,34 @@ def test_parameters_carry_enums_and_ranges():
     assert search["q"]["required"] is True
     assert search["limit"]["schema"]["maximum"] == 500
     images = {p["name"]: p for p in paths["/api/images"]["get"]["parameters"]}
-    assert {n for n, p in images.items() if p["required"]} == {"type", "category", "tmdb_id"}
-    assert images["category"]["schema"]["enum"] == ["posters", "backdrops"]
+    assert {n for n, p in images.items() if p["required"]} == {"picture", "tmdb_id"}
+    picture = images["picture"]["schema"]
+    assert (images["picture"]["style"], images["picture"]["explode"]) == ("form", True)  # type=…&category=…
+    assert picture["required"] == ["type", "category"]
+    assert picture["properties"]["category"]["enum"] == ["posters", "backdrops"]
+
+
+def test_season_is_documented_as_valid_only_for_show_posters():
+    """OpenAPI cannot tie one parameter to another, so type, category and season are one
+    exploded object whose schema says it; a JSON Schema validator reads the rule as the server does."""
+    [rule] = openapi_document()["paths"]["/api/images"]["get"]["parameters"][0]["schema"]["allOf"]
+    validator = Draft202012Validator(openapi_document()["paths"]["/api/images"]["get"]["parameters"][0]["schema"])
+    assert validator.is_valid({"type": "shows", "category": "posters", "season": 2})
+    assert validator.is_valid({"type": "movies", "category": "posters", "season": ""})  # blank: not given
+    assert validator.is_valid({"type": "movies", "category": "backdrops"})
+    assert not validator.is_valid({"type": "movies", "category": "posters", "season": 0})
+    assert not validator.is_valid({"type": "shows", "category": "backdrops", "season": 1})
+    assert rule["then"]["properties"] == {"type": {"const": "shows"}, "category": {"const": "posters"}}
+
+
+def test_optional_query_parameters_allow_blank_and_required_ones_do_not():
+    """Blank (`?limit=`) is the same as leaving an optional parameter out (OpenAPI's allowEmptyValue);
+    a required one sent blank is missing."""
+    for path, operations in openapi_document()["paths"].items():
+        for parameter in operations.get("get", {}).get("parameters", []):
+            if parameter["in"] != "query" or parameter.get("explode"):
+                continue
+            assert parameter.get("allowEmptyValue", False) is not parameter["required"], (path, parameter["name"])
 
 
 def test_errors_are_exactly_an_error_string():

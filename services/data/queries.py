@@ -1,0 +1,35 @@
+"""Query parameters of the mirror's routes (README "API"): history, watched, watchlist and search.
+
+Declared once here; handlers/data.py parses with them and services/ops/openapi.py documents them."""
+
+from __future__ import annotations
+
+from services.data.search import DEFAULT_LIMIT, MAX_LIMIT
+from services.query import Param, Query
+
+TYPES = ("movies", "shows", "all")
+PAGE_MAX = 1_000_000
+PAGE_LIMIT_MAX = 1000
+# Paging starts when either `page` or `limit` is given; the other then takes its default.
+PAGE_DEFAULT = 1
+PAGE_LIMIT_DEFAULT = 50
+SEARCH_QUERY_MAX = 200
+
+COLLECTION = Query((
+    Param("type", "movies or shows: that file; all (default): both as {movies, shows}.",
+          choices=TYPES, default="all"),
+    Param("page", "Page number (1-based); with it the answer holds `limit` items and paging metadata "
+                  f"(default {PAGE_DEFAULT} when `limit` is given).",
+          type="integer", minimum=1, maximum=PAGE_MAX),
+    Param("limit", f"Items per page (default {PAGE_LIMIT_DEFAULT} when `page` is given).",
+          type="integer", minimum=1, maximum=PAGE_LIMIT_MAX),
+))
+
+SEARCH = Query((
+    Param("q", "Words to find; case- and accent-insensitive. Blank or white space only: 400.",
+          required=True, max_length=SEARCH_QUERY_MAX, strip=True,
+          missing_message="Missing search query: q must not be empty"),
+    Param("type", "Which kind of title to return.", choices=TYPES, default="all"),
+    Param("limit", "At most this many rows per kind.", type="integer", minimum=1, maximum=MAX_LIMIT,
+          default=DEFAULT_LIMIT),
+))
