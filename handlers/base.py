@@ -24,8 +24,13 @@ INLINE_BODY_LIMIT = 64 * 1024  # above this, headers and body are written separa
 # the Fetch standard); admin routes refuse them.
 FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
 CROSS_SITE_FETCHES = ("cross-site", "same-site")
+# README "Security and reliability": no route reads a request body; an admin POST may carry a
+# small JSON. Anything larger is refused from its headers (413) before a byte is read.
+API_BODY_LIMIT = 4 * 1024
+SERVER_BODY_LIMIT = 64 * 1024  # the HTTPServer's own cap, for routes outside this stack
 
 
+@tornado.web.stream_request_body  # prepare() runs on the headers, before any body is read
 class BaseHandler(tornado.web.RequestHandler):
     """Errors as `{"error": …}` JSON, never a traceback."""
 
@@ -38,6 +43,13 @@ class BaseHandler(tornado.web.RequestHandler):
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "no-referrer")
+
+    # --- request bodies (README "Security and reliability") --------------------------------------
+    def prepare(self) -> None:
+        refuse_large_body(self.request, API_BODY_LIMIT)
+
+    def data_received(self, chunk: bytes) -> None:
+        """Within the limit, a body is dropped as it arrives: no route reads one."""
 
     # --- writing -----------------------------------------------------------------------
     def write_json(self, obj: Any, status: int = 200) -> None:
@@ -219,6 +231,7 @@ class NotFoundHandler(ApiHandler):
     """Any path no route claims: a JSON 404."""
 
     def prepare(self) -> None:
+        super().prepare()
         raise tornado.web.HTTPError(404, reason=f"No such endpoint: {self.request.path}")
 
 
@@ -240,6 +253,15 @@ def _default_message(status_code: int) -> str:
         return HTTPStatus(status_code).phrase
     except ValueError:
         return "Error"
+
+
+def refuse_large_body(request: Any, limit: int) -> None:
+    """413 when `Content-Length` says more than `limit` bytes; a chunked body is cut off by the
+    connection once it passes `limit` (call from `prepare()` of a `stream_request_body` handler)."""
+    length = request.headers.get("Content-Length", "").strip()
+    if length.isdigit() and int(length) > limit:
+        raise tornado.web.HTTPError(413, reason=f"Request body too large: at most {limit} bytes")
+    request.connection.set_max_body_size(limit)
 
 
 def _has_body(headers: Any) -> bool:
