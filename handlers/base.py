@@ -51,6 +51,14 @@ class BaseHandler(tornado.web.RequestHandler):
     def data_received(self, chunk: bytes) -> None:
         """Within the limit, a body is dropped as it arrives: no route reads one."""
 
+    # --- HEAD (README "API") ----------------------------------------------------------------------
+    async def head(self, *args: Any, **kwargs: Any) -> None:
+        """What GET answers, headers only: Tornado drops the body of a HEAD answer. 405 where
+        there is no GET."""
+        result = self.get(*args, **kwargs)
+        if result is not None:
+            await result
+
     # --- writing -----------------------------------------------------------------------
     def write_json(self, obj: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -276,6 +284,10 @@ def _names_this_machine(host_name: str) -> bool:
 
 
 def allowed_methods(handler_class: type) -> list[str]:
-    """The HTTP methods a handler class implements (for the `Allow` header of a 405)."""
+    """The HTTP methods a handler class implements (for the `Allow` header of a 405); HEAD
+    goes with GET."""
+    def implements(method: str) -> bool:
+        return getattr(handler_class, method.lower()) is not getattr(tornado.web.RequestHandler, method.lower())
+
     return [method for method in tornado.web.RequestHandler.SUPPORTED_METHODS
-            if getattr(handler_class, method.lower()) is not getattr(tornado.web.RequestHandler, method.lower())]
+            if implements("GET" if method == "HEAD" else method)]

@@ -24,6 +24,11 @@ class DashboardFileHandler(tornado.web.StaticFileHandler):
     def data_received(self, chunk: bytes) -> None:
         """A body (within the limit) is dropped as it arrives."""
 
+    def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
+        if "\x00" in absolute_path:  # no file has one; the filesystem calls would raise ValueError
+            raise tornado.web.HTTPError(404)
+        return super().validate_absolute_path(root, absolute_path)
+
     def set_extra_headers(self, path: str) -> None:
         self.set_header("Cache-Control", "no-cache")
 
