@@ -10,12 +10,13 @@ reliability".
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import replace
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
+
+from tests.helpers.serving import serving
 
 # Each admin route and the service method it would call: a refused request never reaches it.
 ADMIN_ROUTES = [
@@ -106,26 +107,6 @@ async def test_a_rebinding_host_name_is_refused_without_a_token(http_client, bas
     for host in ("localhost:8888", "127.0.0.1:8888", "[::1]:8888", "app.localhost"):
         assert (await post(http_client, base_url + "/api/trakt", {"Host": host}))[0] == 200, host
     assert calls == ["reload"] * 4
-
-
-@contextlib.asynccontextmanager
-async def serving(config):
-    """The real app for `config` on a loopback port; yields its base URL."""
-    from tornado.httpserver import HTTPServer
-    from tornado.testing import bind_unused_port
-
-    from server import build_services, make_app
-
-    services = build_services(config)
-    await services.start()
-    sock, port = bind_unused_port()
-    server = HTTPServer(make_app(config, services), xheaders=config.trust_proxy)
-    server.add_sockets([sock])
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-        await services.stop()
 
 
 @pytest.mark.gen_test
