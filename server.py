@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import tornado.web
 from tornado.httpserver import HTTPServer
 
-from handlers.base import NotFoundHandler
+from handlers.base import SERVER_BODY_LIMIT, NotFoundHandler
 from handlers.dashboard import DashboardFileHandler
 from handlers.images import (AvailableImagesHandler, ImageFileHandler, ImageRedirectHandler, ImageReloadHandler,
                              RandomBackdropHandler)
@@ -183,7 +183,7 @@ async def serve(config: Config) -> int:
     services = build_services(config)
     await services.start()
     app = make_app(config, services)
-    server = HTTPServer(app, xheaders=config.trust_proxy)
+    server = HTTPServer(app, xheaders=config.trust_proxy, max_body_size=SERVER_BODY_LIMIT)
     try:
         server.listen(config.port, config.host)
     except OSError as exc:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hmac
 import logging
+import socket
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 import tornado.web
 
@@ -18,8 +20,17 @@ log = logging.getLogger("trakt_watch.http")
 
 JSON_TYPE = "application/json; charset=UTF-8"
 INLINE_BODY_LIMIT = 64 * 1024  # above this, headers and body are written separately (no copy)
+# The body types a page of any site may POST without a CORS preflight (the "simple" requests of
+# the Fetch standard); admin routes refuse them.
+FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
+CROSS_SITE_FETCHES = ("cross-site", "same-site")
+# README "Security and reliability": no route reads a request body; an admin POST may carry a
+# small JSON. Anything larger is refused from its headers (413) before a byte is read.
+API_BODY_LIMIT = 4 * 1024
+SERVER_BODY_LIMIT = 64 * 1024  # the HTTPServer's own cap, for routes outside this stack
 
 
+@tornado.web.stream_request_body  # prepare() runs on the headers, before any body is read
 class BaseHandler(tornado.web.RequestHandler):
     """Errors as `{"error": …}` JSON, never a traceback."""
 
@@ -32,6 +43,21 @@ class BaseHandler(tornado.web.RequestHandler):
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "no-referrer")
+
+    # --- request bodies (README "Security and reliability") --------------------------------------
+    def prepare(self) -> None:
+        refuse_large_body(self.request, API_BODY_LIMIT)
+
+    def data_received(self, chunk: bytes) -> None:
+        """Within the limit, a body is dropped as it arrives: no route reads one."""
+
+    # --- HEAD (README "API") ----------------------------------------------------------------------
+    async def head(self, *args: Any, **kwargs: Any) -> None:
+        """What GET answers, headers only: Tornado drops the body of a HEAD answer. 405 where
+        there is no GET."""
+        result = self.get(*args, **kwargs)
+        if result is not None:
+            await result
 
     # --- writing -----------------------------------------------------------------------
     def write_json(self, obj: Any, status: int = 200) -> None:
@@ -104,10 +130,12 @@ class BaseHandler(tornado.web.RequestHandler):
         log.error("unexpected error on %s %s", self.request.method, self.request.path,
                   exc_info=(typ, value, tb))
 
-    # --- admin rule (README "Configuration") --------------------------------------------------------
+    # --- admin rule (README "Configuration", "Security and reliability") ----------------------------
     def require_admin(self) -> None:
-        """ADMIN_TOKEN set: `Authorization: Bearer <token>` (401 missing, 403 wrong).
-        Not set: loopback clients only (403 otherwise)."""
+        """Never from another site's page (403). Then: ADMIN_TOKEN set: `Authorization: Bearer
+        <token>` (401 missing, 403 wrong). Not set: loopback clients addressing this machine by
+        one of its own names only (403 otherwise)."""
+        self.refuse_cross_site()
         token = self.config.admin_token
         if token:
             header = self.request.headers.get("Authorization", "")
@@ -120,6 +148,38 @@ class BaseHandler(tornado.web.RequestHandler):
         if not is_loopback(self.request.remote_ip or ""):
             raise tornado.web.HTTPError(
                 403, reason="Admin requests are accepted from this machine only; set ADMIN_TOKEN to allow others")
+        if not self._through_trusted_proxy() and not _names_this_machine(self.request.host_name):
+            # DNS rebinding: another site's name resolving to 127.0.0.1 makes its page "same origin".
+            # Behind the trusted proxy (README "Reverse proxy") the proxy decides which names reach us.
+            raise tornado.web.HTTPError(
+                403, reason=f"Admin requests without ADMIN_TOKEN must address this machine by a loopback name "
+                            f"(Host {self.request.host_name[:80]!r} is not one); set ADMIN_TOKEN to allow others")
+
+    def _through_trusted_proxy(self) -> bool:
+        # A page cannot add these headers without a CORS preflight, which admin routes never pass.
+        headers = self.request.headers
+        return self.config.trust_proxy and ("X-Real-Ip" in headers or "X-Forwarded-For" in headers)
+
+    def refuse_cross_site(self) -> None:
+        """What only a browser sends on behalf of a page: an `Origin` other than this server's
+        host (or `null`), `Sec-Fetch-Site: cross-site|same-site`, and a body of a type a page may
+        POST to any site without a CORS preflight (a form, plain text)."""
+        headers = self.request.headers
+        origin = headers.get("Origin")
+        if origin is not None and (origin.strip().lower() == "null"
+                                   or urlsplit(origin.strip()).netloc.lower() != self.request.host.lower()):
+            raise tornado.web.HTTPError(403, reason=f"Admin requests from another site's page are refused "
+                                                    f"(Origin {origin[:100]!r})")
+        fetch_site = headers.get("Sec-Fetch-Site", "").strip().lower()
+        if fetch_site in CROSS_SITE_FETCHES:
+            raise tornado.web.HTTPError(403, reason=f"Admin requests from another site's page are refused "
+                                                    f"(Sec-Fetch-Site: {fetch_site})")
+        media_type = headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        # An empty body labelled as a form is let through: Tornado's own client (and `curl -d ''`)
+        # label every POST so; a browser sending one from a page adds the Origin refused above.
+        if media_type in FORM_MEDIA_TYPES and _has_body(headers):
+            raise tornado.web.HTTPError(403, reason=f"Admin requests with a form or text body ({media_type}) are "
+                                                    f"refused: send no body, or JSON")
 
 
 class ApiHandler(BaseHandler):
@@ -143,6 +203,7 @@ class NotFoundHandler(ApiHandler):
     """Any path no route claims: a JSON 404."""
 
     def prepare(self) -> None:
+        super().prepare()
         raise tornado.web.HTTPError(404, reason=f"No such endpoint: {self.request.path}")
 
 
@@ -166,7 +227,31 @@ def _default_message(status_code: int) -> str:
         return "Error"
 
 
+def refuse_large_body(request: Any, limit: int) -> None:
+    """413 when `Content-Length` says more than `limit` bytes; a chunked body is cut off by the
+    connection once it passes `limit` (call from `prepare()` of a `stream_request_body` handler)."""
+    length = request.headers.get("Content-Length", "").strip()
+    if length.isdigit() and int(length) > limit:
+        raise tornado.web.HTTPError(413, reason=f"Request body too large: at most {limit} bytes")
+    request.connection.set_max_body_size(limit)
+
+
+def _has_body(headers: Any) -> bool:
+    return headers.get("Content-Length", "0").strip() not in ("", "0") or "Transfer-Encoding" in headers
+
+
+def _names_this_machine(host_name: str) -> bool:
+    """A loopback address, `localhost` (or a name under `.localhost`) or this machine's host name."""
+    name = host_name.strip("[]").rstrip(".").lower()
+    return (is_loopback(name) or name == "localhost" or name.endswith(".localhost")
+            or name == socket.gethostname().lower())
+
+
 def allowed_methods(handler_class: type) -> list[str]:
-    """The HTTP methods a handler class implements (for the `Allow` header of a 405)."""
+    """The HTTP methods a handler class implements (for the `Allow` header of a 405); HEAD
+    goes with GET."""
+    def implements(method: str) -> bool:
+        return getattr(handler_class, method.lower()) is not getattr(tornado.web.RequestHandler, method.lower())
+
     return [method for method in tornado.web.RequestHandler.SUPPORTED_METHODS
-            if getattr(handler_class, method.lower()) is not getattr(tornado.web.RequestHandler, method.lower())]
+            if implements("GET" if method == "HEAD" else method)]

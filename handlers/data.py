@@ -17,15 +17,15 @@ class StoreHandler(ApiHandler):
 
 
 class IndexHandler(StoreHandler):
-    """GET: index.json with sync status; POST (admin): reload everything from disk."""
+    """GET: index.json with sync status; POST (admin): reload everything from disk and say what
+    could not be loaded."""
 
     async def get(self) -> None:
         await self.write_cached(self.store.index())
 
     async def post(self) -> None:
         self.require_admin()
-        await self.store.reload()
-        self.write_json({"message": "Cache cleared successfully"})
+        self.write_json(await self.store.reload_on_request())
 
 
 class FileHandler(StoreHandler):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import email.utils
 import os
+import stat
+from datetime import datetime, timezone
 from typing import Any
 
 import tornado.web
@@ -15,6 +18,7 @@ from services.images.queries import IMAGE
 # The redirect target of one id never changes once indexed; let browsers keep it for an hour.
 REDIRECT_CACHE = "public, max-age=3600"
 IMMUTABLE = "public, max-age=31536000, immutable"
+FILE_CHUNK = 64 * 1024
 
 
 class ImageRedirectHandler(ApiHandler):
@@ -80,45 +84,84 @@ class ImageReloadHandler(ApiHandler):
         self.write_json({"success": True, "message": "Image index reloaded successfully", "stats": stats})
 
 
-class ImageFileHandler(BaseHandler, tornado.web.StaticFileHandler):
+class ImageFileHandler(BaseHandler):
     """GET /images/<path>: files of the current image folder, long-cached, never outside it.
 
     The folder comes from the index on every request (demo images or DATA_DIR/images), errors
-    are JSON, only image files are served, and symlinks that lead out of the folder are refused."""
+    are JSON and only image files are served. The file is opened one path segment at a time
+    beneath the folder with O_NOFOLLOW, so no symlink (planted or swapped in while we answer) is
+    ever followed, and what is checked and sent is the opened file itself, not the path."""
 
-    def initialize(self, config: Config, index: ImageIndex, **kwargs: Any) -> None:  # type: ignore[override]
-        BaseHandler.initialize(self, config)
+    def initialize(self, config: Config, index: ImageIndex, **kwargs: Any) -> None:
+        super().initialize(config)
         self.index = index
-        self.root = str(index.images_dir())
-        self.default_filename = None
 
-    async def get(self, path: str, include_body: bool = True) -> None:
+    async def get(self, path: str) -> None:
         _check_image_path(path)
-        await super().get(path, include_body)
+        fd = _open_beneath(str(self.index.images_dir()), path)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise tornado.web.HTTPError(404, reason="Image not found")
+            self.set_header("Content-Type", IMAGE_TYPES[path.rsplit(".", 1)[1].lower()])
+            self.set_header("Cache-Control", IMMUTABLE)
+            # An SVG opened directly must not run script in our origin.
+            self.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+            self.set_header("Last-Modified", datetime.fromtimestamp(int(info.st_mtime), timezone.utc))
+            self.set_header("Etag", f'"{info.st_ino:x}-{info.st_size:x}-{info.st_mtime_ns:x}"')
+            if self.check_etag_header() or self._not_modified_since(info.st_mtime):
+                self.set_status(304)
+                self.finish()
+                return
+            self.set_header("Content-Length", info.st_size)
+            if self.request.method == "HEAD":
+                self.finish()
+                return
+            remaining = info.st_size
+            while remaining > 0:
+                chunk = os.read(fd, min(remaining, FILE_CHUNK))
+                if not chunk:  # truncated in place while we sent it: the connection is closed
+                    break
+                remaining -= len(chunk)
+                self.write(chunk)
+                await self.flush()
+        finally:
+            os.close(fd)
+        self.finish()
 
-    async def head(self, path: str) -> None:  # type: ignore[override]
-        await self.get(path, include_body=False)
+    def _not_modified_since(self, mtime: float) -> bool:
+        if self.request.headers.get("If-None-Match"):
+            return False  # RFC 9110 §13.1.3: the ETag decides
+        since = self.request.headers.get("If-Modified-Since")
+        try:
+            stamp = email.utils.parsedate_to_datetime(since) if since else None
+        except (TypeError, ValueError):
+            return False
+        return stamp is not None and stamp.tzinfo is not None and int(mtime) <= stamp.timestamp()
 
-    def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
-        real_root = os.path.realpath(root)
-        real_path = os.path.realpath(absolute_path)
-        if os.path.commonpath([real_root, real_path]) != real_root:
-            raise tornado.web.HTTPError(404, reason="Image not found")
-        if not os.path.isfile(real_path):
-            raise tornado.web.HTTPError(404, reason="Image not found")
-        return absolute_path
+    def compute_etag(self) -> str | None:
+        return None  # set from the opened file in get()
 
-    def get_cache_time(self, path: str, modified: Any, mime_type: str) -> int:
-        return 31536000
 
-    def set_extra_headers(self, path: str) -> None:
-        self.set_header("Cache-Control", IMMUTABLE)
-        # An SVG opened directly must not run script in our origin.
-        self.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
-
-    def get_content_type(self) -> str:
-        assert self.absolute_path is not None
-        return IMAGE_TYPES[self.absolute_path.rsplit(".", 1)[1].lower()]
+def _open_beneath(root: str, relative: str) -> int:
+    """A read-only descriptor of `root/relative` with no symlink below `root` (the folder itself
+    may be one): each folder is opened relative to the one before with O_NOFOLLOW, and so is the
+    file, non-blocking so a FIFO planted there cannot hang us. 404 when anything is missing."""
+    try:
+        folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        raise tornado.web.HTTPError(404, reason="Image not found") from None
+    try:
+        *folders, name = relative.split("/")
+        for segment in folders:
+            inner = os.open(segment, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
+    except OSError:
+        raise tornado.web.HTTPError(404, reason="Image not found") from None
+    finally:
+        os.close(folder)
 
 
 def _check_image_path(path: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,6 +52,8 @@ class DataStore:
         self._reload_lock = asyncio.Lock()
         self.loaded_at: float | None = None
         self.load_error: str | None = None
+        self._failure: str | None = None  # the cause last logged
+        self.demo_fallback: str | None = None  # why the demo replaced synced data, while it does
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -106,6 +109,8 @@ class DataStore:
 
     # --- loading ---------------------------------------------------------------------------
     def _choose_root(self) -> tuple[Path | None, bool]:
+        """The folder to serve and whether it is the demo; raises OSError when DATA_DIR cannot be
+        read (that is never "no data": it must not turn into the demo account)."""
         if self.config.demo:
             return self.demo_dir, True
         served = self.folder.served_root()
@@ -116,35 +121,77 @@ class DataStore:
         return None, False
 
     async def reload(self) -> bool:
-        """Load the served folder again; returns True when the new data is being served."""
+        """Load the served folder again; returns True when the new data is being served.
+
+        A file that cannot be used (unreadable, a directory, a broken symlink, bad JSON) becomes a
+        problem of its own route; a folder that cannot be read keeps the previous data served and
+        sets `load_error` (README "Health and metrics")."""
         async with self._reload_lock:
-            root, is_demo = await asyncio.to_thread(self._choose_root)
-            if root is None:
-                self.load_error = ("No data yet: run `trakt-watch sync` (or wait for the scheduled sync), "
-                                   "or start with --demo")
-                self._swap(Dataset(root=None, is_demo=False), None)
-                return False
+            root: Path | None = self.folder.root
             try:
-                fingerprint, files = await asyncio.to_thread(_list_files, root)
+                root, is_demo = await asyncio.to_thread(self._choose_root)
+                if root is None:
+                    self._swap(Dataset(root=None, is_demo=False), None)
+                    self._fail("No data yet: run `trakt-watch sync` (or wait for the scheduled sync), "
+                               "or start with --demo", logging.WARNING)
+                    return False
+                fingerprint, files, unusable = await asyncio.to_thread(_list_files, root)
                 contents = await asyncio.gather(*(_read(root / endpoint) for endpoint in files))
-                dataset = await asyncio.to_thread(
-                    build_dataset, root, dict(zip(files, contents)), is_demo=is_demo, zone=self.config.timezone)
-            except OSError as exc:
-                # The folder vanished or became unreadable mid-load: keep serving what we had.
-                self.load_error = f"Could not read {root}: {exc.strerror or exc}"
-                log.error("%s", self.load_error)
+            except OSError as exc:  # keep serving what we had
+                self._fail(f"Could not read {root}: {_why(exc)}")
                 return False
-            self.load_error = None
-            if is_demo and (self._dataset is None or not self._dataset.is_demo):
-                log.warning("Serving the bundled demo account from %s (%s)", root,
-                            "--demo given" if self.config.demo else "no synced data and no TRAKT_API_KEY")
+            readable = {endpoint: data for endpoint, data in zip(files, contents) if isinstance(data, bytes)}
+            unusable.update({endpoint: f"{endpoint} could not be read: {_why(data)}"
+                             for endpoint, data in zip(files, contents) if isinstance(data, OSError)})
+            dataset = await asyncio.to_thread(
+                build_dataset, root, readable, is_demo=is_demo, zone=self.config.timezone)
+            dataset.problems.update(unusable)  # before anyone sees the dataset
+            self._failure = self.load_error = None
+            self._note_demo_fallback(is_demo, root)
             self._swap(dataset, fingerprint)
-            log.info("Loaded %d files from %s (%d titles indexed%s)", len(files), root, len(dataset.search),
-                     f", {len(dataset.problems)} unreadable" if dataset.problems else "")
+            log.info("Loaded %d files from %s (%d titles indexed%s)", len(readable), root, len(dataset.search),
+                     f", {len(dataset.problems)} unusable" if dataset.problems else "")
             for problem in dataset.problems.values():
                 log.error("Data problem: %s", problem)
         await self._notify()
         return True
+
+    async def reload_on_request(self) -> dict:
+        """POST /api/trakt: reload now and say what could not be loaded (README "API")."""
+        if not await self.reload():
+            raise NotReady(f"Reload failed: {self.load_error}")
+        problems = self.problems
+        if not problems:
+            return {"message": "Cache cleared successfully"}
+        files = "file" if len(problems) == 1 else "files"
+        return {"message": f"Cache cleared, but {len(problems)} data {files} could not be loaded",
+                "problems": problems}
+
+    def _fail(self, message: str, level: int = logging.ERROR) -> None:
+        """Record why the data cannot be (re)loaded; logged once per distinct cause, not on every
+        check of an unreadable folder."""
+        if message != self._failure:
+            log.log(level, "%s", message)
+        self._failure = message
+        if self.ready and self.loaded_at is not None:
+            loaded = datetime.fromtimestamp(self.loaded_at, timezone.utc).isoformat(timespec="seconds")
+            message += f"; still serving the data loaded at {loaded}"
+        self.load_error = message
+
+    def _note_demo_fallback(self, is_demo: bool, root: Path) -> None:
+        """Synced data that disappears (DATA_DIR deleted or emptied, no Trakt key) is replaced by the
+        demo account: say so in the log and in /healthz, instead of silently."""
+        previous = self._dataset
+        if not is_demo or self.config.demo:
+            self.demo_fallback = None
+        elif previous is not None and previous.root is not None and not previous.is_demo:
+            self.demo_fallback = (f"{self.folder.root} no longer holds any data (it served {previous.root}): "
+                                  f"serving the bundled demo account instead")
+            log.warning("%s", self.demo_fallback)
+        elif previous is None or not previous.is_demo:
+            log.warning("Serving the bundled demo account from %s (%s)", root,
+                        "--demo given" if self.config.demo else
+                        f"no synced data in {self.folder.root} and no TRAKT_API_KEY")
 
     def _swap(self, dataset: Dataset, fingerprint: tuple | None) -> None:
         self._dataset = dataset
@@ -275,24 +322,58 @@ def _combine(movies: Body, shows: Body) -> Body:
     return Body(chunks, etag_of(movies.etag.encode(), shows.etag.encode()))
 
 
-def _list_files(root: Path) -> tuple[tuple, list[str]]:
-    """The data files under `root` and a fingerprint (paths, sizes, mtimes) to notice changes."""
-    endpoints = [e for e in layout.ALL_FIXED_FILES if (root / e).is_file()]
+def _list_files(root: Path) -> tuple[tuple, list[str], dict[str, str]]:
+    """The data files under `root`, a fingerprint (paths, sizes, mtimes) to notice changes, and
+    the files that are there but cannot be used (a directory, a broken symlink...) with why.
+    Raises OSError when `root` itself cannot be listed."""
+    os.listdir(root)  # an unreadable folder fails the whole load, not each file
+    endpoints: list[str] = []
+    unusable: dict[str, str] = {}
+    stats: list[tuple] = []
+    for endpoint in layout.ALL_FIXED_FILES:
+        problem = _unusable(root / endpoint, endpoint)
+        if problem is None:
+            endpoints.append(endpoint)
+        elif problem:
+            unusable[endpoint] = problem
     lists_dir = root / layout.LISTS_DIR
     if lists_dir.is_dir():
         endpoints += sorted(f"{layout.LISTS_DIR}/{entry.name}" for entry in os.scandir(lists_dir)
                             if entry.name.endswith(layout.LIST_ITEMS_SUFFIX) and entry.is_file()
                             and layout.is_safe_slug(entry.name[:-len(layout.LIST_ITEMS_SUFFIX)]))
-    stats = []
     for endpoint in endpoints:
         st = (root / endpoint).stat()
         stats.append((endpoint, st.st_size, st.st_mtime_ns))
-    return (str(root.resolve()), tuple(stats)), endpoints
+    stats += [(endpoint, problem) for endpoint, problem in sorted(unusable.items())]
+    return (str(root.resolve()), tuple(stats)), endpoints, unusable
 
 
-async def _read(path: Path) -> bytes:
-    async with aiofiles.open(path, "rb") as fh:
-        return await fh.read()
+def _unusable(path: Path, endpoint: str) -> str | None:
+    """None for a regular file, "" when nothing is there (not synced), else what is wrong."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return f"{endpoint} is a broken symlink" if os.path.islink(path) else ""
+    except NotADirectoryError:
+        return ""  # a parent folder is missing (a file stands in its place): not synced
+    except OSError as exc:
+        return f"{endpoint} could not be read: {_why(exc)}"
+    if stat.S_ISREG(st.st_mode):
+        return None
+    return f"{endpoint} is a directory, not a file" if stat.S_ISDIR(st.st_mode) else f"{endpoint} is not a regular file"
+
+
+async def _read(path: Path) -> bytes | OSError:
+    """The file's bytes, or the error that prevented reading it."""
+    try:
+        async with aiofiles.open(path, "rb") as fh:
+            return await fh.read()
+    except OSError as exc:
+        return exc
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
 
 
 __all__ = ["DataStore", "Body", "ArrayFile", "dumps"]

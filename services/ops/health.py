@@ -61,6 +61,7 @@ def compute_health(
     ready: bool,
     unavailable_reason: str | None = None,
     problems: list[str] | tuple[str, ...] = (),
+    demo_fallback: str | None = None,
     data_last_updated: Any = None,
     is_demo: bool = False,
     sync: SyncSummary | None = None,
@@ -72,7 +73,8 @@ def compute_health(
     """Decide ok / degraded and say why.
 
     - not `ready` (nothing to serve): degraded and `serving=False`, the handler answers 503;
-    - `problems` (malformed files, a failed reload): degraded;
+    - `problems` (unusable files, a failed reload): degraded;
+    - `demo_fallback` (synced data vanished, the demo replaced it): degraded;
     - the last sync failed, or the last success is older than 2 x `sync_interval_hours` while syncs
       are expected (`sync_expected`: a Trakt key and a schedule): degraded;
     - the watcher reports its upstream down: degraded.
@@ -82,8 +84,10 @@ def compute_health(
     if not ready:
         reasons.append(f"no data can be served: {unavailable_reason or 'nothing synced or imported yet'}")
     for problem in problems:
-        if problem != unavailable_reason:
+        if ready or problem != unavailable_reason:
             reasons.append(f"data problem: {problem}")
+    if demo_fallback:
+        reasons.append(demo_fallback)
 
     last_updated = parse_time(data_last_updated)
     age = max(0.0, (now - last_updated).total_seconds()) if last_updated else None
@@ -163,6 +167,7 @@ def gather_health(config: Any, store: Any, folder: Any, watcher: Any = None, syn
         ready=store.ready,
         unavailable_reason=store.load_error,
         problems=store.problems,
+        demo_fallback=store.demo_fallback,
         data_last_updated=store.data_last_updated,
         is_demo=store.is_demo,
         sync=summary,

@@ -206,7 +206,10 @@ def read_sync_status(folder: DataFolder) -> dict[str, Any]:
     if last is not None and last.get("outcome") == SUCCESS and last.get("finished_at"):
         last_success_at = max(filter(None, (last_success_at, last["finished_at"])))
     if last_success_at is None:
-        served = folder.served_root()
+        try:
+            served = folder.served_root()
+        except OSError:  # an unreadable DATA_DIR: the store reports it (README "Health and metrics")
+            served = None
         if served is not None:
             report = _read_json(served / SNAPSHOT_REPORT, default=None)
             if isinstance(report, dict) and report.get("outcome") == SUCCESS:

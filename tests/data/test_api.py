@@ -399,18 +399,32 @@ async def test_no_data_and_no_key_serves_the_bundled_demo_and_says_so(tmp_path):
 
 @pytest.mark.gen_test
 async def test_a_trakt_key_without_data_is_503_not_the_demo(tmp_path):
+    """README "API": 503 (no data to serve yet) on every data route over HTTP, and /healthz 503."""
     from dataclasses import replace
 
-    from server import build_services
-    from services.config import Config
-    from services.errors import NotReady
+    from tornado.httpclient import AsyncHTTPClient
+    from tornado.httpserver import HTTPServer
+    from tornado.testing import bind_unused_port
 
-    services = build_services(replace(Config(), data_dir=tmp_path / "empty", trakt_api_key="k",
-                                      trakt_username="sam"))
-    await services.store.start()
+    from server import build_services, make_app
+    from services.config import Config
+
+    config = replace(Config(), data_dir=tmp_path / "empty", trakt_api_key="k", trakt_username="sam",
+                     sync_interval_hours=0)
+    services = build_services(config)
+    await services.store.start()  # the store alone: no watcher polling, no sync
+    sock, port = bind_unused_port()
+    server = HTTPServer(make_app(config, services))
+    server.add_sockets([sock])
     try:
-        assert not services.store.ready and not services.store.is_demo
-        with pytest.raises(NotReady, match="No data yet"):
-            services.store.index()
+        client = AsyncHTTPClient()
+        for path in ("/api/trakt", "/api/trakt/user/stats", "/api/trakt/user/history?type=movies",
+                     "/api/trakt/search?q=amelie", "/api/trakt/user/lists/best-movies"):
+            response = await client.fetch(f"http://127.0.0.1:{port}{path}", raise_error=False)
+            assert response.code == 503, path
+            assert body(response)["error"].startswith("No data yet"), path
+        health = await client.fetch(f"http://127.0.0.1:{port}/healthz", raise_error=False)
+        assert health.code == 503 and json.loads(health.body)["demo"] is False
     finally:
+        server.stop()
         await services.store.stop()
