@@ -6,8 +6,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from services.config import Config
+from services.images import urls
 
-WSRV_ORIGIN = "https://wsrv.nl"
 TRAKT_AVATAR_ORIGINS = ("https://*.trakt.tv", "https://secure.gravatar.com")
 
 
@@ -23,7 +23,7 @@ def image_origins(config: Config) -> list[str]:
     # Trakt serves avatars from its own image hosts (or Gravatar): the profile header shows them.
     origins = [_origin(config.image_base_url), _origin(config.tmdb_image_url), *TRAKT_AVATAR_ORIGINS]
     if config.image_proxy == "wsrv":
-        origins.append(WSRV_ORIGIN)
+        origins.append(_origin(urls.WSRV))
     unique: list[str] = []
     for origin in origins:
         if origin and origin not in unique:
