@@ -47,6 +47,8 @@ log = logging.getLogger("trakt_watch")
 
 SHUTDOWN_DRAIN_SECONDS = 5.0
 WEBSOCKET_PING_SECONDS = 25.0  # protocol pings keep idle /ws/watching connections (and proxies) alive
+# A client that has not answered a ping this long after it is closed: it has stopped reading.
+WEBSOCKET_PING_TIMEOUT_SECONDS = 25.0
 
 
 @dataclass
@@ -168,7 +170,8 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
         default_handler_class=NotFoundHandler,
         default_handler_args={"config": config},
         compress_response=False,
-        **{"websocket_ping_interval": WEBSOCKET_PING_SECONDS, **settings},
+        **{"websocket_ping_interval": WEBSOCKET_PING_SECONDS,
+           "websocket_ping_timeout": WEBSOCKET_PING_TIMEOUT_SECONDS, **settings},
     )
 
 

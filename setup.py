@@ -23,7 +23,8 @@ setup(
     packages=["handlers", "services", "services.data", "services.demo", "services.images", "services.ops",
               "services.trakt", "services.watching"],
     install_requires=[
-        "tornado>=6.4",
+        # handlers/watching.py reaches one undocumented attribute (WebSocketProtocol.stream)
+        "tornado>=6.4,<7",
         "aiohttp>=3.9",
         "aiofiles>=23.1",
         "ujson>=6.1",
