@@ -97,7 +97,7 @@ class WatchingSocket(tornado.websocket.WebSocketHandler):
             else:
                 _refused.log("Refusing /ws/watching clients: WATCHING_MAX_CLIENTS=%d are connected",
                              self.config.watching_max_clients)
-                self.close(*FULL)
+                self.disconnect(FULL)  # its descriptor is free at once, whether it answers or not
 
     def on_message(self, message: str | bytes) -> None:
         if not self.within_budget() or isinstance(message, bytes):
@@ -138,7 +138,7 @@ class WatchingSocket(tornado.websocket.WebSocketHandler):
 
     def disconnect(self, why: tuple[int, str]) -> None:
         """Queue a close frame saying why and close the TCP connection at once, without the
-        closing handshake: this client has already cost what it may."""
+        closing handshake: this client has already cost what it may (or may not start)."""
         self.dropped = True
         if self.ws_connection is None:
             return
