@@ -1,5 +1,5 @@
 """A log line for an error that can repeat thousands of times a second: written once per interval,
-with how often it happened in between (README "Security and reliability")."""
+with how often it happened in between (README "Deployment with systemd")."""
 
 from __future__ import annotations
 
