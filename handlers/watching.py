@@ -6,7 +6,6 @@ Both only read the Watcher's state: no request ever causes a Trakt call.
 from __future__ import annotations
 
 import contextlib
-import logging
 import socket
 import time
 from collections import deque
@@ -18,10 +17,7 @@ import ujson
 
 from handlers.base import ApiHandler
 from services.config import Config
-from services.throttled_log import ThrottledLog
 from services.watching.watcher import PONG, Outgoing, Watcher
-
-log = logging.getLogger("trakt_watch.watching")
 
 MAX_CLIENT_MESSAGE_BYTES = 4096  # clients only ever send `{"type": "ping"}`
 # What one client may send: 20 messages (protocol pings and pongs included) per 10 s. The
@@ -31,7 +27,7 @@ CLIENT_MESSAGE_WINDOW_SECONDS = 10.0
 SHUTDOWN = (1001, "server shutting down")
 FULL = (1013, "too many clients, try again later")  # WATCHING_MAX_CLIENTS are connected
 TOO_MANY_MESSAGES = (1008, "too many messages")
-TOO_SLOW = (1008, "too far behind")
+TOO_FAR_BEHIND = (1008, "too far behind")
 
 
 class WatchingHandler(ApiHandler):
@@ -95,8 +91,6 @@ class WatchingSocket(tornado.websocket.WebSocketHandler):
             if self.watcher.closed:
                 self.close(*SHUTDOWN)
             else:
-                _refused.log("Refusing /ws/watching clients: WATCHING_MAX_CLIENTS=%d are connected",
-                             self.config.watching_max_clients)
                 self.disconnect(FULL)  # its descriptor is free at once, whether it answers or not
 
     def on_message(self, message: str | bytes) -> None:
@@ -158,7 +152,7 @@ class WatchingSocket(tornado.websocket.WebSocketHandler):
             self.queued_bytes -= queued.popleft()[1]
         size = len(message.payload)
         if self.queued_bytes + size > self.watcher.client_buffer_limit:
-            self.disconnect(TOO_SLOW)
+            self.disconnect(TOO_FAR_BEHIND)
             return False
         try:
             future = self.write_message(message.payload)
@@ -172,9 +166,6 @@ class WatchingSocket(tornado.websocket.WebSocketHandler):
         """Close with 1001 because the server is stopping."""
         if self.ws_connection is not None:
             self.close(*SHUTDOWN)
-
-
-_refused = ThrottledLog(log)
 
 
 def tcp_stream(handler: tornado.websocket.WebSocketHandler) -> tornado.iostream.IOStream:

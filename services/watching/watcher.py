@@ -27,6 +27,7 @@ from services.config import Config
 from services.watching.demo_schedule import DemoSchedule
 from services.data.snapshots import dumps
 from services.images.tmdb import best_image
+from services.throttled_log import ThrottledLog
 
 log = logging.getLogger("trakt_watch.watching")
 
@@ -236,6 +237,7 @@ class Watcher:
         self.messages_sent = 0
         self.clients_dropped = 0
         self.clients_refused = 0
+        self._refusals = ThrottledLog(log)  # one line a minute while clients are turned away
         self.tmdb_lookups = 0
         self.last_poll_at: str | None = None
         self.last_error: str | None = None
@@ -333,6 +335,8 @@ class Watcher:
             return False
         if self.full:
             self.clients_refused += 1
+            self._refusals.log("Refusing watching clients: WATCHING_MAX_CLIENTS=%d are connected",
+                               self.config.watching_max_clients)
             return False
         self._subscribers.add(subscriber)
         if not self._deliver(subscriber, Outgoing({"type": "watching", "data": self.state()})):

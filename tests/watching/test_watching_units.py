@@ -362,6 +362,18 @@ def test_broadcast_serialises_once_and_drops_clients_that_fail():
     assert watcher.messages_sent == 3
 
 
+def test_beyond_watching_max_clients_subscribers_are_refused_and_logged_once(caplog):
+    config = replace(Config(), watching_max_clients=2)
+    watcher = Watcher(config, None, None)
+    assert watcher.subscribe(Recorder()) and watcher.subscribe(Recorder())
+    with caplog.at_level(logging.WARNING, logger="trakt_watch.watching"):
+        refused = [watcher.subscribe(Recorder()) for _ in range(50)]
+    assert refused == [False] * 50
+    assert watcher.clients == 2 and watcher.clients_refused == 50 and watcher.stats()["clients_refused"] == 50
+    assert [r.getMessage() for r in caplog.records] == [
+        "Refusing watching clients: WATCHING_MAX_CLIENTS=2 are connected"]
+
+
 def test_stop_shuts_every_client_and_refuses_new_ones():
     watcher = watcher_for(ScriptedTrakt(None))
     clients = [Recorder() for _ in range(2)]
