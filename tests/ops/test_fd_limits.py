@@ -80,8 +80,11 @@ def test_websockets_beyond_the_cap_are_closed_with_1013_and_healthz_keeps_answer
             refused.append(close_frame(sock))
             sockets.append(sock)
         assert set(refused) == {(1013, "too many clients, try again later")}
-        for _ in range(40):
-            sockets.append(socket.create_connection(("127.0.0.1", server.port)))
+        for _ in range(40):  # keep-alive connections that made one request and stay open
+            keep_alive = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+            keep_alive.request("GET", "/api/watching")
+            assert keep_alive.getresponse().read()
+            sockets.append(keep_alive)
         assert [healthz(server.port) for _ in range(10)] == [200] * 10
         assert open_descriptors(server.process.pid) < LIMIT
     finally:
