@@ -23,8 +23,10 @@ setup(
     packages=["handlers", "services", "services.data", "services.demo", "services.images", "services.ops",
               "services.trakt", "services.watching"],
     install_requires=[
-        # handlers/watching.py reaches one undocumented attribute (WebSocketProtocol.stream)
-        "tornado>=6.4,<7",
+        # 6.6: WebSocket same-origin requests are accepted before check_origin() is asked, and a
+        # ping timeout means "no pong within it" (6.4 closed healthy clients at timeout=interval);
+        # <7: handlers/watching.py reaches one undocumented attribute (WebSocketProtocol.stream).
+        "tornado>=6.6,<7",
         "aiohttp>=3.9",
         "aiofiles>=23.1",
         "ujson>=6.1",
