@@ -92,7 +92,11 @@ class Listener:
                 continue
             if self._out_of_resources.total:
                 self._accepting_again()
-            self.handle(connection, address)
+            try:
+                self.handle(connection, address)
+            except Exception:  # one connection's failure must not leave the others unaccepted
+                log.exception("Handling a new connection from %s failed", address)
+                connection.close()
 
     def _pause_accepting(self, sock: socket.socket, exc: OSError) -> None:
         self.failed_accepts += 1

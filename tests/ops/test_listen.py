@@ -102,3 +102,35 @@ def test_a_connection_that_fails_while_accepted_does_not_stop_the_others(code):
         return listener.failed_accepts
 
     assert asyncio.run(scenario()) == 0
+
+
+def test_a_failure_handling_one_connection_is_logged_and_the_next_is_accepted(caplog):
+    async def scenario():
+        listening = FailingSocket(failures=0)
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(8)
+        handled = []
+        second = asyncio.get_running_loop().create_future()
+
+        def handle(connection, address):
+            handled.append(connection)
+            if len(handled) == 1:
+                raise RuntimeError("boom")
+            second.set_result(connection)
+
+        listener = Listener([listening], handle)
+        listener.start()
+        clients = [socket.create_connection(listening.getsockname()) for _ in range(2)]
+        try:
+            (await asyncio.wait_for(second, 10)).close()
+        finally:
+            for client in clients:
+                client.close()
+            listener.stop()
+        return handled
+
+    with caplog.at_level(logging.INFO, logger="trakt_watch.listen"):
+        handled = asyncio.run(scenario())
+    assert len(handled) == 2 and handled[0].fileno() == -1  # the failed one was closed
+    [failure] = caplog.records
+    assert failure.getMessage().startswith("Handling a new connection from ") and failure.exc_info[0] is RuntimeError
