@@ -14,8 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+import tornado.netutil
 import tornado.web
 from tornado.httpserver import HTTPServer
+from tornado.iostream import IOStream
 
 from handlers.base import SERVER_BODY_LIMIT, NotFoundHandler
 from handlers.dashboard import DashboardFileHandler
@@ -29,6 +31,7 @@ from handlers.data import (ActivityHandler, FileHandler, IndexHandler, ListItems
 from services import resources
 from services.data import layout
 from services.config import Config, ConfigError, load_config
+from services.ops.listen import Listener, raise_open_files_limit
 from services.ops.logs import access_log_function, setup_logging
 from services.ops.metrics import AppMetrics, ServicesCollector
 from services.ops.notify import SystemdNotifier
@@ -46,6 +49,8 @@ log = logging.getLogger("trakt_watch")
 
 SHUTDOWN_DRAIN_SECONDS = 5.0
 WEBSOCKET_PING_SECONDS = 25.0  # protocol pings keep idle /ws/watching connections (and proxies) alive
+# A client that has not answered a ping this long after it is closed: it has stopped reading.
+WEBSOCKET_PING_TIMEOUT_SECONDS = 25.0
 
 
 class Services:
@@ -173,23 +178,30 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
         default_handler_class=NotFoundHandler,
         default_handler_args={"config": config},
         compress_response=False,
-        **{"websocket_ping_interval": WEBSOCKET_PING_SECONDS, **settings},
+        **{"websocket_ping_interval": WEBSOCKET_PING_SECONDS,
+           "websocket_ping_timeout": WEBSOCKET_PING_TIMEOUT_SECONDS, **settings},
     )
 
 
 # --- serve -------------------------------------------------------------------------------
 async def serve(config: Config) -> int:
     """Run until SIGTERM/SIGINT, then shut down in order and return the exit code."""
+    raise_open_files_limit()  # before anything opens files or sockets
     services = build_services(config)
     await services.start()
     app = make_app(config, services)
     server = HTTPServer(app, xheaders=config.trust_proxy, max_body_size=SERVER_BODY_LIMIT)
     try:
-        server.listen(config.port, config.host)
+        sockets = tornado.netutil.bind_sockets(config.port, config.host)
     except OSError as exc:
         log.error("Cannot listen on %s:%s: %s", config.host, config.port, exc.strerror or exc)
         await services.stop()
         return 1
+    # Our accept loop, not server.listen(): out of file descriptors it pauses instead of spinning.
+    listener = Listener(sockets, lambda connection, address: server.handle_stream(
+        IOStream(connection, max_buffer_size=server.max_buffer_size, read_chunk_size=server.read_chunk_size),
+        address))
+    listener.start()
     log.info("Serving %s on http://%s:%s/", "the demo account" if services.store.is_demo else config.data_dir,
              config.host, config.port)
     notifier = SystemdNotifier()  # no-op outside systemd
@@ -205,7 +217,7 @@ async def serve(config: Config) -> int:
 
     log.info("Shutting down")
     await notifier.stop()  # STOPPING=1
-    server.stop()  # no new connections
+    listener.stop()  # no new connections
     await services.stop()
     try:
         await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_DRAIN_SECONDS)

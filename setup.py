@@ -23,7 +23,10 @@ setup(
     packages=["handlers", "services", "services.data", "services.demo", "services.images", "services.ops",
               "services.trakt", "services.watching"],
     install_requires=[
-        "tornado>=6.4",
+        # 6.6: WebSocket same-origin requests are accepted before check_origin() is asked, and a
+        # ping timeout means "no pong within it" (6.4 closed healthy clients at timeout=interval);
+        # <7: handlers/watching.py reaches one undocumented attribute (WebSocketProtocol.stream).
+        "tornado>=6.6,<7",
         # 3.14.1: inflates gzip/deflate in bounded steps, also when a read stops early (CVE-2025-69223,
         # CVE-2026-54278); services/retry.py relies on it to stop a gzip bomb at the answer limit.
         "aiohttp>=3.14.1,<4",

@@ -122,7 +122,7 @@ def fan_out(server, fake, clients: int, window: float, ctx: Context) -> dict:
 
 
 def run(ctx: Context) -> list[Row]:
-    missing = missing_modules("server.py", "services/watching.py", "handlers/watching.py", "tests/fakes/trakt.py",
+    missing = missing_modules("server.py", "services/watching/watcher.py", "handlers/watching.py", "tests/fakes/trakt.py",
                               accounts.GENERATOR)
     if missing:
         return [skipped(SECTION, f"{', '.join(missing)} not present")]
@@ -138,7 +138,7 @@ def run(ctx: Context) -> list[Row]:
         env = scrubbed_env({
             "TRAKT_API_KEY": API_KEY, "TRAKT_USERNAME": fake.account.username, "TRAKT_API_URL": fake_url,
             "WATCHING_TICK_SECONDS": str(TICK_SECONDS), "WATCHING_POLL_SECONDS": str(POLL_SECONDS),
-            "SYNC_INTERVAL_HOURS": "0",
+            "SYNC_INTERVAL_HOURS": "0", "WATCHING_MAX_CLIENTS": "5000",  # above the 2,000 measured
         })
         server = our_server(data_dir, log_dir=ctx.work_dir, name="ws-server", env=env)
         with server:

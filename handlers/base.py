@@ -9,6 +9,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
+import tornado.iostream
 import tornado.web
 
 from services.config import Config, is_loopback
@@ -94,39 +95,31 @@ class BaseHandler(tornado.web.RequestHandler):
         return super().compute_etag()
 
     # --- errors --------------------------------------------------------------------------
-    def _handle_request_exception(self, e: BaseException) -> None:
-        """Expected failures (HTTPError, a service's error) become a JSON answer with a message;
-        anything else is logged with its traceback and answered as a bare 500."""
-        if isinstance(e, tornado.web.Finish) or not isinstance(e, (ServiceError, tornado.web.HTTPError)):
-            super()._handle_request_exception(e)
-            return
-        if isinstance(e, ServiceError):
-            status, message = _status_of(e), str(e)
-            if status >= 500:
-                log.error("%s %s: %s", self.request.method, self.request.path, message)
-        else:
-            status, message = e.status_code, e.reason
-            if not message and e.log_message and status < 500:
-                message = e.log_message % e.args if e.args else e.log_message
-        if self._finished:
-            return
-        if self._headers_written:
-            self.request.connection.close()  # type: ignore[union-attr]
-            return
-        self.clear()
-        self.set_status(status if status in _KNOWN_STATUSES else 500)
-        self._error_message = message
-        self.write_error(status)
-
+    # Tornado turns every exception a handler raises into `log_exception` then `send_error`, which
+    # calls `write_error` with `exc_info`: both are overridden, nothing private is touched.
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        message = getattr(self, "_error_message", None) or _default_message(status_code)
+        """The `{"error": …}` body: an HTTPError's reason, a service error's message and status,
+        otherwise the status's own phrase (a bare "Internal server error" for anything unexpected)."""
+        status, message = _error_answer(status_code, kwargs.get("exc_info"))
+        self.set_status(status)  # the standard reason phrase: a message may not fit a status line
         self.set_header("Content-Type", JSON_TYPE)
         self.set_header("Cache-Control", "no-store")
-        if status_code == 405:
+        if status == 405:
             self.set_header("Allow", ", ".join(allowed_methods(type(self))))  # RFC 9110 §15.5.6
         self.finish(dumps({"error": message}).encode())
 
     def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
+        """Expected failures are not logged with a traceback: an HTTPError not at all, a service
+        error of status 500 or more as one line; anything else with its traceback."""
+        if isinstance(value, tornado.web.HTTPError):
+            return
+        if isinstance(value, ServiceError):
+            if _status_of(value) >= 500:
+                log.error("%s %s: %s", self.request.method, self.request.path, value)
+            return
+        if isinstance(value, tornado.iostream.StreamClosedError):
+            log.debug("%s %s: the client went away", self.request.method, self.request.path)
+            return
         log.error("unexpected error on %s %s", self.request.method, self.request.path,
                   exc_info=(typ, value, tb))
 
@@ -216,6 +209,21 @@ _SERVICE_STATUSES = ((NotFound, 404), (InvalidRequest, 400), (NotReady, 503), (C
 
 def _status_of(error: ServiceError) -> int:
     return next((status for kind, status in _SERVICE_STATUSES if isinstance(error, kind)), 500)
+
+
+def _error_answer(status_code: int, exc_info: Any) -> tuple[int, str]:
+    """(status, message) of the error Tornado is answering; unknown statuses become 500."""
+    error = exc_info[1] if exc_info else None
+    message = ""
+    if isinstance(error, ServiceError):
+        status_code, message = _status_of(error), str(error)
+    elif isinstance(error, tornado.web.HTTPError):
+        status_code, message = error.status_code, error.reason or ""
+        if not message and error.log_message and status_code < 500:
+            message = error.log_message % error.args if error.args else error.log_message
+    if status_code not in _KNOWN_STATUSES:
+        status_code = 500
+    return status_code, message or _default_message(status_code)
 
 
 def _default_message(status_code: int) -> str:

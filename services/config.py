@@ -47,6 +47,7 @@ class Config:
     admin_token: str = field(default="", repr=False)
     watching_poll_seconds: float = 15.0
     watching_tick_seconds: float = 5.0
+    watching_max_clients: int = 500  # open /ws/watching connections; more are closed with 1013
     sync_interval_hours: float = 24.0
     image_index_refresh_hours: float = 24.0
     timezone: str = ""
@@ -216,6 +217,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     # Below 1 s only makes sense against a fake Trakt (tests); Trakt's limit is 1000 GETs / 5 min.
     "WATCHING_POLL_SECONDS": ("watching_poll_seconds", _positive_number(0.05)),
     "WATCHING_TICK_SECONDS": ("watching_tick_seconds", _positive_number(0.1)),
+    "WATCHING_MAX_CLIENTS": ("watching_max_clients", _parse_int_at_least(1)),
     "SYNC_INTERVAL_HOURS": ("sync_interval_hours", _positive_number(0.01, allow_zero=True)),
     "IMAGE_INDEX_REFRESH_HOURS": ("image_index_refresh_hours", _positive_number(0.0001, allow_zero=True)),
     "TIMEZONE": ("timezone", _parse_timezone),

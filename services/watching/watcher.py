@@ -3,8 +3,9 @@
 The `Watcher` polls Trakt (or plays the demo schedule), keeps the current state, enriches it
 with TMDB backdrops (cached per title), and fans out JSON messages to its subscribers: a
 `watching` message when what is playing changes and a `tick` with the progress every
-`WATCHING_TICK_SECONDS` while something plays. Each message is serialised and framed once and
-the same bytes go to every client; a client that stops reading is dropped, never waited for.
+`WATCHING_TICK_SECONDS` while something plays. Each message is serialised and encoded once and
+the same bytes go to every client; a client that stops reading is dropped, never waited for, and
+at most `WATCHING_MAX_CLIENTS` are connected at a time.
 The Watcher knows nothing of HTTP: subscribers are anything with `send()`/`shutdown()`
 (`handlers/watching.py` adapts a WebSocket connection).
 """
@@ -15,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -28,6 +28,7 @@ from services.watching.demo_schedule import DemoSchedule
 from services.data.snapshots import dumps
 from services.images import urls
 from services.images.tmdb import best_image
+from services.throttled_log import ThrottledLog
 
 log = logging.getLogger("trakt_watch.watching")
 
@@ -44,23 +45,14 @@ TMDB_RETRY_SECONDS = 600.0  # a failed backdrop lookup is retried after this lon
 
 
 class Outgoing:
-    """One server message, serialised once: the JSON text and its WebSocket text frame."""
+    """One server message, serialised once: the JSON text and its UTF-8 bytes, which every
+    client's WebSocket sends as they are (a text frame; no per-client compression)."""
 
-    __slots__ = ("frame", "text")
+    __slots__ = ("payload", "text")
 
     def __init__(self, message: dict) -> None:
         self.text = dumps(message)
-        payload = self.text.encode("utf-8")
-        # RFC 6455 §5.2: FIN + text opcode; a server's frames are unmasked, so these bytes
-        # are identical for every client and can be written to each socket as they are.
-        size = len(payload)
-        if size < 126:
-            header = struct.pack("!BB", 0x81, size)
-        elif size <= 0xFFFF:
-            header = struct.pack("!BBH", 0x81, 126, size)
-        else:
-            header = struct.pack("!BBQ", 0x81, 127, size)
-        self.frame = header + payload
+        self.payload = self.text.encode("utf-8")
 
 
 PONG = Outgoing({"type": "pong"})
@@ -238,6 +230,8 @@ class Watcher:
         self.ticks_sent = 0
         self.messages_sent = 0
         self.clients_dropped = 0
+        self.clients_refused = 0
+        self._refusals = ThrottledLog(log)  # one line a minute while clients are turned away
         self.tmdb_lookups = 0
         self.last_poll_at: str | None = None
         self.last_error: str | None = None
@@ -302,7 +296,8 @@ class Watcher:
         """Counters for /metrics."""
         return {"polls": self.polls, "poll_errors": self.poll_errors, "ticks_sent": self.ticks_sent,
                 "messages_sent": self.messages_sent, "clients": len(self._subscribers),
-                "clients_dropped": self.clients_dropped, "tmdb_lookups": self.tmdb_lookups,
+                "clients_dropped": self.clients_dropped, "clients_refused": self.clients_refused,
+                "tmdb_lookups": self.tmdb_lookups,
                 "playing": self.is_playing}
 
     def health(self) -> dict:
@@ -322,9 +317,20 @@ class Watcher:
     def clients(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def full(self) -> bool:
+        """WATCHING_MAX_CLIENTS are connected: a new one is turned away."""
+        return len(self._subscribers) >= self.config.watching_max_clients
+
     def subscribe(self, subscriber: Subscriber) -> bool:
-        """Add a client and send it the current state; False when the server is stopping."""
+        """Add a client and send it the current state; False when the server is stopping or is
+        `full` (counted in `clients_refused`)."""
         if self.closed:
+            return False
+        if self.full:
+            self.clients_refused += 1
+            self._refusals.log("Refusing watching clients: WATCHING_MAX_CLIENTS=%d are connected",
+                               self.config.watching_max_clients)
             return False
         self._subscribers.add(subscriber)
         if not self._deliver(subscriber, Outgoing({"type": "watching", "data": self.state()})):

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import tornado.netutil
@@ -47,10 +47,12 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def serve_process(workdir: Path, env: dict[str, str], args: tuple[str, ...] = ()) -> Iterator[ServerProcess]:
+def serve_process(workdir: Path, env: dict[str, str], args: tuple[str, ...] = (),
+                  preexec_fn: Callable[[], None] | None = None) -> Iterator[ServerProcess]:
     """Start `python server.py serve` on a free loopback port and wait until it accepts connections.
 
-    The environment is the test's own minus every setting the server reads, plus `env`.
+    The environment is the test's own minus every setting the server reads, plus `env`;
+    `preexec_fn` runs in the child before the server starts (e.g. to lower a resource limit).
     The process is killed at the end if the test did not stop it.
     """
     port = free_port()
@@ -60,7 +62,8 @@ def serve_process(workdir: Path, env: dict[str, str], args: tuple[str, ...] = ()
     log_path = workdir / f"server-{port}.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen([sys.executable, str(ROOT / "server.py"), "serve", *args], cwd=workdir,
-                                   env=environment, stdout=log_file, stderr=subprocess.STDOUT)
+                                   env=environment, stdout=log_file, stderr=subprocess.STDOUT,
+                                   preexec_fn=preexec_fn)
     server = ServerProcess(process, port, log_path)
     try:
         deadline = time.monotonic() + 30

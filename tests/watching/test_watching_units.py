@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import struct
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -102,20 +101,11 @@ def test_backdrops_in_three_sizes_and_through_wsrv():
         "https://wsrv.nl/?url=https%3A%2F%2Fimage.tmdb.org%2Ft%2Fp%2Fw780%2Fabc.jpg&w=780&output=webp&q=85&maxage=7d")
 
 
-# --- frames ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("size", [10, 125, 126, 65535, 65536])
-def test_outgoing_frame_is_one_unmasked_text_frame(size):
-    message = Outgoing({"type": "tick", "data": "x" * size})
-    payload = message.text.encode()
-    frame = message.frame
-    assert frame[0] == 0x81  # FIN + text
-    if len(payload) < 126:
-        assert frame[1] == len(payload) and frame[2:] == payload
-    elif len(payload) <= 0xFFFF:
-        assert frame[1] == 126 and struct.unpack("!H", frame[2:4])[0] == len(payload) and frame[4:] == payload
-    else:
-        assert frame[1] == 127 and struct.unpack("!Q", frame[2:10])[0] == len(payload) and frame[10:] == payload
-    assert json.loads(message.text)["data"] == "x" * size
+# --- messages -------------------------------------------------------------------------------------
+def test_outgoing_is_serialised_once_as_utf8_json():
+    message = Outgoing({"type": "watching", "data": {"content": {"title": "Amélie"}}})
+    assert message.payload == message.text.encode("utf-8")
+    assert json.loads(message.payload) == {"type": "watching", "data": {"content": {"title": "Amélie"}}}
 
 
 # --- demo schedule ----------------------------------------------------------------------------------
@@ -309,6 +299,20 @@ def test_backoff_doubles_to_a_cap_and_honours_retry_after(caplog):
     assert "9 failed polls" in back[0].getMessage()
 
 
+def test_backoff_stops_at_5_minutes_with_the_default_15_s_interval():
+    # README: doubling from the interval up to 32 intervals, at most 5 minutes.
+    trakt = ScriptedTrakt(ConnectionError("refused"))
+    config = replace(Config(), trakt_api_key="k", trakt_username="me")
+    assert config.watching_poll_seconds == 15
+    watcher = Watcher(config, trakt, None)
+    loop = asyncio.new_event_loop()
+    try:
+        delays = [loop.run_until_complete(watcher.poll_once()) for _ in range(8)]
+    finally:
+        loop.close()
+    assert delays == [15, 30, 60, 120, 240, 300, 300, 300]
+
+
 def test_upstream_errors_keep_the_state_as_stale_until_it_expires():
     now = datetime.now(UTC)
     clock = [now]
@@ -354,8 +358,20 @@ def test_broadcast_serialises_once_and_drops_clients_that_fail():
     assert watcher.clients == 3 and watcher.clients_dropped == 2
     assert watcher.broadcast({"type": "tick", "data": {"percentage": 1}}) == 3
     sent = {id(r.received[-1]) for r in good}
-    assert len(sent) == 1  # one Outgoing (one serialisation, one frame) for every client
+    assert len(sent) == 1  # one Outgoing (one serialisation) for every client
     assert watcher.messages_sent == 3
+
+
+def test_beyond_watching_max_clients_subscribers_are_refused_and_logged_once(caplog):
+    config = replace(Config(), watching_max_clients=2)
+    watcher = Watcher(config, None, None)
+    assert watcher.subscribe(Recorder()) and watcher.subscribe(Recorder())
+    with caplog.at_level(logging.WARNING, logger="trakt_watch.watching"):
+        refused = [watcher.subscribe(Recorder()) for _ in range(50)]
+    assert refused == [False] * 50
+    assert watcher.clients == 2 and watcher.clients_refused == 50 and watcher.stats()["clients_refused"] == 50
+    assert [r.getMessage() for r in caplog.records] == [
+        "Refusing watching clients: WATCHING_MAX_CLIENTS=2 are connected"]
 
 
 def test_stop_shuts_every_client_and_refuses_new_ones():
