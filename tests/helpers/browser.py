@@ -166,7 +166,7 @@ def save_screenshot(page: Any, name: str) -> Path:
 
 # --- layout shift and accessibility (README "Performance", "Accessibility") ------------------
 AXE_SCRIPT = REPO / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
-AXE_INSTALL = "npm install --no-save --prefix tests/browser axe-core@4"
+AXE_INSTALL = "npm install --no-save --prefer-offline --prefix tests/browser axe-core@4"
 # Sums every layout-shift entry not caused by input, from navigation on (buffered), and keeps
 # the shifted nodes for the failure message.
 LAYOUT_SHIFT_OBSERVER = """
