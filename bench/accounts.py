@@ -26,14 +26,14 @@ from bench.util import (
 )
 
 ACCOUNTS_DIR = RESULTS_DIR / "accounts"
-GENERATOR = "services/demo.py"
+GENERATOR = "services/demo/generator.py"
 STAMP = ".bench-stamp.json"
 
 
 def generator_hash() -> str:
     """Hash of the demo generator's source (and of the layout it writes)."""
     digest = hashlib.sha256()
-    for name in (GENERATOR, "services/layout.py", "services/snapshots.py"):
+    for name in (GENERATOR, "services/data/layout.py", "services/data/snapshots.py"):
         path = REPO / name
         if path.exists():
             digest.update(path.read_bytes())

@@ -220,7 +220,7 @@ def mean_percentiles(results: list[WrkResult]) -> dict[int, float]:
 
 def run(ctx: Context) -> list[Row]:
     """Start ours and the ceiling on the scale-50 account and measure every route."""
-    missing = missing_modules("server.py", "services/store.py", accounts.GENERATOR)
+    missing = missing_modules("server.py", "services/data/store.py", accounts.GENERATOR)
     if missing:
         return [skipped(SECTION, f"{', '.join(missing)} not present")]
     wrk = ensure_wrk(ctx.say)
@@ -228,7 +228,7 @@ def run(ctx: Context) -> list[Row]:
     accounts.mark_as_synced(data_dir)  # measure the REST path as a synced deployment runs it
     served = data_dir / "current" if (data_dir / "current").exists() else data_dir
     images_uri = None
-    if not missing_modules("services/images.py"):
+    if not missing_modules("services/images/index.py"):
         images_uri = image_target(served, data_dir / "images")
     route_list = routes(served, images_uri)
     rows: list[Row] = []
@@ -258,7 +258,7 @@ def run(ctx: Context) -> list[Row]:
         if ceiling is not None:
             ceiling.stop()
     if images_uri is None:
-        rows.append(skipped(SECTION, "image redirect: services/images.py not present"))
+        rows.append(skipped(SECTION, "image redirect: services/images/index.py not present"))
     rows.append(Row(SECTION, "load generator", "wrk -t1", status="INFO",
                     note="server and wrk share the same 2 cores; ratios compare runs seconds apart"))
     return rows
