@@ -9,11 +9,9 @@
 import { renderProfile } from "./profile.js";
 import { NowWatching } from "./watching.js";
 import { renderStats } from "./stats.js";
-import { renderCollections } from "./collections.js";
-import { renderLists } from "./lists.js";
-import { renderComments } from "./comments.js";
 import { setupSearch } from "./search.js";
-import { whenNear } from "./ui.js";
+import { replace } from "./dom.js";
+import { errorBox, reportError, whenNear } from "./ui.js";
 
 const SETTLE_MS = 2500;
 
@@ -23,11 +21,21 @@ function reveal(ready) {
   return Promise.race([ready, late]).then(() => document.documentElement.classList.remove("is-settling"));
 }
 
-/** Build a section when it nears the viewport; `data-loaded` says when its first data is shown. */
+/**
+ * Build a section when it nears the viewport, its code fetched only then (the first screen
+ * parses less script); `data-loaded` says when its first data is shown.
+ */
 function lazySection(id, render) {
   const section = document.getElementById(id);
-  return whenNear(section, render).then(() => { section.dataset.loaded = "true"; });
+  const run = () => render().then(() => { section.dataset.loaded = "true"; }, (err) => {
+    // Its script could not be fetched (the section's own data errors are shown by the section).
+    replace(section.querySelector(".section-body"), errorBox(err, run));
+    reportError(err);
+  });
+  return whenNear(section, run);
 }
+
+const collections = () => import("./collections.js");
 
 async function main() {
   const watching = new NowWatching();
@@ -36,11 +44,11 @@ async function main() {
   const index = renderProfile();
   const stats = renderStats();
   const shown = reveal(Promise.allSettled([index, watching.settled]));
-  lazySection("history", () => renderCollections("history", index));
-  lazySection("watchlist", () => renderCollections("watchlist", index));
-  lazySection("watched", () => renderCollections("watched", index));
-  lazySection("lists", renderLists);
-  lazySection("comments", renderComments);
+  for (const id of ["history", "watchlist", "watched"]) {
+    lazySection(id, async () => (await collections()).renderCollections(id, index));
+  }
+  lazySection("lists", async () => (await import("./lists.js")).renderLists());
+  lazySection("comments", async () => (await import("./comments.js")).renderComments());
   await Promise.allSettled([index, stats, shown]);
   // The first screen has its data (or its inline errors): tests and the benchmark wait for this.
   performance.mark("dashboard-ready");
