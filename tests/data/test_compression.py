@@ -124,3 +124,20 @@ def test_a_file_changed_after_start_is_not_served_from_its_stale_gzip(tmp_path):
     page.write_text("<p>second</p>" * 50)
     os.utime(page, ns=(page.stat().st_atime_ns, page.stat().st_mtime_ns + 1_000_000))
     assert files.lookup(str(page), page.stat()) is None
+
+
+def test_a_page_is_made_once_per_load_and_only_the_newest_pages_are_kept():
+    from services.data.dataset import PAGE_CACHE_SIZE, build_dataset
+    from services.data.snapshots import dumps
+
+    endpoint = layout.WATCHED["movies"]
+    rows = [{"plays": 1, "movie": {"title": f"Film {i}", "ids": {"trakt": i}}} for i in range(300)]
+    raw = dumps({"metadata": {"endpoint": endpoint}, "data": rows}).encode()
+    array_file = build_dataset(None, {endpoint: raw}, is_demo=False, zone="UTC").arrays[endpoint]
+    first = array_file.page(1, 2)
+    assert array_file.page(1, 2) is first  # the bytes and their gzip form are not made again
+    assert json.loads(gzip.decompress(first.gzip))["data"] == rows[:2]
+    for page in range(2, PAGE_CACHE_SIZE + 2):
+        array_file.page(page, 2)
+    again = array_file.page(1, 2)
+    assert again is not first and again.chunks == first.chunks  # evicted as the oldest, made anew
