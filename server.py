@@ -20,7 +20,7 @@ from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
 
 from handlers.base import SERVER_BODY_LIMIT, NotFoundHandler
-from handlers.dashboard import DashboardFileHandler
+from handlers.dashboard import DashboardFileHandler, PrecompressedFiles
 from handlers.images import (AvailableImagesHandler, ImageFileHandler, ImageRedirectHandler, ImageReloadHandler,
                              RandomBackdropHandler)
 from handlers.trakt import SyncHandler
@@ -133,6 +133,7 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
     store = services.store
     common = {"config": config, "store": store}
     images = {"config": config, "index": services.images}
+    static = {"path": str(resources.static_dir()), "packed": PrecompressedFiles(resources.static_dir())}
 
     def data_file(path: str, endpoint: str) -> tuple:
         return (path, FileHandler, dict(common, endpoint=endpoint))
@@ -166,8 +167,8 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
         (r"/api/images/available/?", AvailableImagesHandler, images),
         (r"/api/images/reload-cache/?", ImageReloadHandler, images),
         (r"/api/.*", NotFoundHandler, {"config": config}),
-        (r"/()", DashboardFileHandler, {"path": str(resources.static_dir()), "default_filename": "index.html"}),
-        (r"/static/(.*)", DashboardFileHandler, {"path": str(resources.static_dir())}),
+        (r"/()", DashboardFileHandler, {**static, "default_filename": "index.html"}),
+        (r"/static/(.*)", DashboardFileHandler, static),
         (r"/images/(.*)", ImageFileHandler, images),
         (r"/favicon\.ico", tornado.web.RedirectHandler, {"url": "/static/favicon.svg", "permanent": True}),
     ]

@@ -1,24 +1,43 @@
-"""Dashboard: first contentful paint and "all sections rendered" in headless Chromium, both accounts.
+"""Dashboard: first contentful paint, "first screen rendered" and Lighthouse scores in headless Chromium, both accounts.
 
 Debian's chromium driven by Playwright for Python (no browser download). A fresh browser context
-per load, so nothing is cached. "All rendered" is the page's own signal when it has one
-(`data-ready` on <html>, set by static/js/app.js when every section has its first data or its
-inline error); without one, the moment no element is `aria-busy="true"` any more. The time is taken inside the
+per load, so nothing is cached. "First screen rendered" is the page's own signal when it has one
+(`data-ready` on <html>, set by static/js/app.js when every section of the first screen has its
+first data or its inline error; the sections further down load as the reader nears them); without one, the moment no element is `aria-busy="true"` any more. The time is taken inside the
 page with `performance.now()` from a requestAnimationFrame poll, so it is not blurred by the
 round trips between Playwright and the browser.
+
+Lighthouse 12 (npm, installed once into LIGHTHOUSE_DIR; it drives the same chromium through
+CHROME_PATH) scores each account with its mobile preset (simulated throttling, median of 3 runs)
+and its desktop preset: performance, accessibility, LCP, TBT, CLS and the DOM size.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 from bench import accounts
-from bench.util import Context, Row, missing_modules, our_server, percentile, skipped
+from bench.util import Context, Row, missing_modules, our_server, percentile, skipped, verdict
 
 SECTION = "dashboard"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+LIGHTHOUSE_VERSION = "12"
+LIGHTHOUSE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "trakt-watch-bench" / "lighthouse"
+LIGHTHOUSE_BIN = LIGHTHOUSE_DIR / "node_modules" / ".bin" / "lighthouse"
+LIGHTHOUSE_SECONDS = 180
+# Targets (README "Performance"): mobile preset.
+PERFORMANCE_TARGET = 95
+ACCESSIBILITY_TARGET = 100
+LCP_TARGET_S = 2.0
+TBT_TARGET_MS = 100
+CLS_TARGET = 0.02
 
 # True once the page says everything is rendered; remembers the first moment it was seen.
 # `useFlag`: the dashboard sets data-ready itself, so wait for exactly that.
@@ -87,6 +106,12 @@ def measure_account(scale: int, browser, ctx: Context) -> list[Row]:
         load_once(browser, server.base_url + "/", 60, use_flag)  # warm the server's first-request paths
         for _ in range(1 if ctx.quick else 3):
             loads.append(load_once(browser, server.base_url + "/", 60, use_flag))
+        lighthouse = ensure_lighthouse(ctx.say)
+        if lighthouse is None:
+            scores = [skipped(SECTION, f"{label}: Lighthouse: npm is missing or `npm install lighthouse` failed")]
+        else:
+            ctx.say(f"dashboard: Lighthouse on {label}")
+            scores = lighthouse_rows(lighthouse, server.base_url + "/", label, ctx)
     fcp = [load["fcp"] / 1000 for load in loads if load.get("fcp") is not None]
     ready = [load["ready"] / 1000 for load in loads if load.get("ready") is not None]
     problems = sorted({*loads[-1]["failures"], *loads[-1]["console_errors"]})
@@ -97,14 +122,77 @@ def measure_account(scale: int, browser, ctx: Context) -> list[Row]:
         note += f"; {len(missing_images)} picture 404s (account generated with --no-images)"
     if problems:
         note += f"; page problems: {'; '.join(problems)[:200]}"
-    return [
+    return scores + [
         Row(SECTION, f"{label}: first contentful paint", f"{percentile(fcp, 0.5) * 1000:.0f} ms" if fcp else "-",
             status="INFO", note=note, data={"fcp_s": fcp}),
-        Row(SECTION, f"{label}: all sections rendered", f"{percentile(ready, 0.5) * 1000:.0f} ms" if ready else "-",
+        Row(SECTION, f"{label}: first screen rendered", f"{percentile(ready, 0.5) * 1000:.0f} ms" if ready else "-",
             status="INFO" if not problems else "MISS",
             note="page had failed requests or console errors" if problems else "",
             data={"ready_s": ready, "problems": problems}),
     ]
+
+
+def ensure_lighthouse(say) -> Path | None:
+    """The lighthouse command, installed with npm into the cache folder the first time; None
+    without npm or when the install fails."""
+    if LIGHTHOUSE_BIN.exists():
+        return LIGHTHOUSE_BIN
+    npm = shutil.which("npm")
+    if npm is None:
+        return None
+    say(f"dashboard: installing lighthouse@{LIGHTHOUSE_VERSION} into {LIGHTHOUSE_DIR}")
+    LIGHTHOUSE_DIR.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(LIGHTHOUSE_DIR),
+                           f"lighthouse@{LIGHTHOUSE_VERSION}"], capture_output=True, text=True, timeout=600)
+    return LIGHTHOUSE_BIN if done.returncode == 0 and LIGHTHOUSE_BIN.exists() else None
+
+
+def lighthouse_once(lighthouse: Path, url: str, out: Path, desktop: bool) -> dict:
+    """One Lighthouse run: the scores and the metrics this section reports."""
+    argv = [str(lighthouse), url, "--quiet", "--output=json", f"--output-path={out}",
+            "--only-categories=performance,accessibility", f"--chrome-flags={' '.join(CHROMIUM_FLAGS)}"]
+    if desktop:
+        argv.append("--preset=desktop")
+    subprocess.run(argv, check=True, capture_output=True, timeout=LIGHTHOUSE_SECONDS,
+                   env={**os.environ, "CHROME_PATH": CHROMIUM})
+    report = json.loads(out.read_text())
+    audits, categories = report["audits"], report["categories"]
+    return {
+        "performance": round(categories["performance"]["score"] * 100),
+        "accessibility": round(categories["accessibility"]["score"] * 100),
+        "lcp_s": audits["largest-contentful-paint"]["numericValue"] / 1000,
+        "tbt_ms": audits["total-blocking-time"]["numericValue"],
+        "cls": audits["cumulative-layout-shift"]["numericValue"],
+        "dom_elements": int(audits["dom-size"]["numericValue"]),
+    }
+
+
+def lighthouse_rows(lighthouse: Path, url: str, label: str, ctx: Context) -> list[Row]:
+    """Mobile preset (median of 3, the targets) and desktop preset (median of 3, for information)."""
+    rows = []
+    for preset in ("mobile", "desktop"):
+        runs = [lighthouse_once(lighthouse, url, ctx.work_dir / f"lighthouse-{label}-{preset}-{n}.json",
+                                desktop=preset == "desktop")
+                for n in range(1 if ctx.quick else 3)]
+        median = {key: percentile([run[key] for run in runs], 0.5) for key in runs[0]}
+        mobile = preset == "mobile"
+        note = f"Lighthouse {LIGHTHOUSE_VERSION}, {preset} preset, median of {len(runs)}: " + \
+            ", ".join(str(run["performance"]) for run in runs)
+        checks = [
+            ("performance", f"{median['performance']:.0f}", f">= {PERFORMANCE_TARGET}",
+             median["performance"] >= PERFORMANCE_TARGET),
+            ("accessibility", f"{median['accessibility']:.0f}", f"= {ACCESSIBILITY_TARGET}",
+             median["accessibility"] >= ACCESSIBILITY_TARGET),
+            ("LCP", f"{median['lcp_s']:.2f} s", f"<= {LCP_TARGET_S} s", median["lcp_s"] <= LCP_TARGET_S),
+            ("TBT", f"{median['tbt_ms']:.0f} ms", f"<= {TBT_TARGET_MS} ms", median["tbt_ms"] <= TBT_TARGET_MS),
+            ("CLS", f"{median['cls']:.3f}", f"<= {CLS_TARGET}", median["cls"] <= CLS_TARGET),
+            ("DOM elements", f"{median['dom_elements']:.0f}", "", True),
+        ]
+        for metric, value, target, ok in checks:
+            rows.append(Row(SECTION, f"{label}: Lighthouse {preset} {metric}", value,
+                            target if mobile else "", verdict(ok) if mobile and target else "INFO",
+                            note if metric == "performance" else "", data={"runs": runs, "preset": preset}))
+    return rows
 
 
 def run(ctx: Context) -> list[Row]:

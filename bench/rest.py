@@ -220,7 +220,7 @@ def mean_percentiles(results: list[WrkResult]) -> dict[int, float]:
 
 def run(ctx: Context) -> list[Row]:
     """Start ours and the ceiling on the scale-50 account and measure every route."""
-    missing = missing_modules("server.py", "services/store.py", accounts.GENERATOR)
+    missing = missing_modules("server.py", "services/data/store.py", accounts.GENERATOR)
     if missing:
         return [skipped(SECTION, f"{', '.join(missing)} not present")]
     wrk = ensure_wrk(ctx.say)
@@ -228,7 +228,7 @@ def run(ctx: Context) -> list[Row]:
     accounts.mark_as_synced(data_dir)  # measure the REST path as a synced deployment runs it
     served = data_dir / "current" if (data_dir / "current").exists() else data_dir
     images_uri = None
-    if not missing_modules("services/images.py"):
+    if not missing_modules("services/images/index.py"):
         images_uri = image_target(served, data_dir / "images")
     route_list = routes(served, images_uri)
     rows: list[Row] = []
@@ -248,6 +248,7 @@ def run(ctx: Context) -> list[Row]:
             ctx.say(f"rest: {route.name}")
             numbers = measure(wrk, ours, ceiling, route, ctx)
             rows.extend(route_rows(route, numbers, len(fixtures[route.uri].body)))
+        rows.extend(compression_rows(wrk, ours, route_list, ctx))
         rows.append(Row(SECTION, "RSS after load (scale 50)", f"{ours.rss() / 2**20:.0f} MB", status="INFO",
                         data={"rss_bytes": ours.rss()}))
         ours.stop()
@@ -257,10 +258,45 @@ def run(ctx: Context) -> list[Row]:
         if ceiling is not None:
             ceiling.stop()
     if images_uri is None:
-        rows.append(skipped(SECTION, "image redirect: services/images.py not present"))
+        rows.append(skipped(SECTION, "image redirect: services/images/index.py not present"))
     rows.append(Row(SECTION, "load generator", "wrk -t1", status="INFO",
                     note="server and wrk share the same 2 cores; ratios compare runs seconds apart"))
     return rows
+
+
+GZIP_ROUTES = ("stats", "history all", "watched movies")  # small, the largest, a large one
+
+
+def compression_rows(wrk: str, ours: ServerProcess, route_list: list[Route], ctx: Context) -> list[Row]:
+    """Bytes and req/s @64 of the same routes with and without `Accept-Encoding: gzip` (both
+    forms are made at load time, so a compressed answer should cost no more than a plain one)."""
+    rows = []
+    for route in route_list:
+        if route.name not in GZIP_ROUTES:
+            continue
+        numbers = {}
+        for label, headers in (("identity", {}), ("gzip", {"Accept-Encoding": "gzip"})):
+            ctx.say(f"rest: {route.name}, {label}")
+            _, response_headers, body = http_get(ours.base_url + route.uri, headers)
+            encoding = {k.lower(): v for k, v in response_headers}.get("content-encoding", "identity")
+            if encoding != label:
+                raise BenchError(f"{route.uri} with {headers or 'no Accept-Encoding'} came back {encoding}")
+            result = run_wrk(wrk, ours.base_url + route.uri, connections=THROUGHPUT_CONNECTIONS,
+                             duration=ctx.seconds(2, 1), headers=headers, timeout_s=30)
+            numbers[label] = (len(body), requests_per_second([result], len(body)))
+            ours.wait_idle()
+        (plain_bytes, plain_rps), (packed_bytes, packed_rps) = numbers["identity"], numbers["gzip"]
+        rows.append(Row(
+            SECTION, f"{route.name}: gzip vs identity", f"{_size(packed_bytes)} / {_size(plain_bytes)} = "
+            f"{plain_bytes / packed_bytes:.1f}x smaller", status="INFO",
+            note=f"req/s @64: {packed_rps:.0f} gzip, {plain_rps:.0f} identity",
+            data={"uri": route.uri, "gzip_bytes": packed_bytes, "identity_bytes": plain_bytes,
+                  "gzip_rps": packed_rps, "identity_rps": plain_rps}))
+    return rows
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.1f} KB"
 
 
 def without_access_log(wrk: str, data_dir: Path, ceiling: ServerProcess, route_list: list[Route],

@@ -67,24 +67,30 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(dumps(obj).encode())
 
     async def write_cached(self, body: Body) -> None:
-        """Answer with bytes computed at load time, never copying them.
+        """Answer with bytes computed at load time, never copying them; the gzip form (made at
+        load time too, with its own ETag) to a client that accepts it.
 
         A small single chunk goes through `finish()` (Tornado answers a matching If-None-Match
         with 304 by itself). A large or multi-chunk body (type=all) is sent after the headers:
         Tornado would otherwise append it to the header buffer, a full copy on every request."""
-        self._cached_etag = body.etag
+        self.set_header("Vary", "Accept-Encoding")
+        if accepts_gzip(self.request.headers.get("Accept-Encoding", "")):
+            self.set_header("Content-Encoding", "gzip")
+            chunks, length, self._cached_etag = (body.gzip,), len(body.gzip), body.gzip_etag
+        else:
+            chunks, length, self._cached_etag = body.chunks, body.length, body.etag
         self.set_header("Content-Type", JSON_TYPE)
-        if len(body.chunks) == 1 and body.length <= INLINE_BODY_LIMIT:
-            self.finish(body.chunks[0])
+        if len(chunks) == 1 and length <= INLINE_BODY_LIMIT:
+            self.finish(chunks[0])
             return
         self.set_etag_header()
         if self.check_etag_header():
             self.set_status(304)
             self.finish()
             return
-        self.set_header("Content-Length", body.length)
+        self.set_header("Content-Length", length)
         await self.flush()  # the headers alone
-        for chunk in body.chunks:
+        for chunk in chunks:
             self.write(chunk)
             await self.flush()
         self.finish()
@@ -253,6 +259,20 @@ def _names_this_machine(host_name: str) -> bool:
     name = host_name.strip("[]").rstrip(".").lower()
     return (is_loopback(name) or name == "localhost" or name.endswith(".localhost")
             or name == socket.gethostname().lower())
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header admits gzip (RFC 9110 §12.5.3: `gzip;q=0` refuses it,
+    `*` stands for any coding not named)."""
+    weights = {}
+    for item in accept_encoding.lower().split(","):
+        name, _, params = item.partition(";")
+        key, _, value = params.strip().partition("=")
+        try:
+            weights[name.strip()] = float(value) if key.strip() == "q" else 1.0
+        except ValueError:
+            weights[name.strip()] = 0.0
+    return weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0))) > 0
 
 
 def allowed_methods(handler_class: type) -> list[str]:

@@ -8,9 +8,12 @@ only their bytes, offsets and the compact title catalogue stay in memory.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import struct
+import zlib
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,15 +37,58 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 ACTIVITY_MONTHS = 24
 
 
+GZIP_LEVEL = 6  # zlib's default: most of level 9's saving at half its time
+PAGE_CACHE_SIZE = 64  # pages of one file kept ready (with their gzip form) per data load
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no mtime, unknown OS
+_LAST_BLOCK = b"\x03\x00"  # an empty final deflate block
+
+
 class Body:
-    """A response serialised once: one or more byte chunks and a strong ETag."""
+    """A response serialised once: one or more byte chunks and a strong ETag, plus the same bytes
+    gzip-compressed with their own ETag, so a request only picks one (README "Performance").
 
-    __slots__ = ("chunks", "etag", "length")
+    The gzip form is a stream of independent deflate pieces, each ending on a byte boundary, so
+    bodies joined from other bodies (`joined`) reuse their parts' compressed bytes."""
 
-    def __init__(self, chunks: tuple[bytes, ...], etag: str) -> None:
+    __slots__ = ("chunks", "etag", "length", "gzip", "gzip_etag")
+
+    def __init__(self, chunks: tuple[bytes, ...], etag: str,
+                 deflated: tuple[bytes | memoryview, ...] | None = None) -> None:
         self.chunks = chunks
         self.etag = etag
         self.length = sum(len(c) for c in chunks)
+        crc = 0
+        for chunk in chunks:
+            crc = zlib.crc32(chunk, crc)
+        pieces = deflated if deflated is not None else (_deflate(*chunks),)
+        self.gzip = b"".join((_GZIP_HEADER, *pieces, _LAST_BLOCK,
+                              struct.pack("<II", crc, self.length & 0xFFFFFFFF)))
+        self.gzip_etag = etag[:-1] + '-gz"'
+
+    @property
+    def deflated(self) -> memoryview:
+        """The deflate pieces of the gzip form, without header, final block and trailer."""
+        return memoryview(self.gzip)[len(_GZIP_HEADER):-len(_LAST_BLOCK) - 8]
+
+    @classmethod
+    def joined(cls, parts: tuple[bytes | Body, ...], etag: str) -> Body:
+        """Bytes and other bodies one after the other, with no copy of the bodies' bytes and no
+        second compression of them."""
+        chunks = tuple(c for part in parts for c in (part.chunks if isinstance(part, Body) else (part,)))
+        deflated = tuple(part.deflated if isinstance(part, Body) else _deflate_separator(part) for part in parts)
+        return cls(chunks, etag, deflated)
+
+
+def _deflate(*chunks: bytes) -> bytes:
+    """Raw deflate ending in a sync flush: byte-aligned and not final, so pieces concatenate."""
+    packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return b"".join([*(packer.compress(chunk) for chunk in chunks), packer.flush(zlib.Z_SYNC_FLUSH)])
+
+
+@functools.lru_cache(maxsize=32)
+def _deflate_separator(text: bytes) -> bytes:
+    """The few constant pieces between joined bodies, compressed once per process."""
+    return _deflate(text)
 
 
 def etag_of(*chunks: bytes) -> str:
@@ -65,13 +111,23 @@ class ArrayFile:
     body: Body
     metadata: dict
     offsets: array  # offsets[k] = start of item k; offsets[n] = where the closing "]" stands
+    pages: dict[tuple[int, int], Body] = field(default_factory=dict, repr=False)
 
     @property
     def count(self) -> int:
         return len(self.offsets) - 1
 
     def page(self, page: int, limit: int) -> Body:
-        """Items [(page-1)*limit, page*limit) in the same wrapper, with paging metadata."""
+        """Items [(page-1)*limit, page*limit) in the same wrapper, with paging metadata. Made (and
+        compressed) on the first request for it, then kept while the data stays loaded."""
+        body = self.pages.get((page, limit))
+        if body is None:
+            if len(self.pages) >= PAGE_CACHE_SIZE:
+                del self.pages[next(iter(self.pages))]  # the oldest
+            body = self.pages[(page, limit)] = self._make_page(page, limit)
+        return body
+
+    def _make_page(self, page: int, limit: int) -> Body:
         raw = self.body.chunks[0]
         total = self.count
         first = min((page - 1) * limit, total)

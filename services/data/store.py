@@ -318,8 +318,8 @@ class DataStore:
 
 
 def _combine(movies: Body, shows: Body) -> Body:
-    chunks = (b'{"movies":', *movies.chunks, b',"shows":', *shows.chunks, b"}")
-    return Body(chunks, etag_of(movies.etag.encode(), shows.etag.encode()))
+    return Body.joined((b'{"movies":', movies, b',"shows":', shows, b"}"),
+                       etag_of(movies.etag.encode(), shows.etag.encode()))
 
 
 def _list_files(root: Path) -> tuple[tuple, list[str], dict[str, str]]:

@@ -142,45 +142,34 @@ function playsBadge(plays) {
 }
 
 // --- sections ------------------------------------------------------------------------------
-/** Fill each tab's count from the index's per-file counts once it arrives. */
-async function fillCounts(root, indexPromise, endpoints) {
-  const index = await indexPromise.catch(() => null);
-  const files = index?.data?.files || {};
-  for (const [tab, endpoint] of Object.entries(endpoints)) {
-    const badge = root.querySelector(`[role=tab][data-tab="${tab}"] .tab-count`);
-    if (badge && typeof files[endpoint] === "number") {
-      badge.textContent = fmtNumber(files[endpoint]);
-      badge.hidden = false;
-    }
-  }
-}
+const SECTIONS = {
+  history: ["Recently watched", [
+    ["episodes", "Episodes", "history", "shows", historyEpisodes, "No episodes watched yet.", sameBinge],
+    ["movies", "Movies", "history", "movies", historyMovie, "No movies watched yet."]]],
+  watchlist: ["Watchlist", [
+    ["movies", "Movies", "watchlist", "movies", watchlistCard, "No movies on the watchlist."],
+    ["shows", "Shows", "watchlist", "shows", watchlistCard, "No shows on the watchlist."]]],
+  watched: ["Watched", [
+    ["movies", "Movies", "watched", "movies", watchedMovie, "No watched movies."],
+    ["shows", "Shows", "watched", "shows", watchedShow, "No watched shows."]]],
+};
 
 /**
- * Fill the history, watchlist and watched sections without waiting for the index (its counts
- * go into the tabs when it arrives); resolves when each first page is in.
+ * Fill the history, watchlist or watched section: tabs whose counts come from the index's
+ * per-file counts (known before the tabs are drawn, so they never change width), then the first
+ * page of the first tab; resolves when that page is in.
  */
-export function renderCollections(indexPromise) {
-  const sections = [
-    ["history-body", "Recently watched", [
-      ["episodes", "Episodes", "history", "shows", historyEpisodes, "No episodes watched yet.", sameBinge],
-      ["movies", "Movies", "history", "movies", historyMovie, "No movies watched yet."]]],
-    ["watchlist-body", "Watchlist", [
-      ["movies", "Movies", "watchlist", "movies", watchlistCard, "No movies on the watchlist."],
-      ["shows", "Shows", "watchlist", "shows", watchlistCard, "No shows on the watchlist."]]],
-    ["watched-body", "Watched", [
-      ["movies", "Movies", "watched", "movies", watchedMovie, "No watched movies."],
-      ["shows", "Shows", "watched", "shows", watchedShow, "No watched shows."]]],
-  ];
-  return Promise.all(sections.map(([id, name, entries]) => {
-    const view = tabs(name, entries.map(([tab, label, collection, type, renderItem, emptyText, groupWith]) => ({
-      id: tab, label, count: null,
-      render: () => pagedGrid({
-        fetchPage: pager(collection, type), renderItem, label: `${name}: ${label}`, emptyText, groupWith,
-        unit: groupWith ? "plays" : "",
-      }),
-    })));
-    document.getElementById(id).append(view);
-    const endpoints = Object.fromEntries(entries.map(([tab, , collection, type]) => [tab, `user/${collection}/${type}.json`]));
-    return Promise.all([view.ready, fillCounts(view, indexPromise, endpoints)]);
-  }));
+export async function renderCollections(section, indexPromise) {
+  const [name, entries] = SECTIONS[section];
+  const index = await indexPromise.catch(() => null);
+  const files = index?.data?.files || {};
+  const view = tabs(name, entries.map(([tab, label, collection, type, renderItem, emptyText, groupWith]) => ({
+    id: tab, label, count: files[`user/${collection}/${type}.json`] ?? null,
+    render: () => pagedGrid({
+      fetchPage: pager(collection, type), renderItem, label: `${name}: ${label}`, emptyText, groupWith,
+      unit: groupWith ? "plays" : "",
+    }),
+  })));
+  document.getElementById(`${section}-body`).append(view);
+  return view.ready;
 }

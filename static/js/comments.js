@@ -1,5 +1,5 @@
 // Comments and reviews: reviews are marked, spoilers (whole comments or [spoiler] parts) stay
-// blurred until clicked or activated with Enter/Space, long reviews fold.
+// blurred until their "show" button is pressed, long reviews fold.
 
 import { h, fmtNumber, timeEl, icon, ICONS, episodeCode } from "./dom.js";
 import { getJSON } from "./api.js";
@@ -85,28 +85,25 @@ function textWithSpoilers(text) {
   return parts;
 }
 
-/** Blur `content` until clicked or activated from the keyboard. */
+/**
+ * Blur `content` until the reader asks: a real button beside the hidden text (never wrapped
+ * around it), and the text `inert` meanwhile, so neither its words nor a control inside it
+ * reaches the keyboard or a screen reader before it is revealed.
+ */
 function spoiler(content, label, inline = false) {
-  const wrapper = h(inline ? "span" : "div", {
-    class: `spoiler${inline ? " spoiler-inline" : ""}`, role: "button", tabindex: "0",
-    "aria-expanded": "false", "aria-label": `${label} — hidden. Press Enter to reveal.`,
-  }, content);
-  content.setAttribute("aria-hidden", "true");
-  const reveal = () => {
-    if (wrapper.classList.contains("is-revealed")) return;
+  content.classList.add("spoiler-text");
+  content.inert = true;
+  const button = h("button", {
+    type: "button", class: `spoiler-button${inline ? " spoiler-button-inline" : ""}`,
+  }, inline ? "Show spoiler" : `${label} — show`);
+  const wrapper = h(inline ? "span" : "div", { class: `spoiler${inline ? " spoiler-inline" : ""}` }, button, content);
+  button.addEventListener("click", () => {
     wrapper.classList.add("is-revealed");
-    wrapper.setAttribute("aria-expanded", "true");
-    wrapper.removeAttribute("aria-label");
-    wrapper.removeAttribute("role");
-    wrapper.removeAttribute("tabindex");
-    content.removeAttribute("aria-hidden");
-  };
-  wrapper.addEventListener("click", reveal);
-  wrapper.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === " ") {
-      event.preventDefault();
-      reveal();
-    }
+    content.inert = false;
+    // The button goes; the revealed text takes the focus so the keyboard stays in place.
+    content.tabIndex = -1;
+    button.remove();
+    content.focus({ preventScroll: true });
   });
   return wrapper;
 }

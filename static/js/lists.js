@@ -4,6 +4,7 @@ import { h, replace, fmtNumber, timeEl, episodeCode } from "./dom.js";
 import { getJSON } from "./api.js";
 import { runSection, pagedGrid, localPages, empty } from "./ui.js";
 import { mediaCard } from "./collections.js";
+import { traktUrl } from "./media.js";
 
 const ITEMS_PAGE = 24;
 
@@ -46,7 +47,7 @@ function openList(list, cards, container) {
   const heading = h("div", { class: "list-head" },
     h("h3", { class: "list-title" }, list.name || String(id)),
     list.ids?.slug && list.user?.ids?.slug
-      ? h("a", { href: `https://trakt.tv/users/${encodeURIComponent(list.user.ids.slug)}/lists/${encodeURIComponent(list.ids.slug)}`, target: "_blank", rel: "noopener noreferrer", class: "ext" }, "Open on Trakt")
+      ? h("a", { href: traktUrl("users", list.user.ids.slug, "lists", list.ids.slug), target: "_blank", rel: "noopener noreferrer", class: "ext" }, "Open on Trakt")
       : null);
   const slot = h("div");
   replace(container, heading, slot);

@@ -67,13 +67,23 @@ export function poster({ kind, tmdbId, season, title, subtitle, size = "md", cat
   return frame;
 }
 
+/** A page on trakt.tv from its path segments (each URL-encoded): the one place that knows Trakt's URLs. */
+export function traktUrl(...segments) {
+  return `https://trakt.tv/${segments.map((segment) => encodeURIComponent(segment)).join("/")}`;
+}
+
+/** The Trakt page of a movie or show; null without a slug or Trakt id. */
+export function traktTitleUrl(kind, ids = {}) {
+  const key = ids.slug || ids.trakt;
+  return key ? traktUrl(kind === "movie" || kind === "movies" ? "movies" : "shows", String(key)) : null;
+}
+
 /** The Trakt/IMDb/TMDB/Letterboxd links of a movie or show (whichever ids exist). */
 export function titleLinks(kind, ids = {}) {
   const movie = kind === "movie" || kind === "movies";
   const links = [];
-  if (ids.slug || ids.trakt) {
-    links.push(["Trakt", `https://trakt.tv/${movie ? "movies" : "shows"}/${encodeURIComponent(ids.slug || ids.trakt)}`]);
-  }
+  const trakt = traktTitleUrl(kind, ids);
+  if (trakt) links.push(["Trakt", trakt]);
   if (ids.imdb) links.push(["IMDb", `https://www.imdb.com/title/${encodeURIComponent(ids.imdb)}/`]);
   if (ids.tmdb) links.push(["TMDB", `https://www.themoviedb.org/${movie ? "movie" : "tv"}/${encodeURIComponent(ids.tmdb)}`]);
   // Letterboxd only catalogues films; its /imdb/<id>/ route resolves the IMDb id.
@@ -86,15 +96,10 @@ export function titleLinks(kind, ids = {}) {
 
 /** The main link of a title (to Trakt when possible). */
 export function titleLink(kind, item, text) {
-  const ids = (item && item.ids) || {};
-  const movie = kind === "movie" || kind === "movies";
   const label = text || item?.title || "Untitled";
-  if (!(ids.slug || ids.trakt)) return h("span", { class: "title-text" }, label);
-  return h("a", {
-    class: "title-link",
-    href: `https://trakt.tv/${movie ? "movies" : "shows"}/${encodeURIComponent(ids.slug || ids.trakt)}`,
-    target: "_blank", rel: "noopener noreferrer",
-  }, label);
+  const href = traktTitleUrl(kind, (item && item.ids) || {});
+  if (!href) return h("span", { class: "title-text" }, label);
+  return h("a", { class: "title-link", href, target: "_blank", rel: "noopener noreferrer" }, label);
 }
 
 /** A small badge (source, review, spoiler…). */

@@ -4,7 +4,7 @@
 import { h, replace, icon, ICONS, fmtDateTime, fmtRelative, fmtMonthYear, initials } from "./dom.js";
 import { getJSON } from "./api.js";
 import { errorBox, reportError } from "./ui.js";
-import { badge, imageAvailability } from "./media.js";
+import { badge, imageAvailability, traktUrl } from "./media.js";
 
 /** Load /api/trakt and the profile into the header; returns the index document (or null). */
 export async function renderProfile() {
@@ -87,7 +87,7 @@ function profileView(profile, metadata, indexData) {
     h("div", { class: "profile-text" },
       h("h1", { class: "profile-name" }, profile.name || username || "Trakt user", badges.length ? h("span", { class: "badges" }, badges) : null),
       username ? h("p", { class: "profile-username" },
-        h("a", { href: `https://trakt.tv/users/${encodeURIComponent(slug)}`, target: "_blank", rel: "noopener noreferrer" }, `@${username}`)) : null,
+        h("a", { href: traktUrl("users", slug), target: "_blank", rel: "noopener noreferrer" }, `@${username}`)) : null,
       facts.length ? h("ul", { class: "profile-facts" }, facts) : null,
       bio ? h("p", { class: "profile-bio" }, bio) : null,
       dataAsOf(metadata, indexData)));

@@ -3,16 +3,24 @@
 // Charts are plain DOM (sized through CSS custom properties), each with a hidden data table
 // for screen readers.
 
-import { h, fmtNumber, fmtDuration } from "./dom.js";
+import { h, fmtNumber, fmtDuration, replace } from "./dom.js";
 import { getJSON, shared } from "./api.js";
-import { runSection, empty } from "./ui.js";
+import { runSection, empty, whenNear } from "./ui.js";
 
+const DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+const HOURS = Array.from({ length: 24 }, (_, i) => i);
+
+/**
+ * Every card and chart first shows a placeholder of its final size (the same cards with "–",
+ * an empty heatmap, fixed chart boxes), so nothing below moves when the numbers arrive.
+ */
 export function renderStats() {
   const cards = document.getElementById("stats-cards");
   const ratings = document.getElementById("chart-ratings-body");
+  replace(cards, statCards(null));
   const stats = shared(() => getJSON("/api/trakt/user/stats"));
   return Promise.all([
-    runSection(cards, stats, (doc) => statCards(doc.data || {})),
+    runSection(cards, stats, (doc) => statCards(doc.data || {}), { keep: true }),
     runSection(ratings, stats, (doc) => ratingsChart(doc.data?.ratings || {})),
     renderActivity(),
   ]);
@@ -21,22 +29,24 @@ export function renderStats() {
 function renderActivity() {
   const months = document.getElementById("chart-months-body");
   const heatmap = document.getElementById("chart-heatmap-body");
+  replace(heatmap, heatmapChart({ counts: [] }, "Loading…"));
   const activity = shared(() => getJSON("/api/trakt/user/activity"));
   return Promise.all([
     runSection(months, activity, (doc) => monthsChart(doc.months || [])),
     runSection(heatmap, activity, (doc) => {
       document.getElementById("heatmap-zone").textContent = doc.timezone ? `day × hour, ${doc.timezone}` : "day × hour";
       return heatmapChart(doc.heatmap || {});
-    }),
+    }, { keep: true }),
   ]);
 }
 
 // --- cards -------------------------------------------------------------------------
 function statCard(label, value, detail, variant) {
+  // The detail line is always there (blank when there is nothing to say): every card keeps its height.
   return h("li", { class: `stat-card stat-${variant}` },
     h("span", { class: "stat-label" }, label),
     h("span", { class: "stat-value", dataset: { stat: variant } }, value),
-    detail ? h("span", { class: "stat-detail" }, detail) : null);
+    h("span", { class: "stat-detail" }, detail || "\u00a0"));
 }
 
 function averageRating(distribution) {
@@ -49,7 +59,13 @@ function averageRating(distribution) {
   return count ? sum / count : null;
 }
 
+/** The six cards; `stats` null gives the placeholder cards shown while the numbers load. */
 function statCards(stats) {
+  if (!stats) {
+    return h("ul", { class: "stat-cards", "aria-label": "Totals", "aria-busy": "true" },
+      [["Movies", "movies"], ["Shows", "shows"], ["Episodes", "episodes"], ["Plays", "plays"],
+        ["Time watched", "time"], ["Ratings", "ratings"]].map(([label, variant]) => statCard(label, "–", null, variant)));
+  }
   const movies = stats.movies || {};
   const shows = stats.shows || {};
   const episodes = stats.episodes || {};
@@ -82,7 +98,7 @@ function ratingsChart(ratings) {
   h("span", { class: "bar-label" }, String(i + 1))));
   return [
     h("div", { class: "bar-chart", "aria-hidden": "true" }, bars),
-    dataTable("Ratings distribution", ["Rating", "Titles"], values.map((count, i) => [String(i + 1), fmtNumber(count)])),
+    lazyTable(() => dataTable("Ratings distribution", ["Rating", "Titles"], values.map((count, i) => [String(i + 1), fmtNumber(count)]))),
   ];
 }
 
@@ -134,18 +150,18 @@ function monthsChart(months) {
       h("span", { class: "legend-item" }, h("span", { class: "swatch swatch-movies" }), "Movies"),
       h("span", { class: "legend-total" }, `${fmtNumber(sum("movies") + sum("episodes"))} plays · ${fmtDuration(sum("minutes"))}`)),
     h("div", { class: "months-chart", "aria-hidden": "true" }, grid, h("div", { class: "mc-cols" }, columns)),
-    dataTable("Plays per month", ["Month", "Movies", "Episodes", "Time"],
-      months.map((m) => [monthLong.format(monthDate(m.month)), fmtNumber(m.movies || 0), fmtNumber(m.episodes || 0), fmtDuration(m.minutes || 0)])),
+    lazyTable(() => dataTable("Plays per month", ["Month", "Movies", "Episodes", "Time"],
+      months.map((m) => [monthLong.format(monthDate(m.month)), fmtNumber(m.movies || 0), fmtNumber(m.episodes || 0), fmtDuration(m.minutes || 0)]))),
   ];
 }
 
 // --- heatmap -----------------------------------------------------------------------------
-function heatmapChart(heatmap) {
-  const days = heatmap.days || ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-  const hours = heatmap.hours || Array.from({ length: 24 }, (_, i) => i);
+/** The day × hour grid; without plays (or while `note` says it loads) the same grid, empty. */
+function heatmapChart(heatmap, note = null) {
+  const days = heatmap.days || DAYS;
+  const hours = heatmap.hours || HOURS;
   const counts = heatmap.counts || [];
   const max = Math.max(0, ...counts.flat().map(Number));
-  if (!max) return empty("No history to chart yet.");
   const cells = [h("span", { class: "hm-corner" })];
   hours.forEach((hour) => cells.push(h("span", { class: `hm-hour${hour % 6 === 0 ? " hm-hour-major" : ""}` }, hour % 3 === 0 ? String(hour) : "")));
   days.forEach((day, d) => {
@@ -155,22 +171,21 @@ function heatmapChart(heatmap) {
       // A square-root scale keeps quiet hours visible next to a busy evening.
       const level = count ? 0.15 + 0.85 * Math.sqrt(count / max) : 0;
       cells.push(h("span", {
-        class: "hm-cell", title: `${day} ${String(hour).padStart(2, "0")}:00 — ${fmtNumber(count)} plays`,
-        style: { "--level": level.toFixed(3) },
+        class: "hm-cell", title: max ? `${day} ${String(hour).padStart(2, "0")}:00 — ${fmtNumber(count)} plays` : null,
+        style: level ? { "--level": level.toFixed(3) } : null,
       }));
     });
   });
   const busiest = findBusiest(days, hours, counts);
-  return [
-    h("div", { class: "heatmap", "aria-hidden": "true" }, cells),
-    h("div", { class: "hm-legend", "aria-hidden": "true" },
-      busiest ? h("span", { class: "hm-busiest" }, `Busiest: ${busiest}`) : null,
-      h("span", { class: "hm-scale" }, "Less",
-        [0, 0.3, 0.55, 0.8, 1].map((level) => h("span", { class: "hm-cell hm-swatch", style: { "--level": String(level) } })),
-        "More")),
-    dataTable("Plays by day and hour", ["Day", ...hours.map((hh) => `${hh}:00`)],
-      days.map((day, d) => [day, ...hours.map((_, i) => fmtNumber(counts[d]?.[i] || 0))])),
-  ];
+  const grid = h("div", { class: "heatmap", "aria-hidden": "true" }, cells);
+  const legend = h("div", { class: "hm-legend" },
+    h("span", { class: "hm-busiest" }, note || (busiest ? `Busiest: ${busiest}` : "No history to chart yet.")),
+    h("span", { class: "hm-scale", "aria-hidden": "true" }, "Less",
+      [0, 0.3, 0.55, 0.8, 1].map((level) => h("span", { class: "hm-cell hm-swatch", style: { "--level": String(level) } })),
+      "More"));
+  if (!max) return [grid, legend];
+  return [grid, legend, lazyTable(() => dataTable("Plays by day and hour", ["Day", ...hours.map((hh) => `${hh}:00`)],
+    days.map((day, d) => [day, ...hours.map((_, i) => fmtNumber(counts[d]?.[i] || 0))])))];
 }
 
 function findBusiest(days, hours, counts) {
@@ -180,6 +195,13 @@ function findBusiest(days, hours, counts) {
     if (count && (!best || count > best.count)) best = { day, hour, count };
   }));
   return best ? `${best.day} ${String(best.hour).padStart(2, "0")}:00 (${fmtNumber(best.count)})` : null;
+}
+
+/** A slot that gets its hidden data table once the chart nears the viewport (fewer nodes at first paint). */
+function lazyTable(build) {
+  const slot = h("div", { class: "visually-hidden" });
+  whenNear(slot, () => slot.replaceWith(build()));
+  return slot;
 }
 
 /** A visually hidden table with the numbers behind a chart. */

@@ -26,8 +26,9 @@ export function empty(text) {
  * Run `load()` into `container`: a loading line first, then whatever `render(result)` returns,
  * or an inline error with a Retry that runs the whole thing again.
  */
-export async function runSection(container, load, render) {
-  replace(container, loading());
+export async function runSection(container, load, render, { keep = false } = {}) {
+  // `keep`: the container already holds a placeholder of the final size (nothing moves).
+  if (!keep) replace(container, loading());
   try {
     const result = await load();
     const view = render(result);
@@ -41,6 +42,22 @@ export async function runSection(container, load, render) {
     if (!(err instanceof ApiError)) reportError(err);
     return null;
   }
+}
+
+/**
+ * Run `start()` once `element` is within a screen of the viewport: sections below the fold are
+ * fetched and built only when the reader gets near them, so the first screen paints sooner.
+ * Resolves with what `start()` resolves to.
+ */
+export function whenNear(element, start) {
+  return new Promise((resolve) => {
+    const observer = new IntersectionObserver((entries) => {
+      if (!entries.some((entry) => entry.isIntersecting)) return;
+      observer.disconnect();
+      resolve(start());
+    }, { rootMargin: "0px 0px 100% 0px" });
+    observer.observe(element);
+  });
 }
 
 /** Programming errors go to the console as warnings with context, never uncaught. */

@@ -29,6 +29,8 @@ export class NowWatching {
     this.key = null;
     // Playback clock: elapsed seconds known at `at` (performance.now() ms), total length.
     this.clock = null;
+    // Resolves once the first state is known (or the socket failed): the page's header then has its height.
+    this.settled = new Promise((resolve) => { this.markSettled = resolve; });
   }
 
   start() {
@@ -83,6 +85,7 @@ export class NowWatching {
   }
 
   onDisconnected() {
+    this.markSettled();
     this.socket = null;
     clearInterval(this.pingTimer);
     this.setIndicator("offline");
@@ -127,6 +130,7 @@ export class NowWatching {
 
   // --- state -----------------------------------------------------------------------
   apply(data) {
+    this.markSettled();
     if (!data || !data.isWatching || !data.content) {
       this.hide();
       return;

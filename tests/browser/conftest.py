@@ -15,7 +15,7 @@ import pytest
 
 from playwright import sync_api as playwright_api
 
-from tests.helpers.browser import CHROMIUM, CHROMIUM_FLAGS, DashboardServer, REPO, SCREENSHOTS, SCRUBBED_ENV, SERVER_START_SECONDS, WatchedPage, free_port, nothing, save_screenshot, scroll_through, start_server, watch  # noqa: F401
+from tests.helpers.browser import CHROMIUM, CHROMIUM_FLAGS, DashboardServer, REPO, SCREENSHOTS, SCRUBBED_ENV, SERVER_START_SECONDS, WatchedPage, free_port, load_every_section, nothing, save_screenshot, scroll_through, start_server, watch  # noqa: F401
 
 
 @pytest.fixture(scope="package")
@@ -52,12 +52,14 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def open_page(browser) -> Iterator[Any]:
-    """`open_page(url, width=, height=, color_scheme=, before_load=)` -> WatchedPage, loaded and
-    fully rendered; `before_load(page)` runs before navigation (to listen to WebSockets, say)."""
+    """`open_page(url, width=, height=, color_scheme=, before_load=, every_section=)` -> WatchedPage,
+    loaded and rendered (every section, unless `every_section=False`: then only the first screen);
+    `before_load(page)` runs before navigation (to listen to WebSockets, say)."""
     contexts = []
 
     def opener(url: str, *, width: int = 1440, height: int = 900, color_scheme: str = "dark",
-               tolerate=nothing, ready_timeout_ms: int = 20000, before_load=None) -> WatchedPage:
+               tolerate=nothing, ready_timeout_ms: int = 20000, before_load=None,
+               every_section: bool = True) -> WatchedPage:
         context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=color_scheme,
                                       locale="en-US", timezone_id="UTC")
         contexts.append(context)
@@ -68,6 +70,8 @@ def open_page(browser) -> Iterator[Any]:
             before_load(page)
         page.goto(url)
         page.wait_for_selector("html[data-ready='true']", timeout=ready_timeout_ms)
+        if every_section:
+            load_every_section(page)
         return watched
 
     yield opener

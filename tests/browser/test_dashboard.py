@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.helpers.browser import save_screenshot, scroll_through, watch
+from tests.helpers.browser import load_every_section, save_screenshot, scroll_through, watch
 
 PAGE_SIZE = 24  # cards per page of history/watchlist/watched (static/js/collections.js)
 COMMENTS_PAGE = 12
@@ -216,13 +216,19 @@ def test_comments_mark_reviews_and_blur_spoilers_until_revealed(dashboard, open_
     assert spoilers.count() == sum(flag(row, "spoiler") for row in shown)
     assert spoilers.count() > 0, "the demo account has spoiler comments to show"
 
+    # A real button beside the blurred text; the text is inert (no focus, no screen reader) until shown.
     spoiler = spoilers.first
-    blurred = spoiler.evaluate("el => getComputedStyle(el.firstElementChild).filter")
-    assert "blur" in blurred
-    spoiler.focus()
+    text = spoiler.locator(":scope > .spoiler-text")
+    assert "blur" in text.evaluate("el => getComputedStyle(el).filter")
+    assert text.evaluate("el => el.inert") is True
+    button = spoiler.locator(":scope > button.spoiler-button")
+    assert button.evaluate("el => el.nextElementSibling.classList.contains('spoiler-text')")
+    button.focus()
     page.keyboard.press("Enter")
     assert "is-revealed" in spoiler.get_attribute("class")
-    assert spoiler.evaluate("el => getComputedStyle(el.firstElementChild).filter") == "none"
+    assert text.evaluate("el => getComputedStyle(el).filter") == "none"
+    assert text.evaluate("el => el.inert") is False
+    assert spoiler.locator(":scope > button.spoiler-button").count() == 0
 
     if len(comments) > COMMENTS_PAGE:
         section.locator(".btn-more").click()
@@ -439,6 +445,7 @@ def test_a_failing_request_shows_an_inline_error_with_retry(dashboard, browser):
         watched = watch(page, tolerate=lambda url: url.endswith("/api/trakt/user/activity"))
         page.goto(dashboard.url)
         page.wait_for_selector("html[data-ready='true']")
+        load_every_section(page)
         error = page.locator("#chart-months-body .state-error")
         assert "Activity statistics are not ready yet" in error.inner_text()
         assert page.locator("#chart-heatmap-body .state-error").count() == 1

@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from tests.helpers.browser import REPO, start_server
+from tests.helpers.browser import LAYOUT_SHIFT_OBSERVER, REPO, layout_shift, start_server
 
 PAGE_SIZE = 24
+CLS_LIMIT = 0.02
 GENERATE_SECONDS = 240
 START_SECONDS = 180  # loading ~200k history rows takes a while on a shared 2-core machine
 
@@ -67,3 +68,19 @@ def test_scale_50_account_renders_in_pages_without_errors(scale_server, open_pag
     page.wait_for_function(
         f"() => document.querySelectorAll('#history [role=tabpanel]:not([hidden]) .card').length > {cards}")
     watched.assert_clean()
+
+
+@pytest.mark.parametrize("width,height,mobile", [(390, 844, True), (1440, 900, False)], ids=["phone", "desktop"])
+def test_scale_50_account_loads_without_moving(scale_server, browser, width, height, mobile):
+    context = browser.new_context(viewport={"width": width, "height": height}, is_mobile=mobile, has_touch=mobile,
+                                  locale="en-US", timezone_id="UTC")
+    try:
+        page = context.new_page()
+        page.add_init_script(LAYOUT_SHIFT_OBSERVER)
+        page.goto(scale_server.url)
+        page.wait_for_selector("html[data-ready='true']", timeout=60000)
+        page.wait_for_timeout(500)
+        shift = layout_shift(page)
+        assert shift["total"] <= CLS_LIMIT, f"layout shift {shift['total']:.4f}: {shift['entries']}"
+    finally:
+        context.close()

@@ -138,6 +138,15 @@ def watch(page: Any, tolerate=nothing) -> WatchedPage:
     return watched
 
 
+def load_every_section(page: Any) -> None:
+    """Bring each section that is built on approach (README "Dashboard") into view, in page
+    order, until it has its first data; then back to the top."""
+    for section_id in page.evaluate("[...document.querySelectorAll('.section-lazy')].map(s => s.id)"):
+        page.locator(f"#{section_id}").scroll_into_view_if_needed()
+        page.wait_for_selector(f"#{section_id}[data-loaded='true']", state="attached")
+    page.evaluate("window.scrollTo(0, 0)")
+
+
 def scroll_through(page: Any, step: int = 700) -> None:
     """Scroll to the bottom and back so every lazy poster gets its turn, then wait for the network."""
     height = page.evaluate("document.documentElement.scrollHeight")
@@ -153,3 +162,45 @@ def save_screenshot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# --- layout shift and accessibility (README "Performance", "Accessibility") ------------------
+AXE_SCRIPT = REPO / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_INSTALL = "npm install --no-save --prefer-offline --prefix tests/browser axe-core@4"
+# Sums every layout-shift entry not caused by input, from navigation on (buffered), and keeps
+# the shifted nodes for the failure message.
+LAYOUT_SHIFT_OBSERVER = """
+window.__layoutShift = { total: 0, entries: [] };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (entry.hadRecentInput) continue;
+    window.__layoutShift.total += entry.value;
+    window.__layoutShift.entries.push({
+      value: entry.value, at: Math.round(entry.startTime),
+      nodes: (entry.sources || []).map((s) => s.node ? (s.node.id || s.node.className || s.node.nodeName) : "?"),
+    });
+  }
+}).observe({ type: "layout-shift", buffered: true });
+"""
+
+
+def layout_shift(page: Any) -> dict:
+    """{"total": sum of the shifts so far, "entries": [...]} (needs LAYOUT_SHIFT_OBSERVER at init)."""
+    return page.evaluate("window.__layoutShift")
+
+
+def axe_violations(page: Any) -> list[str]:
+    """axe-core's violations on the page as it is now, one line per rule with a few of its nodes.
+
+    The page's Content-Security-Policy allows no injected script: open it in a context made
+    with `bypass_csp=True`."""
+    if not AXE_SCRIPT.exists():
+        raise AssertionError(f"{AXE_SCRIPT} is missing: run `{AXE_INSTALL}` (.ci/run does)")
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(AXE_SCRIPT))
+    found = page.evaluate("""async () => {
+        const result = await axe.run(document, { resultTypes: ["violations"] });
+        return result.violations.map((v) => `${v.id} (${v.impact}, ${v.nodes.length} nodes): ` +
+            v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | "));
+    }""")
+    return found
