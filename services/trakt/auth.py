@@ -77,6 +77,7 @@ class SignIn:
         return {
             "state": self.state,
             "username": self.username,
+            "slug": self.slug,
             "expires_at": None if expires_at is None else times.iso_z(times.parse(expires_at), timespec="seconds"),
             "lost_at": self.lost_at,
             "message": SIGN_IN_AGAIN if self.state == LOST else f"signed in as {self.username or 'an unknown user'}",
@@ -254,13 +255,14 @@ class TokenManager:
             self.oauth = None
 
     def state(self) -> dict[str, Any]:
-        """`state` (signed_in, signed_out, lost, refused), `username`, `expires_at`, `message`."""
+        """`state` (signed_in, signed_out, lost, refused), `username`, `slug`, `expires_at`, `message`."""
         try:
             signin = self.store.load()
         except TokenFileRefused as exc:
-            return {"state": REFUSED, "username": None, "expires_at": None, "lost_at": None, "message": str(exc)}
+            return {"state": REFUSED, "username": None, "slug": None, "expires_at": None, "lost_at": None,
+                    "message": str(exc)}
         if signin is None:
-            return {"state": SIGNED_OUT, "username": None, "expires_at": None, "lost_at": None,
+            return {"state": SIGNED_OUT, "username": None, "slug": None, "expires_at": None, "lost_at": None,
                     "message": "not signed in: public profiles only (trakt-watch login signs in)"}
         return signin.describe()
 

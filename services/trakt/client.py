@@ -245,17 +245,19 @@ class TraktClient:
         return data, headers
 
     async def watching(self, username: str) -> dict | None:
-        """What `username` is playing now (GET /users/{u}/watching), None when nothing (204).
+        """What `username` is playing now (GET /users/{u}/watching), None when nothing (204);
+        signed in, what the token's own account plays (`/users/me/watching`).
 
         No retries: the poller has its own backoff. Errors raise the TraktError subclasses.
         """
-        if not username:
+        user = self.user_id(username)
+        if not user:
             raise ValueError("username is empty")
-        data, _ = await self.get_json(f"/users/{username}/watching", retries=0)
+        data, _ = await self.get_json(f"/users/{user}/watching", retries=0)
         if data is None:
             return None
         if not isinstance(data, dict):
-            raise TraktBadResponse(f"/users/{username}/watching: expected a JSON object, "
+            raise TraktBadResponse(f"/users/{user}/watching: expected a JSON object, "
                                    f"got {type(data).__name__}")
         return data
 
