@@ -8,6 +8,7 @@ import { renderCollections } from "./collections.js";
 import { renderLists } from "./lists.js";
 import { renderComments } from "./comments.js";
 import { setupSearch } from "./search.js";
+import "./signin.js"; // the header says when the Trakt sign-in must be renewed
 
 async function main() {
   new NowWatching().start();
