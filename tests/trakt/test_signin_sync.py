@@ -400,3 +400,24 @@ async def test_no_token_refresh_token_or_secret_in_logs_answers_metrics_or_store
     assert len(secrets) >= 5  # the client secret and three token pairs
     leaks = [(secret[:12], text[:80]) for text in texts for secret in secrets if secret in text]
     assert leaks == []
+
+
+# --- a caller that gives up does not lose the sign-in ------------------------------------------------
+@pytest.mark.gen_test(timeout=20)
+async def test_a_caller_timing_out_during_a_refresh_leaves_the_new_pair_stored_and_the_sign_in_alive(
+        config, fake, oauth):
+    oauth.refresh_delay = 0.5  # Trakt spends the old refresh token; the answer comes later
+    sign_in(config, oauth, **due_for_refresh())
+    tokens = TokenManager(config)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.1):  # the watcher's poll timeout, say
+            await tokens.authorization_header()
+
+    async def new_pair_stored():
+        return oauth.refresh_count == 1 and oauth.user_for(f"Bearer {stored_access_token(config)}") is not None
+
+    await wait_until(new_pair_stored)  # the refresh went on without its caller
+    header = await tokens.authorization_header()
+    assert header == {"Authorization": f"Bearer {stored_access_token(config)}"}
+    assert tokens.state()["state"] == "signed_in" and oauth.refresh_count == 1
+    await tokens.close()
