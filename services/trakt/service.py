@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from services.config import Config
+from services.data import layout
 from services.data.snapshots import DataFolder
 from services.errors import Conflict, NotReady
 from services.trakt import schedule
@@ -303,8 +304,11 @@ class SyncService:
         finally:
             report.http = dict(client.totals.__dict__)
             await client.close()
+        if not report.username:  # signed in, but the login could not read the account's name
+            profile = files.get(layout.PROFILE)
+            report.username = str(profile.get("username") or "") if isinstance(profile, dict) else ""
         self._progress(progress, "write", report, "snapshot")
-        return await write_snapshot(self.folder, report.username or self.config.trakt_username, files, report)
+        return await write_snapshot(self.folder, report.username, files, report)
 
     async def _after_commit(self, path: Path, report: SyncReport, progress: ProgressCallback | None) -> None:
         log.info("%s", report.one_line())

@@ -421,3 +421,13 @@ async def test_a_caller_timing_out_during_a_refresh_leaves_the_new_pair_stored_a
     assert header == {"Authorization": f"Bearer {stored_access_token(config)}"}
     assert tokens.state()["state"] == "signed_in" and oauth.refresh_count == 1
     await tokens.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_sign_in_that_recorded_no_name_takes_the_name_from_the_mirrored_profile(config, fake, oauth):
+    pair = oauth.issue_token()
+    TokenStore(config.data_dir).save(Token.from_response(pair, "test"), username=None, slug=None)
+    assert await run_sync_command(config, images=False, stdout=io.StringIO(), stderr=io.StringIO(),
+                                  retry=FAST_RETRY) == 0
+    assert served(config, layout.HISTORY["movies"])["metadata"]["username"] == USER
+    assert read_last_attempt(DataFolder(config.data_dir))["username"] == USER
