@@ -447,6 +447,9 @@ def _int_header(headers: Mapping[str, str], name: str, path: str) -> int | None:
 
 def _status_error(path: str, status: int, headers: Mapping[str, str], *, signed: bool = False) -> TraktError:
     """`signed`: the request carried the sign-in's token."""
+    if status in (401, 403) and not signed and path.split("/")[1:3] == ["users", SIGNED_IN_USER]:
+        return TraktPrivate(f"{path}: not signed in to Trakt any more (the sign-in was lost or removed while "
+                            "this ran); sign in again: trakt-watch login")
     if status == 401 and headers.get("X-Private-User", "").lower() == "true":
         return TraktPrivate(f"{path}: the Trakt profile is private (401 with X-Private-User); to mirror your own "
                             f"private profile, {LOGIN_HINT}")

@@ -320,6 +320,7 @@ class FakeTrakt(LoopbackServer):
         self.account = account
         self.oauth = oauth  # signing in: see the module docstring
         self.private_mode: str | None = None  # one of PRIVATE_MODES
+        self.authorizations: list[str] = []  # the Authorization header of every GET ("" without one)
         self.api_key = api_key
         self.latency = latency
         self.max_limit = MAX_LIMIT
@@ -524,6 +525,7 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
         if self.request.headers.get("trakt-api-version") != "2":
             return self._json(400, {"error": "trakt-api-version must be 2"})
 
+        fake.authorizations.append(self.request.headers.get("Authorization", ""))
         caller, refused = fake.caller(self.request.headers.get("Authorization"))
         if refused:
             return self._json(401, {"error": "invalid_token", "error_description": "The access token provided is "

@@ -325,6 +325,8 @@ async def test_the_sync_and_the_watcher_racing_for_a_due_refresh_send_exactly_on
     await asyncio.sleep(0.5)  # a few more polls with the new token
     assert oauth.refresh_count == 1 and oauth.count("/oauth/token") == 1
     assert fake.count("/users/me/watching") >= 3
+    # Neither the watcher nor the sync sent a request before the one refresh had stored the new pair.
+    assert set(fake.authorizations) == {f"Bearer {stored_access_token(config)}"}
     assert served(config, layout.HISTORY["shows"])["data"] == account.history_shows
 
 
@@ -431,3 +433,23 @@ async def test_a_sign_in_that_recorded_no_name_takes_the_name_from_the_mirrored_
                                   retry=FAST_RETRY) == 0
     assert served(config, layout.HISTORY["movies"])["metadata"]["username"] == USER
     assert read_last_attempt(DataFolder(config.data_dir))["username"] == USER
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_sign_in_lost_when_the_sync_refreshes_fails_the_sync_with_sign_in_again(config, fake, oauth):
+    fake.private_mode = "401"
+    sign_in(config, oauth)
+    assert await run_sync_command(config, images=False, stdout=io.StringIO(), stderr=io.StringIO(),
+                                  retry=FAST_RETRY) == 0
+    before = served_state(config)
+    sign_in(config, oauth, **due_for_refresh())
+    oauth.invalidate_refresh_tokens()
+    err = io.StringIO()
+    assert await run_sync_command(config, images=False, stdout=io.StringIO(), stderr=err, retry=FAST_RETRY) == 1
+    assert SIGN_IN_AGAIN in err.getvalue()
+    assert served_state(config) == before
+    assert oauth.refresh_count == 1
+    assert TokenManager(config).state()["state"] == "lost"
+    err = io.StringIO()  # and now, without TRAKT_USERNAME, the sync does not even start
+    assert await run_sync_command(config, images=False, stdout=io.StringIO(), stderr=err) == 1
+    assert SIGN_IN_AGAIN in err.getvalue() and oauth.refresh_count == 1
