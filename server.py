@@ -42,7 +42,8 @@ from services.images.index import ImageIndex
 from services.data.store import DataStore
 from services.trakt.sync import SyncService, load_image_downloader
 from services.images.tmdb import TmdbClient
-from services.trakt.client import TraktClient
+from services.trakt.auth import TokenManager
+from services.trakt.client import RequestBudget, TraktClient
 from services.watching.watcher import Watcher
 
 log = logging.getLogger("trakt_watch")
@@ -66,12 +67,16 @@ class Services:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.folder = DataFolder(config.data_dir)
-        # one session (and one request budget) for every Trakt caller
-        self.trakt: TraktClient | None = TraktClient(config) if config.trakt_api_key else None
+        # one session and one request budget for every Trakt caller; the sign-in (README "Signing in")
+        # spends that budget too, and the watcher and the sync share it, so one refresh runs at a time
+        budget = RequestBudget(config.trakt_rate_limit)
+        self.auth = TokenManager(config, budget=budget)
+        self.trakt: TraktClient | None = TraktClient(config, budget=budget, auth=self.auth) \
+            if config.trakt_api_key else None
         self.tmdb: TmdbClient | None = TmdbClient(config) if config.tmdb_api_key else None
         # scheduled and on-demand syncs (POST /api/trakt/sync), sharing Trakt's request limit with the poller
         self.sync = SyncService(config, self.folder, images=load_image_downloader() if config.tmdb_api_key else None,
-                                budget=self.trakt.budget if self.trakt else None,
+                                budget=budget, auth=self.auth,
                                 on_committed=self._snapshot_committed, on_finished=self._sync_finished)
         self.store = DataStore(config, self.folder, resources.demo_data_dir(), sync_status=self.sync.status,
                                on_reload=self._data_reloaded)
@@ -121,6 +126,7 @@ class Services:
                 await client.close()
             except Exception:
                 log.exception("closing %s failed", type(client).__name__)
+        await self.auth.close()
 
 
 def build_services(config: Config) -> Services:

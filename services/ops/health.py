@@ -68,6 +68,7 @@ def compute_health(
     sync_expected: bool = False,
     sync_interval_hours: float = 24.0,
     watcher: dict[str, Any] | None = None,
+    sign_in: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Health:
     """Decide ok / degraded and say why.
@@ -77,7 +78,8 @@ def compute_health(
     - `demo_fallback` (synced data vanished, the demo replaced it): degraded;
     - the last sync failed, or the last success is older than 2 x `sync_interval_hours` while syncs
       are expected (`sync_expected`: a Trakt key and a schedule): degraded;
-    - the watcher reports its upstream down: degraded.
+    - the watcher reports its upstream down: degraded;
+    - the Trakt sign-in was lost (`sign_in`, `TokenManager.state()`): degraded, with its message.
     """
     now = now or datetime.now(UTC)
     reasons: list[str] = []
@@ -112,6 +114,10 @@ def compute_health(
         error = watcher_state.get("last_error") or watcher_state.get("error")
         reasons.append("now-watching: Trakt is unreachable" + (f" ({error})" if error else ""))
 
+    sign_in = {key: (sign_in or {}).get(key) for key in ("state", "username", "message")}
+    if sign_in["state"] == "lost":
+        reasons.append(sign_in["message"])  # "sign in again: trakt-watch login"; the dashboard header shows it too
+
     status = DEGRADED if reasons else OK
     body = {
         "status": status,
@@ -120,6 +126,7 @@ def compute_health(
         "watcher": watcher_state,
         "reasons": reasons,
         "demo": bool(is_demo),
+        "sign_in": sign_in,
     }
     return Health(body=body, serving=ready, reasons=reasons)
 
@@ -162,7 +169,9 @@ def gather_health(config: Any, store: Any, folder: Any, watcher: Any = None, syn
     running = bool(sync is not None and sync.running)
     summary = summarize_sync(status, running)
     ever_synced = summary.last_attempt_at is not None or summary.last_success_at is not None
-    expected, interval = sync_expectation(config.has_trakt, config.sync_interval_hours, ever_synced)
+    # Signed in, TRAKT_USERNAME may be left out: the SyncService knows whether it can run.
+    configured = bool(getattr(sync, "configured", config.has_trakt))
+    expected, interval = sync_expectation(configured, config.sync_interval_hours, ever_synced)
     return compute_health(
         ready=store.ready,
         unavailable_reason=store.load_error,
@@ -174,4 +183,5 @@ def gather_health(config: Any, store: Any, folder: Any, watcher: Any = None, syn
         sync_expected=expected and not store.is_demo,
         sync_interval_hours=interval,
         watcher=watcher.health() if watcher is not None else None,
+        sign_in=sync.sign_in() if hasattr(sync, "sign_in") else None,
     )

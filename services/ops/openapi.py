@@ -248,6 +248,8 @@ SCHEMAS: dict[str, Any] = {
             "watcher": {"type": "object"},
             "reasons": {"type": "array", "items": {"type": "string"}},
             "demo": {"type": "boolean"},
+            "sign_in": {"type": "object", "description": "The Trakt sign-in: state (signed_in, signed_out, lost, "
+                                                         "refused), username, message; never a token."},
         },
     },
 }

@@ -23,12 +23,12 @@ import stat
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import ujson
 
+from services import times
 from services.config import Config
 from services.data import layout
 from services.trakt.oauth import Account, AuthError, AuthUnavailable, Budget, InvalidGrant, OAuthClient, Token
@@ -77,7 +77,8 @@ class SignIn:
         return {
             "state": self.state,
             "username": self.username,
-            "expires_at": _iso(expires_at) if expires_at is not None else None,
+            "slug": self.slug,
+            "expires_at": None if expires_at is None else times.iso_z(times.parse(expires_at), timespec="seconds"),
             "lost_at": self.lost_at,
             "message": SIGN_IN_AGAIN if self.state == LOST else f"signed in as {self.username or 'an unknown user'}",
         }
@@ -132,13 +133,14 @@ class TokenStore:
             "state": SIGNED_IN, "username": username, "slug": slug,
             "access_token": token.access_token, "refresh_token": token.refresh_token,
             "token_type": token.token_type, "scope": token.scope,
-            "created_at": token.created_at, "expires_in": token.expires_in, "stored_at": _iso(time.time()),
+            "created_at": token.created_at, "expires_in": token.expires_in,
+            "stored_at": times.iso_z(times.now(), timespec="seconds"),
         })
         return SignIn(SIGNED_IN, token, username, slug)
 
     def mark_lost(self, previous: SignIn, reason: str) -> SignIn:
         """Replace the token with a note that the sign-in was lost (the tokens are useless now)."""
-        lost_at = _iso(time.time())
+        lost_at = times.iso_z(times.now(), timespec="seconds")
         self._write({"state": LOST, "username": previous.username, "slug": previous.slug,
                      "lost_at": lost_at, "reason": reason})
         return SignIn(LOST, None, previous.username, previous.slug, lost_at, reason)
@@ -253,15 +255,25 @@ class TokenManager:
             self.oauth = None
 
     def state(self) -> dict[str, Any]:
-        """`state` (signed_in, signed_out, lost, refused), `username`, `expires_at`, `message`."""
+        """`state` (signed_in, signed_out, lost, refused), `username`, `slug`, `expires_at`, `message`."""
         try:
             signin = self.store.load()
         except TokenFileRefused as exc:
-            return {"state": REFUSED, "username": None, "expires_at": None, "lost_at": None, "message": str(exc)}
+            return {"state": REFUSED, "username": None, "slug": None, "expires_at": None, "lost_at": None,
+                    "message": str(exc)}
         if signin is None:
-            return {"state": SIGNED_OUT, "username": None, "expires_at": None, "lost_at": None,
+            return {"state": SIGNED_OUT, "username": None, "slug": None, "expires_at": None, "lost_at": None,
                     "message": "not signed in: public profiles only (trakt-watch login signs in)"}
         return signin.describe()
+
+    @property
+    def signed_in(self) -> bool:
+        """A token is stored and usable (not lost, not refused)."""
+        try:
+            signin = self.store.load()
+        except TokenFileRefused:
+            return False
+        return signin is not None and signin.token is not None
 
     def refresh_margin(self, token: Token) -> float:
         return min(token.expires_in * REFRESH_MARGIN_FRACTION, REFRESH_MARGIN_MAX)
@@ -316,7 +328,16 @@ class TokenManager:
         return True
 
     async def _refresh(self, stale: Token, reason: str) -> Token:
-        """Exactly one refresh for `stale`, whoever else asks at the same time, in this or another process."""
+        """Exactly one refresh for `stale`, whoever else asks at the same time, in this or another process.
+
+        Shielded: a caller that gives up (the watcher's poll timeout) must not abandon a refresh
+        after Trakt has spent the old refresh token but before the new pair is stored.
+        """
+        work = asyncio.ensure_future(self._refresh_locked(stale, reason))
+        work.add_done_callback(_retrieve_exception)
+        return await asyncio.shield(work)
+
+    async def _refresh_locked(self, stale: Token, reason: str) -> Token:
         async with self._lock:
             current = self._signed_in()
             if current.token.access_token != stale.access_token:
@@ -345,7 +366,8 @@ class TokenManager:
                 self.store.save(token, username=current.username, slug=current.slug)
             self._refresh_failed_at = self._last_failure = None
             log.info("refreshed the Trakt sign-in of %s (%s); the new token expires %s",
-                     current.username or "the account", reason, _iso(token.expires_at))
+                     current.username or "the account", reason,
+                     times.iso_z(times.parse(token.expires_at), timespec="seconds"))
             return token
 
     def _signed_in(self) -> SignIn:
@@ -370,8 +392,10 @@ def store_sign_in(config: Config, token: Token, account: Account | None) -> Sign
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def _retrieve_exception(task: asyncio.Future) -> None:
+    """A shielded refresh whose caller gave up still fails quietly here; the next caller sees it."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import ujson
 
+from services import times
 from services.config import Config
 from services.data import layout
 from services.data.snapshots import DataFolder
@@ -152,7 +153,7 @@ def status(config: Config, out: TextIO = sys.stdout, now: float | None = None) -
 def _sign_in_line(state: dict[str, Any], now: float) -> str:
     kind = state["state"]
     if kind == SIGNED_IN:
-        expires = _parse(state["expires_at"])
+        expires = times.to_epoch(state["expires_at"])
         if expires is not None and expires <= now:
             until = f"the token expired {_when(state['expires_at'], now)}; it is refreshed at the next request"
         else:
@@ -199,19 +200,9 @@ def _say(out: TextIO, text: str) -> None:
     print(text, file=out, flush=True)
 
 
-def _parse(value: Any) -> float | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-
-
 def _when(value: Any, now: float | None = None) -> str:
     """`2026-12-08 21:40 UTC (in 6 days)` / `(3 hours ago)`."""
-    stamp = _parse(value)
+    stamp = times.to_epoch(value)
     if stamp is None:
         return "at an unknown time"
     now = time.time() if now is None else now

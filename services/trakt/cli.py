@@ -15,9 +15,10 @@ from typing import TextIO
 
 from services.config import Config
 from services.data.snapshots import DataFolder
-from services.trakt.client import RetryPolicy
+from services.trakt.auth import LOST, TokenManager
+from services.trakt.client import RequestBudget, RetryPolicy
 from services.trakt.progress import TerminalProgress
-from services.trakt.service import ImageDownloader, SyncService
+from services.trakt.service import ImageDownloader, SyncService, missing_settings
 
 log = logging.getLogger("trakt_watch.sync")
 
@@ -42,26 +43,34 @@ async def run_sync_command(config: Config, images: bool | None = None, *,
     """
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
-    missing = [name for name, value in (("TRAKT_API_KEY", config.trakt_api_key),
-                                        ("TRAKT_USERNAME", config.trakt_username)) if not value]
-    if missing:
-        stderr.write(f"trakt-watch sync: {' and '.join(missing)} must be set (environment or .env)\n")
-        return 2
+    # The same build order as the server's: one budget, and the sign-in takes its slots too.
+    budget = RequestBudget(config.trakt_rate_limit)
+    auth = TokenManager(config, budget=budget)
+    try:
+        problem = missing_settings(config, auth)
+        if problem:
+            stderr.write(f"trakt-watch sync: {problem}\n")
+            return 1 if auth.state()["state"] == LOST else 2
+        return await _sync(config, images, SyncService(config, DataFolder(config.data_dir), retry=retry, budget=budget,
+                                                       request_timeout=request_timeout, auth=auth), stdout, stderr)
+    finally:
+        await auth.close()
+
+
+async def _sync(config: Config, images: bool | None, service: SyncService, stdout: TextIO, stderr: TextIO) -> int:
     if images and not config.tmdb_api_key:
         stderr.write("trakt-watch sync: --images needs TMDB_API_KEY to be set\n")
         return 2
     use_images = bool(config.tmdb_api_key) if images is None else images
-    downloader = load_image_downloader() if use_images else None
-    if use_images and downloader is None:
+    service.images = load_image_downloader() if use_images else None
+    if use_images and service.images is None:
         stderr.write("trakt-watch sync: image downloads are not available in this installation; syncing data only\n")
 
     try:
-        folder = DataFolder(config.data_dir)
-        folder.root.mkdir(parents=True, exist_ok=True)
+        service.folder.root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         stderr.write(f"trakt-watch sync: cannot use DATA_DIR {config.data_dir}: {exc.strerror or exc}\n")
         return 2
-    service = SyncService(config, folder, images=downloader, retry=retry, request_timeout=request_timeout)
     # A bar on a terminal only; elsewhere (a pipe, the journal) the log lines alone.
     bar = TerminalProgress(stderr) if _isatty(stderr) else None
 

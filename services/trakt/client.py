@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
 import ujson
@@ -29,7 +29,13 @@ from services.retry import (
     retryable_status,
 )
 
+if TYPE_CHECKING:  # auth.py imports this module (USER_AGENT, TraktError) through oauth.py
+    from services.trakt.auth import TokenManager
+
 log = logging.getLogger("trakt_watch.trakt")
+
+SIGNED_IN_USER = "me"  # Trakt's name for the token's own account (README "Signing in")
+LOGIN_HINT = "sign in with: trakt-watch login"
 
 PAGE_LIMIT = 250  # Trakt's maximum page size; larger values are clamped by the API
 RATE_LIMIT_PERIOD = 300.0  # Trakt counts GET requests per 5 minutes
@@ -67,7 +73,7 @@ class TraktNotFound(TraktError):
 
 
 class TraktPrivate(TraktError):
-    """401/403: the account is private or the API key is wrong."""
+    """401/403: the account is private (sign in to read it) or the API key is wrong."""
 
 
 class TraktUnavailable(TraktError):
@@ -163,11 +169,15 @@ class PagedResult:
 
 # --- the client ------------------------------------------------------------------------------
 class TraktClient:
-    """Trakt API v2 over one aiohttp session; `start()` before use, `close()` after."""
+    """Trakt API v2 over one aiohttp session; `start()` before use, `close()` after.
+
+    With `auth` (the sign-in's TokenManager) every request carries its Authorization header, and a
+    401 that is not a private-user 401 refreshes the token once and is retried once.
+    """
 
     def __init__(self, config: Config, *, budget: RequestBudget | None = None,
                  retry: RetryPolicy | None = None, timeout: float = 30.0,
-                 max_concurrency: int = 4) -> None:
+                 max_concurrency: int = 4, auth: TokenManager | None = None) -> None:
         if not config.trakt_api_key:
             raise ValueError("TRAKT_API_KEY is not set")
         if timeout <= 0:
@@ -180,6 +190,7 @@ class TraktClient:
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self.totals = CallStats()
+        self.auth = auth
         self._concurrency = asyncio.Semaphore(max_concurrency)
         self._session: aiohttp.ClientSession | None = None
 
@@ -211,6 +222,17 @@ class TraktClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    # --- whose data ------------------------------------------------------------------------
+    @property
+    def signed_in(self) -> bool:
+        """Whether a usable sign-in is stored (a lost or refused one is not)."""
+        return self.auth is not None and self.auth.signed_in
+
+    def user_id(self, username: str) -> str:
+        """Whose data to read: `me` when signed in (Trakt's name for the token's own account, which
+        follows a renamed slug and reads a private profile), else `username` ("" when neither)."""
+        return SIGNED_IN_USER if self.signed_in else username
+
     # --- single requests ------------------------------------------------------------------
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None, *,
                        retries: int | None = None) -> tuple[Any, Mapping[str, str]]:
@@ -223,17 +245,19 @@ class TraktClient:
         return data, headers
 
     async def watching(self, username: str) -> dict | None:
-        """What `username` is playing now (GET /users/{u}/watching), None when nothing (204).
+        """What `username` is playing now (GET /users/{u}/watching), None when nothing (204);
+        signed in, what the token's own account plays (`/users/me/watching`).
 
         No retries: the poller has its own backoff. Errors raise the TraktError subclasses.
         """
-        if not username:
+        user = self.user_id(username)
+        if not user:
             raise ValueError("username is empty")
-        data, _ = await self.get_json(f"/users/{username}/watching", retries=0)
+        data, _ = await self.get_json(f"/users/{user}/watching", retries=0)
         if data is None:
             return None
         if not isinstance(data, dict):
-            raise TraktBadResponse(f"/users/{username}/watching: expected a JSON object, "
+            raise TraktBadResponse(f"/users/{user}/watching: expected a JSON object, "
                                    f"got {type(data).__name__}")
         return data
 
@@ -300,15 +324,18 @@ class TraktClient:
         stats = CallStats()
         failures = 0
         limited = 0
+        refreshed = False
         query = {k: str(v) for k, v in (params or {}).items()}
         while True:
+            # Asked at every attempt: a refresh by another caller (or a 429 wait) may have passed.
+            authorization = await self.auth.authorization_header() if self.auth is not None else {}
             try:
                 async with self._concurrency:
                     # The slot is taken right before sending, so the window sees real send times.
                     await self.budget.acquire()
                     stats.requests += 1
                     self.totals.requests += 1
-                    status, headers, body = await self._send(path, query)
+                    status, headers, body = await self._send(path, query, authorization)
             except TRANSIENT_ERRORS as exc:
                 problem = _describe_transport_error(exc)
                 if failures >= max_retries:
@@ -337,6 +364,13 @@ class TraktClient:
                 await self._back_off(path, problem, failures, stats)
                 failures += 1
                 continue
+            if status == 401 and authorization and not refreshed:
+                refreshed = True  # one refresh and one retry per request, never a loop
+                if await self.auth.on_unauthorized(headers, authorization):
+                    stats.retries += 1
+                    self.totals.retries += 1
+                    log.info("Trakt refused the token on %s (401); retrying once with the refreshed one", path)
+                    continue
             if status == 204:
                 return None, headers, stats
             if 200 <= status < 300:
@@ -350,11 +384,13 @@ class TraktClient:
                     await self._back_off(path, problem, failures, stats)
                     failures += 1
                     continue
-            raise _status_error(path, status, headers)
+            raise _status_error(path, status, headers, signed=bool(authorization))
 
-    async def _send(self, path: str, query: Mapping[str, str]) -> tuple[int, Mapping[str, str], bytes]:
+    async def _send(self, path: str, query: Mapping[str, str],
+                    authorization: Mapping[str, str]) -> tuple[int, Mapping[str, str], bytes]:
         assert self._session is not None
-        async with self._session.get(self.base_url + path, params=query, allow_redirects=False) as response:
+        async with self._session.get(self.base_url + path, params=query, headers=authorization,
+                                     allow_redirects=False) as response:
             try:
                 body = await read_bounded(response.content, MAX_ANSWER_BYTES)
             except AnswerTooLarge:
@@ -409,16 +445,26 @@ def _int_header(headers: Mapping[str, str], name: str, path: str) -> int | None:
     return value
 
 
-def _status_error(path: str, status: int, headers: Mapping[str, str]) -> TraktError:
+def _status_error(path: str, status: int, headers: Mapping[str, str], *, signed: bool = False) -> TraktError:
+    """`signed`: the request carried the sign-in's token."""
+    if status in (401, 403) and not signed and path.split("/")[1:3] == ["users", SIGNED_IN_USER]:
+        return TraktPrivate(f"{path}: not signed in to Trakt any more (the sign-in was lost or removed while "
+                            "this ran); sign in again: trakt-watch login")
     if status == 401 and headers.get("X-Private-User", "").lower() == "true":
-        return TraktPrivate(f"{path}: the Trakt account is private (401 with X-Private-User); "
-                            "make the profile public or mirror another account")
+        return TraktPrivate(f"{path}: the Trakt profile is private (401 with X-Private-User); to mirror your own "
+                            f"private profile, {LOGIN_HINT}")
+    if status == 401 and signed:
+        return TraktPrivate(f"{path}: Trakt refused the sign-in's token (401) even after a refresh; "
+                            "sign in again: trakt-watch login")
     if status == 401:
-        return TraktPrivate(f"{path}: Trakt refused the request (401): the account is private "
+        return TraktPrivate(f"{path}: Trakt refused the request (401): the profile is private ({LOGIN_HINT}) "
                             "or the API key (TRAKT_API_KEY) is wrong")
+    if status == 403 and path.startswith("/users/"):
+        return TraktPrivate(f"{path}: Trakt refused the request (403): the profile is private ({LOGIN_HINT}), "
+                            "or the API key (TRAKT_API_KEY) is wrong or the app is not approved")
     if status == 403:
         return TraktPrivate(f"{path}: Trakt refused the request (403): the API key (TRAKT_API_KEY) "
-                            "is wrong or the app is not approved, or the account is private")
+                            "is wrong or the app is not approved")
     if status == 404:
         return TraktNotFound(f"{path}: not found on Trakt (404): check TRAKT_USERNAME")
     if status == 412:

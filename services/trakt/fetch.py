@@ -11,7 +11,7 @@ from typing import Any
 
 from services.data import layout
 from services.data.snapshots import DataFolder
-from services.trakt.client import TraktBadResponse, TraktClient, first_error
+from services.trakt.client import LOGIN_HINT, SIGNED_IN_USER, TraktBadResponse, TraktClient, TraktPrivate, first_error
 from services.trakt.endpoints import FIXED_ENDPOINTS, Endpoint, list_item_endpoints
 from services.trakt.report import SNAPSHOT_REPORT, SUCCESS, EndpointReport, SyncReport, utc_now
 
@@ -58,7 +58,16 @@ async def fetch_all(client: TraktClient, username: str, report: SyncReport,
                 group.create_task(fetch(endpoint))
     except BaseExceptionGroup as errors:
         raise first_error(errors) from None
+    refuse_private_profile(files.get(layout.PROFILE), username)
     return files
+
+
+def refuse_private_profile(profile: Any, user: str) -> None:
+    """Without a sign-in a private profile gives empty or partial answers (README "Signing in"):
+    fail rather than commit a mirror that looks like an account without history."""
+    if user != SIGNED_IN_USER and isinstance(profile, dict) and profile.get("private") is True:
+        raise TraktPrivate(f"the Trakt profile of {user} is private, so the app key alone reads it empty or "
+                           f"partly; to mirror your own private profile, {LOGIN_HINT}")
 
 
 async def write_snapshot(folder: DataFolder, username: str, files: dict[str, Any], report: SyncReport) -> Path:

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from services.config import Config
+from services.data import layout
 from services.data.snapshots import DataFolder
 from services.errors import Conflict, NotReady
 from services.trakt import schedule
-from services.trakt.client import RequestBudget, RetryPolicy, TraktClient, TraktError
+from services.trakt.auth import LOST, SIGNED_IN, TokenManager
+from services.trakt.client import SIGNED_IN_USER, RequestBudget, RetryPolicy, TraktClient, TraktError
 from services.trakt.fetch import fetch_all, write_snapshot
 from services.trakt.lock import LOCK_FILE, ProcessLock
 from services.trakt.progress import SyncProgress
@@ -52,6 +54,8 @@ class SyncService:
     committed — the server passes `store.reload`; `on_finished(report_dict)` after every attempt.
     `images` is `services.images.downloads.download_images` (or None to skip images).
     `retry`, `request_timeout` and `budget` tune the Trakt client (tests use short ones).
+    `auth` is the sign-in (shared with the watcher): signed in, the sync reads the token's own
+    account (`/users/me/...`) and TRAKT_USERNAME may be left out.
     """
 
     def __init__(self, config: Config, folder: DataFolder, *,
@@ -61,7 +65,8 @@ class SyncService:
                  retry: RetryPolicy | None = None,
                  request_timeout: float = 30.0,
                  budget: RequestBudget | None = None,
-                 max_concurrency: int = 4) -> None:
+                 max_concurrency: int = 4,
+                 auth: TokenManager | None = None) -> None:
         if request_timeout <= 0:
             raise ValueError(f"request_timeout must be positive, got {request_timeout}")
         if max_concurrency < 1:
@@ -75,6 +80,7 @@ class SyncService:
         self.request_timeout = request_timeout
         self.budget = budget
         self.max_concurrency = max_concurrency
+        self.auth = auth
         self.last_report: dict | None = None
         self.progress: SyncProgress | None = None
         self._active = False
@@ -85,8 +91,29 @@ class SyncService:
     # --- lifecycle -------------------------------------------------------------------------
     @property
     def scheduled(self) -> bool:
-        """Whether `start()` runs syncs by itself (a Trakt key, a username and an interval)."""
-        return self.config.has_trakt and self.config.sync_interval_hours > 0 and not self.config.demo
+        """Whether `start()` runs syncs by itself (a Trakt key, a username or a sign-in, and an interval)."""
+        return self.configured and self.config.sync_interval_hours > 0 and not self.config.demo
+
+    # --- whose account -----------------------------------------------------------------------
+    @property
+    def configured(self) -> bool:
+        """A Trakt key, and an account to read: TRAKT_USERNAME or the sign-in."""
+        return self.missing_settings() is None
+
+    def sign_in(self) -> dict[str, Any] | None:
+        """The sign-in's state (`TokenManager.state()`, never a token); None without a TokenManager."""
+        return self.auth.state() if self.auth is not None else None
+
+    def missing_settings(self) -> str | None:
+        """What keeps a sync from starting, as one line (None: it can run)."""
+        return missing_settings(self.config, self.auth)
+
+    def _account_name(self) -> str:
+        """The name the report and the snapshot carry: the signed-in user's, else TRAKT_USERNAME."""
+        state = self.sign_in()
+        if state is not None and state["state"] == SIGNED_IN and state["username"]:
+            return state["username"]
+        return self.config.trakt_username
 
     async def start(self) -> None:
         """Clean up after a killed sync and start the schedule when one is configured."""
@@ -114,8 +141,9 @@ class SyncService:
     def start_now(self, trigger: str = "manual") -> None:
         """Start a sync in the background. Raises SyncAlreadyRunning when one runs here or holds the
         data folder's lock in another process (the lock is taken here, before answering)."""
-        if not self.config.has_trakt:
-            raise NotReady("Sync needs TRAKT_API_KEY and TRAKT_USERNAME to be set")
+        problem = self.missing_settings()
+        if problem:
+            raise NotReady(f"Sync cannot start: {problem}")
         if self._active:
             raise SyncAlreadyRunning("A sync is already running")
         lock = ProcessLock(self.folder.sync_dir / LOCK_FILE)
@@ -203,10 +231,11 @@ class SyncService:
                    lock: ProcessLock | None = None) -> SyncReport:
         """One attempt; `lock` is the data folder's lock when the caller took it already."""
         config = self.config
-        report = SyncReport(username=config.trakt_username, trigger=trigger, secrets=tuple(config.secrets()))
+        report = SyncReport(username=self._account_name(), trigger=trigger, secrets=tuple(config.secrets()))
         self._current = report
-        if not config.has_trakt:
-            report.finish(FAILED, "Sync needs TRAKT_API_KEY and TRAKT_USERNAME to be set")
+        problem = self.missing_settings()
+        if problem:
+            report.finish(FAILED, f"Sync cannot start: {problem}")
             return report
         if lock is None or not lock.held:
             lock = ProcessLock(self.folder.sync_dir / LOCK_FILE)
@@ -221,7 +250,7 @@ class SyncService:
                                       f"{lock.holder().describe()}")
                 log.warning("sync not started: %s", report.error)
                 return report  # not recorded: the running sync will write its own report
-        log.info("sync started (%s) for %s", trigger, config.trakt_username)
+        log.info("sync started (%s) for %s", trigger, report.username or "the signed-in account")
         try:
             await asyncio.to_thread(self._remove_partials_locked)
             path = await self._fetch_and_commit(report, progress)
@@ -258,17 +287,28 @@ class SyncService:
 
     async def _fetch_and_commit(self, report: SyncReport, progress: ProgressCallback | None) -> Path:
         client = TraktClient(self.config, budget=self.budget, retry=self.retry, timeout=self.request_timeout,
-                             max_concurrency=self.max_concurrency)
+                             max_concurrency=self.max_concurrency, auth=self.auth)
+        # Signed in: the token's own account through `me` (it reads a private profile and follows a
+        # renamed slug); TRAKT_USERNAME then only names it when the sign-in did not record a name.
+        user = client.user_id(self.config.trakt_username)
+        configured = self.config.trakt_username.lower()
+        signed_in_names = {str(name).lower() for name in (report.username, (self.sign_in() or {}).get("slug")) if name}
+        if user == SIGNED_IN_USER and configured and configured not in signed_in_names:
+            report.warn(f"TRAKT_USERNAME={self.config.trakt_username} is not the signed-in account "
+                        f"({report.username}); the signed-in account was mirrored")
         await client.start()
         try:
             async with asyncio.timeout(self.config.sync_timeout_minutes * 60):
-                files = await fetch_all(client, self.config.trakt_username, report,
+                files = await fetch_all(client, user, report,
                                         lambda name, total: self._progress(progress, "fetch", report, name, total))
         finally:
             report.http = dict(client.totals.__dict__)
             await client.close()
+        if not report.username:  # signed in, but the login could not read the account's name
+            profile = files.get(layout.PROFILE)
+            report.username = str(profile.get("username") or "") if isinstance(profile, dict) else ""
         self._progress(progress, "write", report, "snapshot")
-        return await write_snapshot(self.folder, self.config.trakt_username, files, report)
+        return await write_snapshot(self.folder, report.username, files, report)
 
     async def _after_commit(self, path: Path, report: SyncReport, progress: ProgressCallback | None) -> None:
         log.info("%s", report.one_line())
@@ -323,6 +363,21 @@ class SyncService:
                 callback(progress)
             except Exception:  # noqa: BLE001 - a broken progress display must not fail the sync
                 log.exception("sync progress callback failed")
+
+
+def missing_settings(config: Config, auth: TokenManager | None) -> str | None:
+    """What keeps a sync from starting, as one line (None: it can run): a Trakt key, and an account
+    to read, TRAKT_USERNAME or the sign-in (README "Signing in")."""
+    signed_in = auth is not None and auth.signed_in
+    if config.trakt_api_key and (config.trakt_username or signed_in):
+        return None
+    if not config.trakt_api_key:
+        both = "" if config.trakt_username or signed_in else " and TRAKT_USERNAME"
+        return (f"TRAKT_API_KEY{both} must be set (environment or .env)"
+                + ("; TRAKT_USERNAME may be left out once signed in with trakt-watch login" if both else ""))
+    if auth is not None and auth.state()["state"] == LOST:
+        return "the Trakt sign-in was lost and TRAKT_USERNAME is not set: sign in again: trakt-watch login"
+    return "TRAKT_USERNAME must be set (environment or .env), or sign in with trakt-watch login"
 
 
 async def _maybe_await(value: Any) -> Any:

@@ -69,6 +69,8 @@ class Subscriber(Protocol):
 
 
 class TraktWatching(Protocol):
+    signed_in: bool
+
     async def watching(self, username: str) -> dict | None: ...
 
 
@@ -389,8 +391,8 @@ class Watcher:
     def _current_mode(self) -> str:
         if self._demo is not None and self._demo.active:
             return "demo"
-        if self._trakt is not None and self.config.has_trakt:
-            return "trakt"
+        if self._trakt is not None and (self.config.has_trakt or self._trakt.signed_in):
+            return "trakt"  # signed in, the client polls the token's own account
         return "disabled"
 
     async def poll_once(self) -> float:

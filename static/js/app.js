@@ -12,6 +12,7 @@ import { renderStats } from "./stats.js";
 import { setupSearch } from "./search.js";
 import { replace } from "./dom.js";
 import { errorBox, reportError, whenNear } from "./ui.js";
+import "./signin.js"; // the header says when the Trakt sign-in must be renewed
 
 const SETTLE_MS = 2500;
 

@@ -10,6 +10,12 @@ seasons unless `extended=noseasons`); answers 204 from `/watching` when nothing 
 inject faults into the next N matching requests (429 JSON or HTML, 5xx/52x, slow answers,
 dropped connections, malformed JSON, the API key echoed back, private users).
 
+Signed in (`oauth=FakeTraktOAuth(...)`): the OAuth routes are mounted in front of the API's, an
+`Authorization: Bearer` header must carry a live token of that fake (401 `invalid_token` when it
+expired or was refreshed away, so a client refreshes once), and `/users/me/...` answers for the
+token's user (401 without a token). `private_mode` makes the account private to everybody else,
+in one of the ways Trakt shows it (PRIVATE_MODES); its owner's token still reads everything.
+
     account = FakeAccount.build(history=10_000, watched_movies=3_000, shows=600, lists=40)
     fake = FakeTrakt(account, latency=0.05)
     url = await fake.start()          # or: with fake.running_in_thread() as url: ...
@@ -35,6 +41,7 @@ import tornado.web
 
 from tests.fakes.bomb import gzip_bomb
 from tests.fakes.server import LoopbackServer
+from tests.fakes.trakt_oauth import FakeTraktOAuth
 
 MAX_LIMIT = 250
 DEFAULT_LIMIT = 100  # a page when no `limit` is sent (2026)
@@ -54,6 +61,16 @@ FAULT_KINDS = (
     "forbidden",        # 403 (what Trakt answers for a bad key or unapproved app)
     "gzip_bomb",        # 200, Content-Encoding: gzip, ~1.2 MB inflating to 1.2 GB of valid JSON
 )
+
+# How a private account looks to a caller that is not its signed-in owner. In each the profile
+# answers 200 with the reduced body and `private: true`; the other user paths answer:
+PRIVATE_MODES = (
+    "401",      # 401 + X-Private-User: true (the documented behaviour)
+    "403",      # 403 (2026 drift on some endpoints)
+    "empty",    # 200 [] on every list (2026 drift: "history can return an empty list for private profiles")
+    "profile",  # their data: only the profile's `private: true` tells (the watchlist leak of 2026)
+)
+PROFILE_REDUCED = ("username", "private", "name", "vip", "vip_ep", "ids")
 
 _WORDS = ("Silent", "Crimson", "Last", "Hidden", "Broken", "Golden", "Northern", "Paper", "Glass",
           "Midnight", "Electric", "Lost", "Iron", "Quiet", "Wild", "Distant", "Frozen", "Secret")
@@ -298,8 +315,12 @@ class FakeTrakt(LoopbackServer):
 
     name = "fake Trakt"
 
-    def __init__(self, account: FakeAccount, api_key: str = "test-key", latency: float = 0.0) -> None:
+    def __init__(self, account: FakeAccount, api_key: str = "test-key", latency: float = 0.0,
+                 oauth: FakeTraktOAuth | None = None) -> None:
         self.account = account
+        self.oauth = oauth  # signing in: see the module docstring
+        self.private_mode: str | None = None  # one of PRIVATE_MODES
+        self.authorizations: list[str] = []  # the Authorization header of every GET ("" without one)
         self.api_key = api_key
         self.latency = latency
         self.max_limit = MAX_LIMIT
@@ -318,7 +339,9 @@ class FakeTrakt(LoopbackServer):
 
     # --- lifecycle ---------------------------------------------------------------------------
     def make_app(self) -> tornado.web.Application:
-        return tornado.web.Application([(r"/(.*)", _FakeTraktHandler, {"fake": self})], log_function=lambda h: None)
+        oauth_routes = self.oauth.routes() if self.oauth is not None else []
+        return tornado.web.Application([*oauth_routes, (r"/(.*)", _FakeTraktHandler, {"fake": self})],
+                                       log_function=lambda h: None)
 
     def thread_value(self) -> str:
         return self.base_url
@@ -363,6 +386,40 @@ class FakeTrakt(LoopbackServer):
                         self._faults.remove(fault)
                     return fault
         return None
+
+    # --- signing in and private accounts --------------------------------------------------
+    def caller(self, authorization: str | None) -> tuple[str | None, bool]:
+        """(the slug a Bearer token belongs to or None, whether the token must be refused with 401)."""
+        if not authorization or self.oauth is None:
+            return None, False
+        settings = self.oauth.user_for(authorization)
+        if settings is None:
+            return None, True
+        return settings["user"]["ids"]["slug"], False
+
+    def own_path(self, path: str, caller: str | None) -> str | None:
+        """`/users/me/...` as the caller's own path; None when `me` comes without a token."""
+        parts = path.split("/")
+        if len(parts) < 3 or parts[1] != "users" or parts[2] != "me":
+            return path
+        if caller is None:
+            return None
+        return "/".join([*parts[:2], caller, *parts[3:]])
+
+    def hidden_from(self, caller: str | None) -> bool:
+        """Whether the account is private to this caller (anybody but its signed-in owner)."""
+        if self.private_mode is None:
+            return False
+        if self.private_mode not in PRIVATE_MODES:
+            raise ValueError(f"private_mode must be one of {PRIVATE_MODES}, got {self.private_mode!r}")
+        return caller != self.account.username
+
+    def expire_access_tokens(self) -> None:
+        """Every access token handed out so far has expired at Trakt (their refresh tokens still work)."""
+        assert self.oauth is not None
+        with self.oauth._lock:
+            for token in self.oauth.tokens.values():
+                token.created_at -= token.expires_in + 1
 
     # --- routing ---------------------------------------------------------------------------
     def resolve(self, path: str, query: dict[str, str]) -> tuple[str | None, Any]:
@@ -468,6 +525,12 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
         if self.request.headers.get("trakt-api-version") != "2":
             return self._json(400, {"error": "trakt-api-version must be 2"})
 
+        fake.authorizations.append(self.request.headers.get("Authorization", ""))
+        caller, refused = fake.caller(self.request.headers.get("Authorization"))
+        if refused:
+            return self._json(401, {"error": "invalid_token", "error_description": "The access token provided is "
+                                    "expired, revoked, malformed, or invalid for other reasons."})
+
         fault = fake._take_fault(path)
         if fault is not None:
             if fault.kind == "slow":
@@ -475,8 +538,14 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
             else:
                 return self._fail(fault)
 
+        path = fake.own_path(path, caller)
+        if path is None:
+            return self._json(401, {"error": "Unauthorized - OAuth must be provided"})
+        hidden = fake.hidden_from(caller)
         if path.rstrip("/") == f"/users/{fake.account.username}/watching":
-            if fake.account.private:
+            if hidden and fake.private_mode == "403":
+                return self._json(403, {"error": "Forbidden"})
+            if fake.account.private or hidden:
                 return self._private()
             if fake.watching is None:
                 self.set_status(204)
@@ -488,6 +557,16 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
             return self._json(404, {"error": "Not Found"})
         if fake.account.private:
             return self._private()
+        if fake.private_mode is not None and path.rstrip("/") == f"/users/{fake.account.username}":
+            data = dict(data, private=True)
+            if hidden:
+                return self._json(200, {k: data[k] for k in PROFILE_REDUCED if k in data})
+        elif hidden and fake.private_mode == "401":
+            return self._private()
+        elif hidden and fake.private_mode == "403":
+            return self._json(403, {"error": "Forbidden"})
+        elif hidden and fake.private_mode == "empty" and key is not None:
+            data = []
         if key is None or not fake.paginates(key):
             return self._json(200, data)
 

@@ -103,7 +103,7 @@ async def test_healthz_ok_on_a_healthy_account(tmp_path, account):
     assert health["demo"] is False
     assert health["data_age_seconds"] > 0  # the account says it was updated on 2026-11-01
     assert health["last_sync"] is None
-    assert set(health) == {"status", "data_age_seconds", "last_sync", "watcher", "reasons", "demo"}
+    assert set(health) == {"status", "data_age_seconds", "last_sync", "watcher", "reasons", "demo", "sign_in"}
 
 
 @pytest.mark.gen_test(timeout=20)

@@ -123,7 +123,7 @@ def test_expiry_is_created_at_plus_expires_in(tmp_path):
     store = TokenStore(tmp_path / "data")
     store.save(Token("a" * 20, "r" * 20, created_at=1_000, expires_in=50), username="fakeuser", slug="fakeuser")
     assert store.load().token.expires_at == 1_050
-    assert store.load().describe() == {"state": SIGNED_IN, "username": "fakeuser",
+    assert store.load().describe() == {"state": SIGNED_IN, "username": "fakeuser", "slug": "fakeuser",
                                        "expires_at": "1970-01-01T00:17:30Z", "lost_at": None,
                                        "message": "signed in as fakeuser"}
 

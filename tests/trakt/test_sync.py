@@ -339,7 +339,7 @@ async def test_sync_recovers_from_dropped_connections(fake, account, sync_config
     ("drop", {"times": 1000}, "closed the connection"),
     ("malformed", {"times": 1000}, "malformed JSON"),
     ("rate_limit", {"times": 1000, "retry_after": "0.01"}, "rate limit reached"),
-    ("private", {"times": 1000}, "account is private"),
+    ("private", {"times": 1000}, "profile is private"),
     ("forbidden", {"times": 1000}, "TRAKT_API_KEY"),
 ])
 @pytest.mark.gen_test(timeout=30)
@@ -368,7 +368,7 @@ async def test_private_profile_ends_the_first_sync_with_a_clear_message(fake, sy
     fake.account.private = True
     err = io.StringIO()
     assert await run_sync_command(sync_config, images=False, stderr=err, retry=FAST_RETRY) == 1
-    assert "the Trakt account is private" in err.getvalue()
+    assert "the Trakt profile is private" in err.getvalue() and "trakt-watch login" in err.getvalue()
     assert DataFolder(sync_config.data_dir).served_root() is None
 
 

@@ -225,10 +225,10 @@ async def test_persistent_malformed_json_is_a_bad_response(fake):
 
 
 @pytest.mark.gen_test(timeout=10)
-async def test_private_user_says_the_account_is_private(fake):
+async def test_private_user_says_the_profile_is_private_and_how_to_sign_in(fake):
     fake.inject("private")
     async with client_for(fake) as client:
-        with pytest.raises(TraktPrivate, match="account is private"):
+        with pytest.raises(TraktPrivate, match="profile is private.*trakt-watch login"):
             await client.get_all_pages(f"/users/{USER}/history/movies")
     assert fake.count() == 1
 

@@ -1,0 +1,37 @@
+"""The dashboard header says when the Trakt sign-in was lost, as /healthz does (README "Signing in")."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from tests.helpers.browser import start_server
+
+SIGN_IN_AGAIN = "sign in again: trakt-watch login"
+
+
+def test_a_lost_sign_in_shows_sign_in_again_in_the_header(tmp_path, open_page):
+    data = tmp_path / "data"
+    (data / "auth").mkdir(parents=True, mode=0o700)
+    token = data / "auth" / "token.json"
+    # What the server writes when Trakt refuses the refresh token (invalid_grant).
+    token.write_text(json.dumps({"state": "lost", "username": "sam", "slug": "sam",
+                                 "lost_at": "2026-12-01T20:00:00Z",
+                                 "reason": "Trakt refused the refresh token (400 invalid_grant)"}))
+    os.chmod(token, 0o600)
+    server = start_server(tmp_path / "work", args=["--demo", "--data-dir", str(data)], env={})
+    try:
+        assert server.get_json("/healthz")["sign_in"]["message"] == SIGN_IN_AGAIN
+        watched = open_page(server.url)
+        notice = watched.page.locator("header #signin-notice")
+        notice.wait_for(state="visible")
+        assert notice.inner_text() == f"Trakt: {SIGN_IN_AGAIN}"
+        watched.assert_clean()
+    finally:
+        server.stop()
+
+
+def test_signed_out_the_header_shows_no_sign_in_notice(dashboard, open_page):
+    page = open_page(dashboard.url).page
+    page.wait_for_function("() => { const n = document.getElementById('signin-notice'); return n && n.hidden; }")
+    assert not page.locator("#signin-notice").is_visible()
