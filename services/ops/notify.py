@@ -23,6 +23,7 @@ class SystemdNotifier:
         self.address = _socket_address(environ.get("NOTIFY_SOCKET", ""))
         self.watchdog_seconds = _watchdog_seconds(environ)
         self._watchdog: tornado.ioloop.PeriodicCallback | None = None
+        self._socket: socket.socket | None = None
         self._failed = False
 
     @property
@@ -35,9 +36,11 @@ class SystemdNotifier:
             return False
         payload = "\n".join(lines).encode()
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-                sock.connect(self.address)
-                sock.sendall(payload)
+            # One socket for the process's life: a process out of file descriptors must still be
+            # able to ping the watchdog, or systemd would restart a server that is only busy.
+            if self._socket is None:
+                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self._socket.sendto(payload, self.address)
         except OSError as exc:
             if not self._failed:  # say it once, not every watchdog interval
                 log.warning("cannot notify systemd at %s: %s", os.environ.get("NOTIFY_SOCKET"), exc)
@@ -91,6 +94,12 @@ class SystemdNotifier:
         """No more pings, STOPPING=1 (systemd now waits up to TimeoutStopSec)."""
         self.stop_watchdog()
         self.stopping()
+        self.close()
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
 
 def _socket_address(value: str) -> str | bytes | None:

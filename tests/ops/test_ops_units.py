@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import resource
 import socket
 import time
 import uuid
@@ -316,6 +317,24 @@ def test_notify_sends_ready_status_and_stopping(notify_socket):
     assert sock.recv(4096) == b"READY=1\nSTATUS=Serving 12 files"
     assert notifier.stopping()
     assert sock.recv(4096) == b"STOPPING=1\nSTATUS=Shutting down"
+
+
+def test_watchdog_pings_reuse_one_socket_so_they_work_without_free_descriptors(notify_socket):
+    path, sock = notify_socket
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": path})
+    assert notifier.watchdog()
+    assert sock.recv(4096) == b"WATCHDOG=1"
+    lowest_free = os.open(os.devnull, os.O_RDONLY)
+    os.close(lowest_free)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free, hard))  # no descriptor left to open
+    try:
+        for _ in range(50):
+            assert notifier.watchdog()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert [sock.recv(4096) for _ in range(50)] == [b"WATCHDOG=1"] * 50
+    notifier.close()
 
 
 def test_notify_abstract_socket():
