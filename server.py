@@ -228,6 +228,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sync_cmd = commands.add_parser("sync", help="mirror the Trakt account now")
     sync_cmd.add_argument("--data-dir", type=Path)
+    sync_cmd.add_argument("--full", action="store_true",
+                          help="a full re-mirror instead of the incremental check (README \"Sync\")")
     sync_cmd.add_argument("--images", action=argparse.BooleanOptionalAction, default=None,
                           help="download TMDB images too (default: when TMDB_API_KEY is set)")
 
@@ -301,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "sync":
         from services.trakt.sync import run_sync_command
 
-        return asyncio.run(run_sync_command(config, images=args.images))
+        return asyncio.run(run_sync_command(config, images=args.images, full=args.full))
     if args.command in ("login", "logout", "status"):
         from services.trakt import auth_cli
 

@@ -1,7 +1,7 @@
 """`trakt-watch sync`: one sync from the command line, its progress on a terminal, one summary line.
 
-Exit codes (README "Sync"): 0 a snapshot was committed, 1 the sync failed or was interrupted,
-2 configuration error.
+Exit codes (README "Sync"): 0 a snapshot was committed or the incremental check found nothing
+new, 1 the sync failed or was interrupted, 2 configuration error. `--full` re-mirrors everything.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ def load_image_downloader() -> ImageDownloader | None:
 
 async def run_sync_command(config: Config, images: bool | None = None, *,
                            stdout: TextIO | None = None, stderr: TextIO | None = None,
-                           retry: RetryPolicy | None = None, request_timeout: float = 30.0) -> int:
-    """`trakt-watch sync`: 0 a snapshot was committed, 1 the sync failed, 2 configuration error.
+                           retry: RetryPolicy | None = None, request_timeout: float = 30.0,
+                           full: bool = False) -> int:
+    """`trakt-watch sync [--full]`: 0 a snapshot was committed (or an incremental check found
+    nothing new), 1 the sync failed, 2 configuration error.
 
     `images`: True/False from --images/--no-images; None means "when TMDB_API_KEY is set".
     SIGINT/SIGTERM cancel the sync cleanly (exit 1, nothing served changes).
@@ -74,7 +76,7 @@ async def run_sync_command(config: Config, images: bool | None = None, *,
             handled.append(sig)
     try:
         with bar if bar is not None else contextlib.nullcontext():
-            report = await service.run_once(progress=bar, trigger="cli")
+            report = await service.run_once(progress=bar, trigger="cli", full=full)
     except asyncio.CancelledError:
         stderr.write("trakt-watch sync: cancelled; the served data is unchanged\n")
         return 1
