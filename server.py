@@ -67,7 +67,8 @@ class Services:
         # scheduled and on-demand syncs (POST /api/trakt/sync), sharing Trakt's request limit with the poller
         self.sync = SyncService(config, self.folder, images=load_image_downloader() if config.tmdb_api_key else None,
                                 budget=self.trakt.budget if self.trakt else None,
-                                on_committed=self._snapshot_committed, on_finished=self._sync_finished)
+                                on_committed=self._snapshot_committed, on_finished=self._sync_finished,
+                                on_data_changed=self._data_changed)
         self.store = DataStore(config, self.folder, resources.demo_data_dir(), sync_status=self.sync.status,
                                on_reload=self._data_reloaded)
         store = self.store
@@ -77,12 +78,16 @@ class Services:
         # Demo backdrops link to /api/images, so offer only those the image index can serve.
         demo = DemoSchedule(store, config.demo_watching_schedule,
                             has_backdrop=lambda kind, tmdb_id: images.lookup(kind, "backdrops", tmdb_id) is not None)
-        self.watcher = Watcher(config, self.trakt, self.tmdb, demo_source=demo)
+        self.watcher = Watcher(config, self.trakt, self.tmdb, demo_source=demo,
+                               on_playback_ended=self.sync.follow_playback)  # fresh within a minute
         # data age, clients, polls... read from the services at every scrape
         self.metrics = AppMetrics(ServicesCollector(store, self.watcher, self.sync, images))
 
     async def _snapshot_committed(self, _snapshot: Path) -> None:
         await self.store.reload()  # serve the new snapshot at once
+
+    def _data_changed(self, changed: list[str], last_updated: str) -> None:
+        self.watcher.publish_data_change(changed, last_updated)  # open dashboards refresh those sections
 
     async def _sync_finished(self, report: dict) -> None:
         self.store.refresh_status()  # /api/trakt metadata shows the last attempt

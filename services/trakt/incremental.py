@@ -14,6 +14,7 @@ every SYNC_FULL_INTERVAL_HOURS and on `trakt-watch sync --full`.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -220,6 +221,8 @@ class _Check:
                 self._carry_lists(since) if name == "lists" else self._carry(name, since)
                 continue
             why = "moved: " + ", ".join(f"{key} {_dig(before, key)} → {_dig(activities, key)}" for key in keys)
+            if name in WATCHED_OF.values():
+                continue  # fetched with its history, which the merge is checked against
             if name in HISTORY_TYPES:
                 jobs.append(self._patch_history(name, why))
             elif name == "lists":
@@ -266,7 +269,6 @@ class _Check:
                 continue
             why = "moved: " + (", ".join(moved_counts) if moved_counts else f"new plays since {times.iso_z(start)}")
             follow.append(self._patch_history(name, why, window=window, start=start))
-            follow.append(self._whole(WATCHED_OF[name], f"fetched whole: {name} moved"))
         for name in ("ratings", "comments"):
             moved_counts = _moved_stats(STATS_KEYS[name], old_stats, stats)
             if moved_counts:
@@ -338,22 +340,34 @@ class _Check:
         return _unique(result.items)
 
     async def _patch_history(self, name: str, why: str, *, window: list | None = None, start: Any = None) -> None:
+        """New plays merged into the mirrored history, checked against Trakt's item count and
+        each title's watched plays (fetched whole here: they moved with the history)."""
         endpoint = ENDPOINTS[name]
         old_rows = self.previous.data(endpoint.file)
+        watched_name = WATCHED_OF[name]
         if start is None:
             newest = [moment for moment in map(_when, old_rows) if moment is not None]
             if not newest:
+                await self._whole(watched_name, why)
                 return await self._whole(name, f"{why}; no mirrored plays to continue from")
             start = max(newest) - HISTORY_OVERLAP
         path = endpoint.path.format(u=self.username)
+        jobs = {"watched": self._fetch(watched_name), "total": self._item_count(path, name)}
         if window is None:
-            window = await self._window(path, start, name)
-        total = await self._item_count(path, name)
+            jobs["window"] = self._window(path, start, name)
+        results = await self._gather(jobs)
+        watched, total = results["watched"], results["total"]
+        window = results.get("window", window)
+        self._keep(watched_name, watched, f"fetched whole: {why}")
         ids = _ids(window)
         merged = _unique(window + [row for row in old_rows
                                    if (_when(row) is None or _when(row) < start) and row.get("id") not in ids])
         if total is None or total != len(merged):
             return await self._whole(name, f"{why}; {total} plays on Trakt but {len(merged)} after merging "
+                                           f"(a removed or back-dated play)")
+        old_watched = self.previous.data(ENDPOINTS[watched_name].file)
+        if not _same_play_deltas(old_rows, merged, old_watched, watched):
+            return await self._whole(name, f"{why}; the merged plays of a title differ from its watched plays "
                                            f"(a removed or back-dated play)")
         new = len(ids - _ids(old_rows))
         self._keep(name, merged, f"{why}; {new} new play(s) since {times.iso_z(start)} merged")
@@ -488,6 +502,38 @@ def _unique(rows: list) -> list:
             seen.add(row_id)
         unique.append(row)
     return unique
+
+
+def _same_play_deltas(old_rows: list, new_rows: list, old_watched: Any, new_watched: Any) -> bool:
+    """Whether every title gained (or lost) as many history rows as its watched `plays` did
+    since the served snapshot: an added and a removed old play that leave the count alone still
+    show up here, unless both are of the same title."""
+    rows = _plays(new_rows)
+    rows.subtract(_plays(old_rows))
+    watched = _watched_plays(new_watched)
+    watched.subtract(_watched_plays(old_watched))
+    return all(rows[key] == watched[key] for key in set(rows) | set(watched))
+
+
+def _title(item: Any, kinds: tuple[str, ...] = ("movie", "show")) -> tuple | None:
+    for kind in kinds:
+        media = item.get(kind) if isinstance(item, dict) else None
+        if isinstance(media, dict) and isinstance(media.get("ids"), dict):
+            return kind, media["ids"].get("trakt")
+    return None
+
+
+def _plays(rows: list) -> collections.Counter:
+    return collections.Counter(key for key in map(_title, rows) if key is not None)
+
+
+def _watched_plays(entries: Any) -> collections.Counter:
+    counter: collections.Counter = collections.Counter()
+    for entry in entries if isinstance(entries, list) else []:
+        key = _title(entry)
+        if key is not None and isinstance(entry.get("plays"), int):
+            counter[key] += entry["plays"]
+    return counter
 
 
 def _is_list_items(file: str) -> bool:

@@ -458,7 +458,8 @@ class FakeTrakt(LoopbackServer):
         return row
 
     def remove_play(self, row_id: int) -> dict:
-        """Remove one history row (POST /sync/history/remove): `*.watched_at` moves."""
+        """Remove one history row (POST /sync/history/remove): its title's watched plays and the
+        stats go down one, `*.watched_at` moves."""
         account = self.account
         for rows, area, stat in ((account.history_movies, "movies", "movies"),
                                  (account.history_shows, "episodes", "episodes")):
@@ -466,6 +467,11 @@ class FakeTrakt(LoopbackServer):
                 if row["id"] == row_id:
                     rows.remove(row)
                     account.stats[stat]["plays"] -= 1
+                    media = "movie" if area == "movies" else "show"
+                    watched = account.watched_movies if area == "movies" else account.watched_shows
+                    for entry in watched:
+                        if entry[media]["ids"]["trakt"] == row[media]["ids"]["trakt"]:
+                            entry["plays"] -= 1
                     self.touch(f"{area}.watched_at")
                     return row
         raise KeyError(row_id)
