@@ -8,8 +8,18 @@ import { renderCollections } from "./collections.js";
 import { renderLists } from "./lists.js";
 import { renderComments } from "./comments.js";
 import { setupSearch } from "./search.js";
+import { startLiveData } from "./live-data.js";
 
 async function main() {
+  // After a sync, the sections showing a changed collection reload (README "WebSocket protocol").
+  startLiveData([
+    { collections: ["profile"], containers: [], load: renderProfile },
+    { collections: ["stats", "history", "ratings"], containers: [], load: renderStats },
+    { collections: ["history", "watched", "watchlist"], containers: ["history-body", "watchlist-body", "watched-body"],
+      load: () => renderCollections(renderProfile()) },
+    { collections: ["lists"], containers: [], load: renderLists },
+    { collections: ["comments"], containers: [], load: renderComments },
+  ]);
   new NowWatching().start();
   setupSearch();
   const index = renderProfile();
