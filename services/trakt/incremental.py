@@ -27,7 +27,7 @@ import ujson
 from services import times
 from services.data import layout
 from services.data.snapshots import DataFolder
-from services.trakt.client import TraktBadResponse, TraktClient, first_error
+from services.trakt.client import PAGE_LIMIT, TraktBadResponse, TraktClient, first_error
 from services.trakt.endpoints import FIXED_ENDPOINTS, Endpoint, list_item_endpoints
 from services.trakt.fetch import FetchedCallback, fetch_all, fetch_endpoint
 from services.trakt.report import EndpointReport, SyncReport, utc_now
@@ -207,7 +207,7 @@ class _Check:
         self.previous = previous
         self.on_fetched = on_fetched
         self.plan = Plan(mode="incremental")
-        self.decisions: dict[str, list[str]] = {name: [] for name in COLLECTIONS}
+        self.decisions: dict[str, str] = {}  # endpoint name -> why
 
     # --- signed in ---------------------------------------------------------------------------
     async def signed_in(self, activities: dict) -> None:
@@ -239,7 +239,7 @@ class _Check:
         window_path = f"/users/{self.username}/history"
         jobs = {
             "stats": self._fetch("stats"),
-            "watchlist/all": self._fetch("watchlist/all"),
+            "watchlist/all": self._watchlist_tail(),
             "lists": self._fetch("lists"),
         }
         if start is not None:
@@ -276,12 +276,15 @@ class _Check:
             else:
                 self._carry(name, f"{since} (same counts in the stats)")
         self._carry("profile", f"{since} (no public signal; the full re-mirror refreshes it)")
-        watchlist = results["watchlist/all"]
-        if watchlist == previous.data(layout.WATCHLIST["all"]):
+        unchanged, watchlist = results["watchlist/all"]
+        if unchanged:
             for name in COLLECTIONS["watchlist"]:
-                self._carry(name, f"{since} (the same watchlist)")
+                self._carry(name, f"{since} (the same last watchlist page and count)")
         else:
-            self._keep("watchlist/all", watchlist, "fetched whole: the watchlist changed")
+            if watchlist is None:
+                follow.append(self._whole("watchlist/all", "fetched whole: the watchlist changed"))
+            else:
+                self._keep("watchlist/all", watchlist, "fetched whole: the watchlist changed")
             follow.append(self._whole("watchlist/movies", "fetched whole: the watchlist changed"))
             follow.append(self._whole("watchlist/shows", "fetched whole: the watchlist changed"))
         lists = results["lists"]
@@ -305,6 +308,33 @@ class _Check:
         self.plan.carried[file] = (self.previous.root / file, self.previous.counts[file])
         self._decide(name, why)
 
+    async def _watchlist_tail(self) -> tuple[bool, list | None]:
+        """(unchanged?, the whole watchlist when this one request brought all of it).
+
+        One request whatever the size: the page holding the last mirrored rows. Trakt adds at
+        the end, and a removal or a move renumbers every later `rank`, so that page and the item
+        count show both; only a reorder inside earlier pages waits for the full re-mirror."""
+        mirrored = self.previous.data(layout.WATCHLIST["all"])
+        mirrored = mirrored if isinstance(mirrored, list) else []
+        page = max(1, -(-len(mirrored) // PAGE_LIMIT))
+        endpoint = ENDPOINTS["watchlist/all"]
+        path = endpoint.path.format(u=self.username)
+        rows, headers, stats = await self.client.get_with_stats(path, {"page": page, "limit": PAGE_LIMIT})
+        entry = self.report.endpoints["watchlist/all"] = EndpointReport(
+            file=endpoint.file, path=path, pages=1, items=len(rows) if isinstance(rows, list) else 0,
+            requests=stats.requests, retries=stats.retries, rate_limited=stats.rate_limited)
+        if not isinstance(rows, list):
+            raise TraktBadResponse(f"{path}: expected a JSON array, got {type(rows).__name__}")
+        count = _int(headers.get("X-Pagination-Item-Count"))
+        limit = _int(headers.get("X-Pagination-Limit"))
+        pages = _int(headers.get("X-Pagination-Page-Count"))
+        entry.item_count_reported = count
+        paged_as_asked = limit in (None, PAGE_LIMIT)
+        if paged_as_asked and count in (None, len(mirrored)) and rows == mirrored[(page - 1) * PAGE_LIMIT:]:
+            return True, None
+        whole = page == 1 and paged_as_asked and pages in (None, 1) and (count is None or count == len(rows))
+        return False, rows if whole else None
+
     def _carry_lists(self, why: str) -> None:
         """The lists and every list's items, unchanged."""
         self._carry("lists", why)
@@ -317,8 +347,7 @@ class _Check:
         self._decide(name, why)
 
     def _decide(self, name: str, why: str) -> None:
-        collection = next(c for c, names in COLLECTIONS.items() if name in names)
-        self.decisions[collection].append(f"{name}: {why}" if len(COLLECTIONS[collection]) > 1 else why)
+        self.decisions[name] = why
 
     async def _fetch(self, name: str) -> Any:
         data = await fetch_endpoint(self.client, self.username, ENDPOINTS[name], self.report)
@@ -381,11 +410,7 @@ class _Check:
         entry.requests += stats.requests
         entry.retries += stats.retries
         entry.rate_limited += stats.rate_limited
-        raw = headers.get("X-Pagination-Item-Count")
-        try:
-            return int(raw) if raw is not None else None
-        except ValueError:
-            return None
+        return _int(headers.get("X-Pagination-Item-Count"))
 
     async def _lists(self, why: str, lists: list | None) -> None:
         """The lists whole; the items of each list whose object (updated_at, item_count) is
@@ -434,7 +459,11 @@ class _Check:
         return {name: task.result() for name, task in tasks.items()}
 
     def _finish(self) -> None:
-        self.report.collections = {name: "; ".join(parts) for name, parts in self.decisions.items()}
+        """Per collection, in a fixed order: "why", or "endpoint: why; endpoint: why"."""
+        self.report.collections = {
+            collection: "; ".join(self.decisions[name] if len(names) == 1 else f"{name}: {self.decisions[name]}"
+                                  for name in names if name in self.decisions)
+            for collection, names in COLLECTIONS.items()}
 
 
 async def _activities(client: TraktClient, report: SyncReport) -> dict:
@@ -534,6 +563,13 @@ def _watched_plays(entries: Any) -> collections.Counter:
         if key is not None and isinstance(entry.get("plays"), int):
             counter[key] += entry["plays"]
     return counter
+
+
+def _int(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
 
 
 def _is_list_items(file: str) -> bool:

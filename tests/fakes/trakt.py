@@ -495,8 +495,12 @@ class FakeTrakt(LoopbackServer):
                           "type": "movie", "movie": movie})
 
     def remove_from_watchlist(self, rank: int) -> None:
+        """Remove the item at `rank`; the later items move up one (`rank` is the position)."""
         self.touch("movies.watchlisted_at", "watchlist.updated_at")
-        self.account.watchlist = [item for item in self.account.watchlist if item["rank"] != rank]
+        kept = [item for item in self.account.watchlist_of("all") if item["rank"] != rank]
+        for position, item in enumerate(kept, start=1):
+            item["rank"] = position
+        self.account.watchlist = kept
 
     def add_list_item(self, list_position: int, movie: dict) -> None:
         """Add a movie to the account's `list_position`-th list: that list's `updated_at`,

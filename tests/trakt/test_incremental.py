@@ -188,6 +188,24 @@ async def test_an_unchanged_check_costs_at_most_2_requests_signed_in_and_4_witho
         assert "unchanged since" in text and "moved" not in text and "fetched" not in text, report.collections
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_a_watchlist_longer_than_a_page_is_checked_with_one_request_and_a_removal_is_seen(
+        fake, config, tmp_path):
+    big = FakeAccount.build(history=20, watched_movies=5, shows=2, lists=1, watchlist=260)
+    fake.account = big
+    sync = service(config, False)
+    await sync.run_once()
+    fake.reset_counts()
+    report = await sync.run_once()
+    assert not report.committed and len(fake.requests) <= 4, fake.requests
+    assert [query for _, path, query in fake.requests if path.endswith("/watchlist")] == [{"page": "2", "limit": "250"}]
+    fake.remove_from_watchlist(3)  # on the first page: every later rank moves up one
+    report = await sync.run_once()
+    assert report.collections["watchlist"] == "; ".join(f"watchlist/{kind}: fetched whole: the watchlist changed"
+                                                        for kind in ("movies", "shows", "all"))
+    assert await served_answers(config) == await full_answers(config, tmp_path, "big")
+
+
 @pytest.mark.gen_test(timeout=30)
 async def test_a_signed_in_unchanged_check_asks_only_last_activities(fake, config):
     sync = service(config, True)
