@@ -59,7 +59,9 @@ class Config:
     log_format: str = "text"
     log_level: str = "INFO"
     allowed_origins: tuple[str, ...] = ()
-    trakt_rate_limit: int = 1000  # GET requests per 5 minutes (Trakt's documented limit)
+    # GET requests per 5 minutes (README "Configuration"): Trakt allows 500 since September 2026;
+    # 450 leaves headroom for the watcher's polls and a retry.
+    trakt_rate_limit: int = 450
     sync_timeout_minutes: float = 60.0
     data_check_seconds: float = 5.0  # how often the store looks for a new snapshot on disk
     demo: bool = False  # --demo: serve the bundled demo account whatever else is there
@@ -215,7 +217,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "IMAGE_BASE_URL": ("image_base_url", _parse_optional_url),
     "IMAGE_PROXY": ("image_proxy", _choice(IMAGE_PROXIES)),
     "ADMIN_TOKEN": ("admin_token", _parse_str),
-    # Below 1 s only makes sense against a fake Trakt (tests); Trakt's limit is 1000 GETs / 5 min.
+    # Below 1 s only makes sense against a fake Trakt (tests); Trakt's limit is 500 GETs / 5 min.
     "WATCHING_POLL_SECONDS": ("watching_poll_seconds", _positive_number(0.05)),
     "WATCHING_TICK_SECONDS": ("watching_tick_seconds", _positive_number(0.1)),
     "SYNC_INTERVAL_HOURS": ("sync_interval_hours", _positive_number(0.01, allow_zero=True)),

@@ -102,6 +102,11 @@ class Previous:
             self._cache[file] = _read(self.root / file)["data"]
         return self._cache[file]
 
+    async def load(self, *files: str) -> None:
+        """Read files in a worker thread (a 10,000-row history is megabytes of JSON: never parsed
+        on the server's event loop)."""
+        await asyncio.to_thread(lambda: [self.data(file) for file in files])
+
 
 @dataclass
 class Plan:
@@ -163,6 +168,7 @@ async def plan_sync(client: TraktClient, username: str, folder: DataFolder, repo
         report.collections = {name: f"fetched whole: {reason}" for name in COLLECTIONS}
     else:
         assert previous is not None
+        await previous.load(layout.STATS, layout.WATCHLIST["all"], layout.LISTS, *layout.HISTORY.values())
         check = _Check(client, username, report, previous, on_fetched)
         if signed_in:
             await check.signed_in(activities or {})
@@ -257,8 +263,12 @@ class _Check:
         for name in HISTORY_TYPES:
             moved_counts = _moved_stats(STATS_KEYS[name], old_stats, stats)
             old_rows = previous.data(ENDPOINTS[name].file)
+            if start is None and not moved_counts:
+                self._carry(name, f"{since} (no plays, same play counts)")
+                self._carry(WATCHED_OF[name], f"{since} (no plays)")
+                continue
             if start is None:
-                follow.append(self._whole(name, "fetched whole: no mirrored plays to continue from"))
+                follow.append(self._whole(name, "fetched whole: the first plays (" + ", ".join(moved_counts) + ")"))
                 follow.append(self._whole(WATCHED_OF[name], f"fetched whole: {name} is fetched whole"))
                 continue
             window = [row for row in results["window"] if row.get("type") == HISTORY_TYPES[name]]
@@ -385,6 +395,7 @@ class _Check:
         if window is None:
             jobs["window"] = self._window(path, start, name)
         results = await self._gather(jobs)
+        await self.previous.load(ENDPOINTS[watched_name].file)
         watched, total = results["watched"], results["total"]
         window = results.get("window", window)
         self._keep(watched_name, watched, f"fetched whole: {why}")

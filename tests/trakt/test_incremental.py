@@ -336,3 +336,18 @@ async def test_last_activities_moves_with_each_kind_of_change(fake):
     moved = fake.last_activities()["movies"]["watched_at"]
     fake.remove_play(fake.account.history_movies[0]["id"])
     assert fake.last_activities()["movies"]["watched_at"] > moved
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_an_account_without_plays_is_checked_cheaply_and_its_first_play_arrives(fake, config, signed_in,
+                                                                                        tmp_path):
+    fake.account = FakeAccount.build(history=0, watched_movies=3, shows=1, lists=1, watchlist=2)
+    sync = service(config, signed_in)
+    await sync.run_once()
+    fake.reset_counts()
+    assert not (await sync.run_once()).committed
+    assert len(fake.requests) <= (2 if signed_in else 4)
+    fake.add_play("movie", index=0)
+    report = await sync.run_once()
+    assert "history" in report.changed
+    assert await served_answers(config) == await full_answers(config, tmp_path, "first")
