@@ -351,3 +351,18 @@ async def test_an_account_without_plays_is_checked_cheaply_and_its_first_play_ar
     report = await sync.run_once()
     assert "history" in report.changed
     assert await served_answers(config) == await full_answers(config, tmp_path, "first")
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_every_request_of_a_check_goes_through_the_shared_budget(fake, config, signed_in):
+    from services.trakt.client import RequestBudget
+
+    budget = RequestBudget(1000)
+    sync = service(config, signed_in, budget=budget)
+    await sync.run_once()
+    fake.add_play("movie", index=0)
+    fake.reset_counts()
+    used = budget.used()
+    report = await sync.run_once()
+    assert report.committed
+    assert budget.used() - used == len(fake.requests) == report.totals()["requests"]
