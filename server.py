@@ -92,7 +92,8 @@ class Services:
     async def _sync_finished(self, report: dict) -> None:
         self.store.refresh_status()  # /api/trakt metadata shows the last attempt
         self.metrics.observe_sync(report)
-        await self.images.on_data_reloaded()  # images are downloaded after the commit: index them now
+        if report.get("committed"):  # an unchanged check downloads nothing: no rescan every SYNC_CHECK_MINUTES
+            await self.images.on_data_reloaded()  # images are downloaded after the commit: index them now
 
     async def _data_reloaded(self, store: DataStore) -> None:
         self.watcher.refresh()  # demo <-> synced data changes the watcher's source
