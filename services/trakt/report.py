@@ -109,7 +109,7 @@ class SyncReport:
     def totals(self) -> dict[str, int]:
         reports = self.endpoints.values()
         totals = {
-            "files": sum(1 for r in reports if r.pages),
+            "files": sum(1 for r in reports if r.pages and r.file),  # not the checks (last_activities, counts)
             "items": sum(r.items for r in reports),
             "pages": sum(r.pages for r in reports),
             "requests": sum(r.requests for r in reports),
