@@ -77,7 +77,8 @@ class Services:
         # scheduled and on-demand syncs (POST /api/trakt/sync), sharing Trakt's request limit with the poller
         self.sync = SyncService(config, self.folder, images=load_image_downloader() if config.tmdb_api_key else None,
                                 budget=budget, auth=self.auth,
-                                on_committed=self._snapshot_committed, on_finished=self._sync_finished)
+                                on_committed=self._snapshot_committed, on_finished=self._sync_finished,
+                                on_data_changed=self._data_changed)
         self.store = DataStore(config, self.folder, resources.demo_data_dir(), sync_status=self.sync.status,
                                on_reload=self._data_reloaded)
         store = self.store
@@ -87,17 +88,22 @@ class Services:
         # Demo backdrops link to /api/images, so offer only those the image index can serve.
         demo = DemoSchedule(store, config.demo_watching_schedule,
                             has_backdrop=lambda kind, tmdb_id: images.lookup(kind, "backdrops", tmdb_id) is not None)
-        self.watcher = Watcher(config, self.trakt, self.tmdb, demo_source=demo)
+        self.watcher = Watcher(config, self.trakt, self.tmdb, demo_source=demo,
+                               on_playback_ended=self.sync.follow_playback)  # fresh within a minute
         # data age, clients, polls... read from the services at every scrape
         self.metrics = AppMetrics(ServicesCollector(store, self.watcher, self.sync, images))
 
     async def _snapshot_committed(self, _snapshot: Path) -> None:
         await self.store.reload()  # serve the new snapshot at once
 
+    def _data_changed(self, changed: list[str], last_updated: str) -> None:
+        self.watcher.publish_data_change(changed, last_updated)  # open dashboards refresh those sections
+
     async def _sync_finished(self, report: dict) -> None:
         self.store.refresh_status()  # /api/trakt metadata shows the last attempt
         self.metrics.observe_sync(report)
-        await self.images.on_data_reloaded()  # images are downloaded after the commit: index them now
+        if report.get("committed"):  # an unchanged check downloads nothing: no rescan every SYNC_CHECK_MINUTES
+            await self.images.on_data_reloaded()  # images are downloaded after the commit: index them now
 
     async def _data_reloaded(self, store: DataStore) -> None:
         self.watcher.refresh()  # demo <-> synced data changes the watcher's source
@@ -247,6 +253,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sync_cmd = commands.add_parser("sync", help="mirror the Trakt account now")
     sync_cmd.add_argument("--data-dir", type=Path)
+    sync_cmd.add_argument("--full", action="store_true",
+                          help="a full re-mirror instead of the incremental check (README \"Sync\")")
     sync_cmd.add_argument("--images", action=argparse.BooleanOptionalAction, default=None,
                           help="download TMDB images too (default: when TMDB_API_KEY is set)")
 
@@ -320,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "sync":
         from services.trakt.sync import run_sync_command
 
-        return asyncio.run(run_sync_command(config, images=args.images))
+        return asyncio.run(run_sync_command(config, images=args.images, full=args.full))
     if args.command in ("login", "logout", "status"):
         from services.trakt import auth_cli
 

@@ -49,6 +49,8 @@ class Config:
     watching_tick_seconds: float = 5.0
     watching_max_clients: int = 500  # open /ws/watching connections; more are closed with 1013
     sync_interval_hours: float = 24.0
+    sync_check_minutes: float = 15.0  # the cheap incremental check (README "Sync"); 0 = off
+    sync_full_interval_hours: float = 168.0  # a full re-mirror at most this far apart; 0 = only on demand
     image_index_refresh_hours: float = 24.0
     timezone: str = ""
     trakt_client_secret: str = field(default="", repr=False)  # OAuth only (README "Signing in")
@@ -221,6 +223,9 @@ VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "WATCHING_TICK_SECONDS": ("watching_tick_seconds", _positive_number(0.1)),
     "WATCHING_MAX_CLIENTS": ("watching_max_clients", _parse_int_at_least(1)),
     "SYNC_INTERVAL_HOURS": ("sync_interval_hours", _positive_number(0.01, allow_zero=True)),
+    # Below a minute only makes sense against a fake Trakt (tests).
+    "SYNC_CHECK_MINUTES": ("sync_check_minutes", _positive_number(0.001, allow_zero=True)),
+    "SYNC_FULL_INTERVAL_HOURS": ("sync_full_interval_hours", _positive_number(0.0001, allow_zero=True)),
     "IMAGE_INDEX_REFRESH_HOURS": ("image_index_refresh_hours", _positive_number(0.0001, allow_zero=True)),
     "TIMEZONE": ("timezone", _parse_timezone),
     "TRAKT_CLIENT_SECRET": ("trakt_client_secret", _parse_str),

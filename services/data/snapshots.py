@@ -151,6 +151,19 @@ class SnapshotWriter:
                                      counts=dict(self.counts))
         self.write(layout.INDEX, data, extra_metadata=extra_metadata)
 
+    def carry(self, endpoint: str, source: Path, count: int) -> None:
+        """Take an unchanged file over from the served snapshot (a hard link, a copy where links
+        fail): an incremental sync's result is still a complete snapshot (README "Sync")."""
+        target = (self.path / endpoint).resolve()
+        if not target.is_relative_to(self.path.resolve()):
+            raise ValueError(f"refusing to write outside the snapshot: {endpoint!r}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+        self.counts[endpoint] = count
+
     def write_extra(self, name: str, obj: Any) -> None:
         """An unwrapped file beside the data, e.g. the sync report."""
         self._write_file(name, obj)

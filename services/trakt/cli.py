@@ -1,7 +1,7 @@
 """`trakt-watch sync`: one sync from the command line, its progress on a terminal, one summary line.
 
-Exit codes (README "Sync"): 0 a snapshot was committed, 1 the sync failed or was interrupted,
-2 configuration error.
+Exit codes (README "Sync"): 0 a snapshot was committed or the incremental check found nothing
+new, 1 the sync failed or was interrupted, 2 configuration error. `--full` re-mirrors everything.
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ def load_image_downloader() -> ImageDownloader | None:
 
 async def run_sync_command(config: Config, images: bool | None = None, *,
                            stdout: TextIO | None = None, stderr: TextIO | None = None,
-                           retry: RetryPolicy | None = None, request_timeout: float = 30.0) -> int:
-    """`trakt-watch sync`: 0 a snapshot was committed, 1 the sync failed, 2 configuration error.
+                           retry: RetryPolicy | None = None, request_timeout: float = 30.0,
+                           full: bool = False) -> int:
+    """`trakt-watch sync [--full]`: 0 a snapshot was committed (or an incremental check found
+    nothing new), 1 the sync failed, 2 configuration error.
 
     `images`: True/False from --images/--no-images; None means "when TMDB_API_KEY is set".
     SIGINT/SIGTERM cancel the sync cleanly (exit 1, nothing served changes).
@@ -52,12 +54,14 @@ async def run_sync_command(config: Config, images: bool | None = None, *,
             stderr.write(f"trakt-watch sync: {problem}\n")
             return 1 if auth.state()["state"] == LOST else 2
         return await _sync(config, images, SyncService(config, DataFolder(config.data_dir), retry=retry, budget=budget,
-                                                       request_timeout=request_timeout, auth=auth), stdout, stderr)
+                                                       request_timeout=request_timeout, auth=auth), stdout, stderr,
+                           full=full)
     finally:
         await auth.close()
 
 
-async def _sync(config: Config, images: bool | None, service: SyncService, stdout: TextIO, stderr: TextIO) -> int:
+async def _sync(config: Config, images: bool | None, service: SyncService, stdout: TextIO, stderr: TextIO, *,
+                full: bool = False) -> int:
     if images and not config.tmdb_api_key:
         stderr.write("trakt-watch sync: --images needs TMDB_API_KEY to be set\n")
         return 2
@@ -83,7 +87,7 @@ async def _sync(config: Config, images: bool | None, service: SyncService, stdou
             handled.append(sig)
     try:
         with bar if bar is not None else contextlib.nullcontext():
-            report = await service.run_once(progress=bar, trigger="cli")
+            report = await service.run_once(progress=bar, trigger="cli", full=full)
     except asyncio.CancelledError:
         stderr.write("trakt-watch sync: cancelled; the served data is unchanged\n")
         return 1

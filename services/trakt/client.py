@@ -450,6 +450,9 @@ def _status_error(path: str, status: int, headers: Mapping[str, str], *, signed:
     if status in (401, 403) and not signed and path.split("/")[1:3] == ["users", SIGNED_IN_USER]:
         return TraktPrivate(f"{path}: not signed in to Trakt any more (the sign-in was lost or removed while "
                             "this ran); sign in again: trakt-watch login")
+    if status == 401 and not signed and path.split("/")[1:2] == ["sync"]:
+        return TraktPrivate(f"{path}: needs the Trakt sign-in, which was lost or removed while this ran; "
+                            "sign in again: trakt-watch login")
     if status == 401 and headers.get("X-Private-User", "").lower() == "true":
         return TraktPrivate(f"{path}: the Trakt profile is private (401 with X-Private-User); to mirror your own "
                             f"private profile, {LOGIN_HINT}")

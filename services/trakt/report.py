@@ -59,7 +59,7 @@ class SyncReport:
     """One sync attempt: timing, outcome, per-endpoint counts, warnings and the error."""
 
     username: str
-    trigger: str = "manual"  # cli | schedule | manual (POST /api/trakt/sync)
+    trigger: str = "manual"  # cli | schedule | check | playback | manual (POST /api/trakt/sync)
     started_at: str = field(default_factory=utc_now)
     finished_at: str | None = None
     outcome: str = "running"
@@ -70,6 +70,14 @@ class SyncReport:
     images: dict | None = None
     # Everything the client sent, failed calls included (the endpoints only count finished ones).
     http: dict[str, int] | None = None
+    # The incremental sync (services/trakt/incremental.py): full or incremental, what was done
+    # per collection and why ("unchanged since …", "moved: …", "fetched whole: …"), which
+    # collections' files changed, and whether a snapshot was committed (an unchanged check is not).
+    mode: str | None = None
+    collections: dict[str, str] = field(default_factory=dict)
+    changed: list[str] | None = None
+    committed: bool = False
+    last_updated: str | None = None  # the committed snapshot's `last_updated`
     _clock_start: float = field(default_factory=time.monotonic, repr=False)
     duration_seconds: float | None = None
     # Config.secrets(): an upstream may echo a key into a message; no recorded text keeps it.
@@ -101,7 +109,7 @@ class SyncReport:
     def totals(self) -> dict[str, int]:
         reports = self.endpoints.values()
         totals = {
-            "files": sum(1 for r in reports if r.pages),
+            "files": sum(1 for r in reports if r.pages and r.file),  # not the checks (last_activities, counts)
             "items": sum(r.items for r in reports),
             "pages": sum(r.pages for r in reports),
             "requests": sum(r.requests for r in reports),
@@ -123,6 +131,10 @@ class SyncReport:
             "outcome": self.outcome,
             "error": self.error,
             "snapshot": self.snapshot,
+            "mode": self.mode,
+            "committed": self.committed,
+            "changed": self.changed,
+            "collections": dict(self.collections),
             "totals": self.totals(),
             "endpoints": {name: r.as_json() for name, r in self.endpoints.items()},
             "warnings": list(self.warnings),
@@ -139,6 +151,8 @@ class SyncReport:
             "trigger": self.trigger,
             "error": self.error,
             "snapshot": self.snapshot,
+            "mode": self.mode,
+            "changed": self.changed,
             "duration_seconds": self.duration_seconds,
             "requests": totals["requests"],
             "items": totals["items"],
@@ -149,10 +163,14 @@ class SyncReport:
         """A one-line human summary for the CLI and the log."""
         totals = self.totals()
         took = f"{self.duration_seconds:.1f} s" if self.duration_seconds is not None else "?"
-        if self.succeeded:
+        if self.succeeded and not self.committed and self.mode == "incremental":
+            line = (f"sync check: nothing changed, no new snapshot; {totals['requests']} requests "
+                    f"({totals['retries']} retries, {totals['rate_limited']} rate limited) in {took}")
+        elif self.succeeded:
+            changed = f" ({self.mode}; changed: {', '.join(self.changed) or 'nothing'})" if self.mode else ""
             line = (f"sync committed snapshot {self.snapshot}: {totals['files']} files, {totals['items']:,} items, "
                     f"{totals['requests']} requests ({totals['retries']} retries, {totals['rate_limited']} rate limited) "
-                    f"in {took}")
+                    f"in {took}{changed}")
         else:
             line = f"sync {self.outcome} after {took} and {totals['requests']} requests: {self.error}"
         if self.images:

@@ -23,7 +23,8 @@ from services.errors import Conflict, NotReady
 from services.trakt import schedule
 from services.trakt.auth import LOST, SIGNED_IN, TokenManager
 from services.trakt.client import SIGNED_IN_USER, RequestBudget, RetryPolicy, TraktClient, TraktError
-from services.trakt.fetch import fetch_all, write_snapshot
+from services.trakt.fetch import write_snapshot
+from services.trakt.incremental import STATE_FILE, plan_sync
 from services.trakt.lock import LOCK_FILE, ProcessLock
 from services.trakt.progress import SyncProgress
 from services.trakt.report import (
@@ -41,6 +42,9 @@ log = logging.getLogger("trakt_watch.sync")
 
 ImageDownloader = Callable[..., Awaitable[dict]]
 ProgressCallback = Callable[[SyncProgress], Any]
+# After playback ends, checks run this many seconds later (each counted from the end) until the
+# play is in the mirrored history (README "Sync", fresh within a minute).
+PLAYBACK_CHECK_DELAYS = (20.0, 60.0, 180.0, 600.0)
 
 
 class SyncAlreadyRunning(Conflict):
@@ -56,6 +60,9 @@ class SyncService:
     `retry`, `request_timeout` and `budget` tune the Trakt client (tests use short ones).
     `auth` is the sign-in (shared with the watcher): signed in, the sync reads the token's own
     account (`/users/me/...`) and TRAKT_USERNAME may be left out.
+    `on_data_changed(changed, last_updated)` is called after every commit with the collections
+    whose files changed (the server sends the WebSocket `data` message). `signed_in()` says whether
+    the Trakt client carries a token (default: the client's own `signed_in`, False without one).
     """
 
     def __init__(self, config: Config, folder: DataFolder, *,
@@ -66,7 +73,10 @@ class SyncService:
                  request_timeout: float = 30.0,
                  budget: RequestBudget | None = None,
                  max_concurrency: int = 4,
-                 auth: TokenManager | None = None) -> None:
+                 auth: TokenManager | None = None,
+                 on_data_changed: Callable[[list[str], str], Any] | None = None,
+                 signed_in: Callable[[], bool] | None = None,
+                 playback_check_delays: tuple[float, ...] = PLAYBACK_CHECK_DELAYS) -> None:
         if request_timeout <= 0:
             raise ValueError(f"request_timeout must be positive, got {request_timeout}")
         if max_concurrency < 1:
@@ -81,6 +91,11 @@ class SyncService:
         self.budget = budget
         self.max_concurrency = max_concurrency
         self.auth = auth
+        self.on_data_changed = on_data_changed
+        self.signed_in = signed_in
+        self.playback_check_delays = tuple(playback_check_delays)
+        self._checker: asyncio.Task | None = None
+        self._follower: asyncio.Task | None = None
         self.last_report: dict | None = None
         self.progress: SyncProgress | None = None
         self._active = False
@@ -115,30 +130,79 @@ class SyncService:
             return state["username"]
         return self.config.trakt_username
 
+    @property
+    def checks_scheduled(self) -> bool:
+        """Whether `start()` runs the cheap incremental check every SYNC_CHECK_MINUTES."""
+        return self.config.has_trakt and self.config.sync_check_minutes > 0 and not self.config.demo
+
     async def start(self) -> None:
-        """Clean up after a killed sync and start the schedule when one is configured."""
+        """Clean up after a killed sync and start the schedules when configured."""
         await asyncio.to_thread(self._remove_partials_if_idle)
         self.last_report = await asyncio.to_thread(read_last_attempt, self.folder)
         if self.scheduled and self._scheduler is None:
             self._scheduler = asyncio.create_task(self._schedule(), name="sync-schedule")
+        if self.checks_scheduled and self._checker is None:
+            self._checker = asyncio.create_task(self._check_schedule(), name="sync-check")
 
     async def stop(self) -> None:
-        """Stop the schedule and cancel a running sync (nothing partial is committed)."""
-        tasks = [t for t in (self._scheduler, *self._tasks) if t is not None and not t.done()]
+        """Stop the schedules and cancel a running sync (nothing partial is committed)."""
+        tasks = [t for t in (self._scheduler, self._checker, self._follower, *self._tasks)
+                 if t is not None and not t.done()]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._scheduler = None
+        self._scheduler = self._checker = self._follower = None
         self._tasks.clear()
+
+    def follow_playback(self) -> None:
+        """Playback ended (the watcher says so): check soon, and again a few times, until a check
+        commits new history (README "Sync"). A new end restarts the series."""
+        if not self.config.has_trakt or self.config.demo or not self.playback_check_delays:
+            return
+        if self._follower is not None and not self._follower.done():
+            self._follower.cancel()
+        self._follower = asyncio.create_task(self._follow(), name="sync-after-playback")
+
+    async def _follow(self) -> None:
+        elapsed = 0.0
+        for delay in self.playback_check_delays:
+            await asyncio.sleep(max(0.0, delay - elapsed))
+            elapsed = delay
+            while self._active:  # a running sync may already bring the play; check after it
+                await asyncio.sleep(0.2)
+            report = await self._check("playback")
+            if report is not None and report.committed and "history" in (report.changed or []):
+                log.info("the play that just ended is in the mirrored history")
+                return
+        log.info("no new play reached the history within %.0f s of playback ending", elapsed)
+
+    async def _check_schedule(self) -> None:
+        interval = self.config.sync_check_minutes * 60
+        log.info("incremental check every %g min", self.config.sync_check_minutes)
+        while True:
+            await asyncio.sleep(interval)
+            if self._active:
+                continue
+            await self._check("check")
+
+    async def _check(self, trigger: str) -> SyncReport | None:
+        if self._active:
+            return None
+        self._active = True
+        try:
+            return await self._guarded_run(trigger, None)
+        except Exception:  # noqa: BLE001 - the schedule must survive any single run
+            log.exception("incremental check crashed")
+            return None
 
     # --- running ---------------------------------------------------------------------------
     @property
     def running(self) -> bool:
         return self._active
 
-    def start_now(self, trigger: str = "manual") -> None:
+    def start_now(self, trigger: str = "manual", *, full: bool = False) -> None:
         """Start a sync in the background. Raises SyncAlreadyRunning when one runs here or holds the
         data folder's lock in another process (the lock is taken here, before answering)."""
         problem = self.missing_settings()
@@ -154,17 +218,19 @@ class SyncService:
         if not acquired:
             raise SyncAlreadyRunning(f"A sync is already running in another process: {lock.holder().describe()}")
         self._active = True  # taken now, so a second call before the task runs sees it
-        task = asyncio.create_task(self._guarded_run(trigger, None, lock), name="sync-now")
+        task = asyncio.create_task(self._guarded_run(trigger, None, lock, full=full), name="sync-now")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(lambda _task: lock.release())  # also when cancelled before it ran
 
-    async def run_once(self, progress: ProgressCallback | None = None, *, trigger: str = "manual") -> SyncReport:
-        """One full sync now; returns its report (outcome success or failed; raises on cancel)."""
+    async def run_once(self, progress: ProgressCallback | None = None, *, trigger: str = "manual",
+                       full: bool = False) -> SyncReport:
+        """One sync now (incremental once a snapshot exists, full with `full`); returns its
+        report (outcome success or failed; raises on cancel)."""
         if self._active:
             raise SyncAlreadyRunning("A sync is already running")
         self._active = True
-        return await self._guarded_run(trigger, progress)
+        return await self._guarded_run(trigger, progress, full=full)
 
     def status(self) -> dict[str, Any]:
         """read_sync_status() with `running` from this process (for /api/trakt metadata, /healthz)."""
@@ -180,13 +246,15 @@ class SyncService:
                                  "progress": self.progress.__dict__ if self.progress else None}
         status["scheduled"] = self.scheduled
         status["interval_hours"] = self.config.sync_interval_hours
+        status["check_minutes"] = self.config.sync_check_minutes if self.checks_scheduled else 0
+        status["full_interval_hours"] = self.config.sync_full_interval_hours
         status["history"] = read_history(self.folder)[:5]
         return status
 
     async def _guarded_run(self, trigger: str, progress: ProgressCallback | None,
-                           lock: ProcessLock | None = None) -> SyncReport:
+                           lock: ProcessLock | None = None, *, full: bool = False) -> SyncReport:
         try:
-            return await self._run(trigger, progress, lock)
+            return await self._run(trigger, progress, lock, full=full)
         finally:
             self._active = False
             self._current = None
@@ -228,7 +296,7 @@ class SyncService:
 
     # --- one sync ----------------------------------------------------------------------------
     async def _run(self, trigger: str, progress: ProgressCallback | None,
-                   lock: ProcessLock | None = None) -> SyncReport:
+                   lock: ProcessLock | None = None, *, full: bool = False) -> SyncReport:
         """One attempt; `lock` is the data folder's lock when the caller took it already."""
         config = self.config
         report = SyncReport(username=self._account_name(), trigger=trigger, secrets=tuple(config.secrets()))
@@ -253,7 +321,7 @@ class SyncService:
         log.info("sync started (%s) for %s", trigger, report.username or "the signed-in account")
         try:
             await asyncio.to_thread(self._remove_partials_locked)
-            path = await self._fetch_and_commit(report, progress)
+            path = await self._fetch_and_commit(report, progress, full)
         except asyncio.CancelledError:
             if report.outcome != SUCCESS:
                 report.finish(CANCELLED, "The sync was cancelled; the served data is unchanged")
@@ -272,7 +340,10 @@ class SyncService:
         else:
             report.finish(SUCCESS)
             self._record(report)
-            await self._after_commit(path, report, progress)
+            if path is not None:
+                await self._after_commit(path, report, progress)
+            else:
+                log.info("%s", report.one_line())
         finally:
             lock.release()
         if not report.succeeded:
@@ -285,7 +356,9 @@ class SyncService:
         for path in self.folder.remove_partials():
             log.warning("removed %s left by an interrupted sync", path)
 
-    async def _fetch_and_commit(self, report: SyncReport, progress: ProgressCallback | None) -> Path:
+    async def _fetch_and_commit(self, report: SyncReport, progress: ProgressCallback | None,
+                                full: bool = False) -> Path | None:
+        """Fetch (all, or what moved) and commit; None when an incremental check found nothing to commit."""
         client = TraktClient(self.config, budget=self.budget, retry=self.retry, timeout=self.request_timeout,
                              max_concurrency=self.max_concurrency, auth=self.auth)
         # Signed in: the token's own account through `me` (it reads a private profile and follows a
@@ -299,16 +372,27 @@ class SyncService:
         await client.start()
         try:
             async with asyncio.timeout(self.config.sync_timeout_minutes * 60):
-                files = await fetch_all(client, user, report,
-                                        lambda name, total: self._progress(progress, "fetch", report, name, total))
+                plan = await plan_sync(
+                    client, user, self.folder, report, account=report.username or self.config.trakt_username,
+                    signed_in=self._is_signed_in(client), force_full=full,
+                    full_interval_hours=self.config.sync_full_interval_hours,
+                    on_fetched=lambda name, total: self._progress(progress, "fetch", report, name, total))
         finally:
             report.http = dict(client.totals.__dict__)
             await client.close()
+        if not plan.commit:
+            return None
         if not report.username:  # signed in, but the login could not read the account's name
-            profile = files.get(layout.PROFILE)
+            profile = plan.files.get(layout.PROFILE)
             report.username = str(profile.get("username") or "") if isinstance(profile, dict) else ""
         self._progress(progress, "write", report, "snapshot")
-        return await write_snapshot(self.folder, report.username, files, report)
+        return await write_snapshot(self.folder, report.username, plan.files, report,
+                                    carried=plan.carried, extras={STATE_FILE: plan.state})
+
+    def _is_signed_in(self, client: TraktClient) -> bool:
+        if self.signed_in is not None:
+            return bool(self.signed_in())
+        return bool(getattr(client, "signed_in", False))
 
     async def _after_commit(self, path: Path, report: SyncReport, progress: ProgressCallback | None) -> None:
         log.info("%s", report.one_line())
@@ -317,6 +401,11 @@ class SyncService:
                 await _maybe_await(self.on_committed(path))
             except Exception as exc:  # noqa: BLE001 - the snapshot is committed; the store checks disk too
                 report.warn(f"reloading the served data failed: {exc}")
+        if self.on_data_changed is not None:
+            try:
+                await _maybe_await(self.on_data_changed(list(report.changed or []), report.last_updated or ""))
+            except Exception:  # noqa: BLE001 - a listener must not undo a committed snapshot
+                log.exception("sync on_data_changed listener failed")
         if self.images is not None and self.config.tmdb_api_key:
             self._progress(progress, "images", report, "images")
 

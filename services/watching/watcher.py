@@ -195,11 +195,14 @@ class Watcher:
                  client_socket_buffer: int = DEFAULT_CLIENT_SOCKET_BUFFER,
                  poll_timeout: float | None = None,
                  tmdb_timeout: float = 10.0,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 on_playback_ended: Callable[[], Any] | None = None) -> None:
         """`poll_timeout` bounds one Trakt call (default: the larger of 10 s and the poll
         interval); `client_buffer_limit` is how many unsent bytes a client may owe before it
         is dropped, `client_socket_buffer` the SO_SNDBUF of each client socket (0: the OS
-        default); `clock` returns the current aware UTC time (tests)."""
+        default); `clock` returns the current aware UTC time (tests); `on_playback_ended()` is
+        called when a Trakt play ends (playing → nothing, or another item starts): the server
+        checks the history soon after (README "Sync")."""
         if config.watching_poll_seconds <= 0 or config.watching_tick_seconds <= 0:
             raise ValueError("watching_poll_seconds and watching_tick_seconds must be positive")
         if client_buffer_limit < 1024:
@@ -217,6 +220,7 @@ class Watcher:
         self.poll_timeout = poll_timeout if poll_timeout is not None else max(10.0, config.watching_poll_seconds)
         self.tmdb_timeout = tmdb_timeout
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._on_playback_ended = on_playback_ended
 
         self._playing: _Playing | None = None
         self._subscribers: set[Subscriber] = set()
@@ -378,7 +382,17 @@ class Watcher:
         if before != after:
             if (before and before[0]) != (after and after[0]):
                 log.info("now watching: %s", self._describe_for_log())
+                if before is not None and self.mode == "trakt" and self._on_playback_ended is not None:
+                    try:
+                        self._on_playback_ended()
+                    except Exception:  # a listener must not stop the poller
+                        log.exception("on_playback_ended listener failed")
             self.broadcast({"type": "watching", "data": self.state()})
+
+    def publish_data_change(self, changed: list[str], last_updated: str) -> int:
+        """Tell every client a sync committed a snapshot, so dashboards refresh the sections that
+        changed (README "WebSocket": the `data` message); returns how many got it."""
+        return self.broadcast({"type": "data", "data": {"changed": list(changed), "last_updated": last_updated}})
 
     def _describe_for_log(self) -> str:
         playing = self._playing

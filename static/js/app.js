@@ -13,6 +13,7 @@ import { setupSearch } from "./search.js";
 import { replace } from "./dom.js";
 import { errorBox, reportError, whenNear } from "./ui.js";
 import "./signin.js"; // the header says when the Trakt sign-in must be renewed
+import { startLiveData } from "./live-data.js";
 
 const SETTLE_MS = 2500;
 
@@ -38,7 +39,26 @@ function lazySection(id, render) {
 
 const collections = () => import("./collections.js");
 
+/** A lazy section reloads on new data only once it was built (until then, nearing it builds it). */
+function whenBuilt(id, load) {
+  return () => (document.getElementById(id).dataset.loaded === "true" ? load() : Promise.resolve());
+}
+
 async function main() {
+  // After a sync, the sections showing a changed collection reload (README "Now watching and the
+  // WebSocket protocol"); a lazy section's body is emptied first, as its loader appends.
+  startLiveData([
+    { collections: ["profile"], containers: [], load: renderProfile },
+    { collections: ["stats", "history", "ratings"], containers: [], load: renderStats },
+    ...["history", "watchlist", "watched"].map((id) => ({
+      collections: [id], containers: [`${id}-body`],
+      load: whenBuilt(id, async () => (await collections()).renderCollections(id, renderProfile())),
+    })),
+    { collections: ["lists"], containers: [],
+      load: whenBuilt("lists", async () => (await import("./lists.js")).renderLists()) },
+    { collections: ["comments"], containers: [],
+      load: whenBuilt("comments", async () => (await import("./comments.js")).renderComments()) },
+  ]);
   const watching = new NowWatching();
   watching.start();
   setupSearch();

@@ -80,6 +80,7 @@ export class NowWatching {
     } catch {
       return;
     }
+    document.dispatchEvent(new CustomEvent("trakt-watch:message", { detail: message })); // live-data.js
     if (message.type === "watching") this.apply(message.data);
     else if (message.type === "tick") this.applyTick(message.data);
   }

@@ -336,6 +336,7 @@ class FakeTrakt(LoopbackServer):
         self._lock = threading.Lock()
         self.in_flight = 0  # requests being answered now (a dropped one stays counted)
         self.max_in_flight = 0
+        self._init_activities()
 
     # --- lifecycle ---------------------------------------------------------------------------
     def make_app(self) -> tornado.web.Application:
@@ -421,6 +422,155 @@ class FakeTrakt(LoopbackServer):
             for token in self.oauth.tokens.values():
                 token.created_at -= token.expires_in + 1
 
+    # --- last activities and account changes (incremental sync) ------------------------------
+    # GET /sync/last_activities in Trakt's shape; every change a test makes below moves the
+    # timestamps Trakt moves for it (README "Sync", incremental checks).
+    ACTIVITY_AREAS = {
+        "movies": ("watched_at", "collected_at", "rated_at", "watchlisted_at", "favorited_at", "commented_at",
+                   "paused_at", "hidden_at"),
+        "episodes": ("watched_at", "collected_at", "rated_at", "watchlisted_at", "commented_at", "paused_at"),
+        "shows": ("rated_at", "watchlisted_at", "favorited_at", "commented_at", "hidden_at"),
+        "seasons": ("rated_at", "watchlisted_at", "commented_at", "hidden_at"),
+        "comments": ("liked_at", "blocked_at"),
+        "lists": ("liked_at", "updated_at", "commented_at"),
+        "watchlist": ("updated_at",),
+        "favorites": ("updated_at",),
+        "account": ("settings_at", "followed_at", "following_at", "pending_at", "requested_at"),
+    }
+    ACTIVITY_START = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def _init_activities(self) -> None:
+        self.valid_token = None  # Callable[[str], bool] checking `Authorization`; None: not checked
+        self._activity_clock = self.ACTIVITY_START
+        self.activities = {area: {key: _iso(self.ACTIVITY_START) for key in keys}
+                           for area, keys in self.ACTIVITY_AREAS.items()}
+
+    def last_activities(self) -> dict:
+        """The document as Trakt sends it: `all` is the newest timestamp of every area."""
+        with self._lock:
+            document = {area: dict(values) for area, values in self.activities.items()}
+        document["all"] = max(v for values in document.values() for v in values.values())
+        return {"all": document.pop("all"), **document}
+
+    def _tick(self) -> str:
+        """A new moment, strictly later than the last one (tests change the account quickly)."""
+        now = max(datetime.now(UTC).replace(microsecond=0), self._activity_clock + timedelta(seconds=1))
+        self._activity_clock = now
+        return _iso(now)
+
+    def touch(self, *keys: str) -> str:
+        """Move `area.key` timestamps (e.g. "movies.rated_at") to now; returns the moment."""
+        moment = self._tick()
+        with self._lock:
+            for dotted in keys:
+                area, key = dotted.split(".")
+                self.activities[area][key] = moment
+        return moment
+
+    def history_all(self) -> list:
+        """/users/{u}/history: movie and episode plays together, newest first."""
+        rows = self.account.history_movies + self.account.history_shows
+        return sorted(rows, key=lambda row: (row["watched_at"], row["id"]), reverse=True)
+
+    def _next_history_id(self) -> int:
+        ids = [row["id"] for row in self.account.history_movies + self.account.history_shows]
+        return max(ids, default=1000) + 1
+
+    def add_play(self, kind: str = "movie", *, index: int = 0, watched_at: str | None = None) -> dict:
+        """A new play of the account's `index`-th watched movie (or an episode of its first watched
+        show), as a finished scrobble does: history, watched, stats and `*.watched_at` move."""
+        account = self.account
+        area = "movies" if kind == "movie" else "episodes"
+        moment = self.touch(f"{area}.watched_at")
+        when = watched_at or moment
+        row_id = self._next_history_id()
+        if kind == "movie":
+            entry = account.watched_movies[index]
+            row = {"id": row_id, "watched_at": when, "action": "scrobble", "type": "movie", "movie": entry["movie"]}
+            rows = account.history_movies
+            entry["plays"] += 1
+            entry["last_watched_at"] = max(entry["last_watched_at"], when)
+            entry["last_updated_at"] = moment
+            account.stats["movies"]["plays"] += 1
+        else:
+            entry = account.watched_shows[index]
+            season = entry["seasons"][0]
+            episode_row = season["episodes"][0]
+            episode_row["plays"] += 1
+            episode_row["last_watched_at"] = max(episode_row["last_watched_at"], when)
+            entry["plays"] += 1
+            entry["last_watched_at"] = max(entry["last_watched_at"], when)
+            entry["last_updated_at"] = moment
+            show = entry["show"]
+            base = show["ids"]["trakt"] * 1000 + season["number"] * 50 + episode_row["number"]
+            episode = {"season": season["number"], "number": episode_row["number"],
+                       "title": f"Episode {episode_row['number']}",
+                       "ids": {"trakt": base, "tvdb": base + 7, "imdb": None, "tmdb": base + 3}}
+            row = {"id": row_id, "watched_at": when, "action": "scrobble", "type": "episode",
+                   "episode": episode, "show": show}
+            rows = account.history_shows
+            account.stats["episodes"]["plays"] += 1
+        rows.append(row)
+        rows.sort(key=lambda r: (r["watched_at"], r["id"]), reverse=True)
+        return row
+
+    def remove_play(self, row_id: int) -> dict:
+        """Remove one history row (POST /sync/history/remove): its title's watched plays and the
+        stats go down one, `*.watched_at` moves."""
+        account = self.account
+        for rows, area, stat in ((account.history_movies, "movies", "movies"),
+                                 (account.history_shows, "episodes", "episodes")):
+            for row in rows:
+                if row["id"] == row_id:
+                    rows.remove(row)
+                    account.stats[stat]["plays"] -= 1
+                    media = "movie" if area == "movies" else "show"
+                    watched = account.watched_movies if area == "movies" else account.watched_shows
+                    for entry in watched:
+                        if entry[media]["ids"]["trakt"] == row[media]["ids"]["trakt"]:
+                            entry["plays"] -= 1
+                    self.touch(f"{area}.watched_at")
+                    return row
+        raise KeyError(row_id)
+
+    def rate(self, movie: dict, rating: int) -> None:
+        """Rate a movie (a new rating or a changed one): `movies.rated_at` moves."""
+        moment = self.touch("movies.rated_at")
+        account = self.account
+        account.ratings = [r for r in account.ratings if not (r["type"] == "movie" and r["movie"] == movie)]
+        account.ratings.insert(0, {"rated_at": moment, "rating": rating, "type": "movie", "movie": movie})
+        distribution = {str(r): sum(1 for x in account.ratings if x["rating"] == r) for r in range(1, 11)}
+        account.stats["ratings"] = {"total": len(account.ratings), "distribution": distribution}
+        account.stats["movies"]["ratings"] = sum(1 for r in account.ratings if r["type"] == "movie")
+
+    def add_to_watchlist(self, movie: dict) -> None:
+        """Add a movie at the end of the watchlist: `movies.watchlisted_at` and `watchlist.updated_at` move."""
+        moment = self.touch("movies.watchlisted_at", "watchlist.updated_at")
+        watchlist = self.account.watchlist
+        rank = max((item["rank"] for item in watchlist), default=0) + 1
+        watchlist.append({"rank": rank, "id": 990000 + rank, "listed_at": moment, "notes": None,
+                          "type": "movie", "movie": movie})
+
+    def remove_from_watchlist(self, rank: int) -> None:
+        """Remove the item at `rank`; the later items move up one (`rank` is the position)."""
+        self.touch("movies.watchlisted_at", "watchlist.updated_at")
+        kept = [item for item in self.account.watchlist_of("all") if item["rank"] != rank]
+        for position, item in enumerate(kept, start=1):
+            item["rank"] = position
+        self.account.watchlist = kept
+
+    def add_list_item(self, list_position: int, movie: dict) -> None:
+        """Add a movie to the account's `list_position`-th list: that list's `updated_at`,
+        `item_count` and `lists.updated_at` move."""
+        moment = self.touch("lists.updated_at")
+        lst = self.account.lists[list_position]
+        items = self.account.list_items[lst["ids"]["trakt"]]
+        rank = len(items) + 1
+        items.append({"rank": rank, "id": lst["ids"]["trakt"] * 1000 + rank, "listed_at": moment, "notes": None,
+                      "type": "movie", "movie": movie})
+        lst["updated_at"] = moment
+        lst["item_count"] = len(items)
+
     # --- routing ---------------------------------------------------------------------------
     def resolve(self, path: str, query: dict[str, str]) -> tuple[str | None, Any]:
         """(endpoint key for pagination or None for an object, data) — raises KeyError for 404."""
@@ -438,10 +588,12 @@ class FakeTrakt(LoopbackServer):
         head, tail = rest[0], rest[1:]
         if head == "stats" and not tail:
             return None, account.stats
+        if head == "history" and not tail:
+            return "history", _in_window(self.history_all(), query)
         if head == "history" and len(tail) == 1 and tail[0] in ("movies", "shows", "episodes"):
             if tail[0] == "movies":
-                return "history/movies", account.history_movies
-            return "history/shows", account.history_shows
+                return "history/movies", _in_window(account.history_movies, query)
+            return "history/shows", _in_window(account.history_shows, query)
         if head == "watched" and len(tail) == 1 and tail[0] == "movies":
             return "watched/movies", account.watched_movies
         if head == "watched" and len(tail) == 1 and tail[0] == "shows":
@@ -542,6 +694,10 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
         if path is None:
             return self._json(401, {"error": "Unauthorized - OAuth must be provided"})
         hidden = fake.hidden_from(caller)
+        if path.rstrip("/") == "/sync/last_activities":
+            if fake.oauth is not None and caller is None:  # OAuth only, as at Trakt
+                return self._json(401, {"error": "Unauthorized - OAuth must be provided"})
+            return self._last_activities()
         if path.rstrip("/") == f"/users/{fake.account.username}/watching":
             if hidden and fake.private_mode == "403":
                 return self._json(403, {"error": "Forbidden"})
@@ -578,6 +734,13 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
         self.set_header("X-Pagination-Page-Count", str(page_count))
         self.set_header("X-Pagination-Item-Count", str(fake.item_count_override.get(key, len(data))))
         return self._json(200, data[(page - 1) * limit: page * limit])
+
+    def _last_activities(self) -> None:
+        """GET /sync/last_activities: OAuth required (checked when the fake has `valid_token`)."""
+        check = self.fake.valid_token
+        if check is not None and not check(self.request.headers.get("Authorization", "")):
+            return self._json(401, {"error": "Unauthorized - OAuth must be provided"})
+        return self._json(200, self.fake.last_activities())
 
     def _json(self, status: int, body: Any) -> None:
         self.set_status(status)
@@ -629,6 +792,22 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
             self.set_header("Content-Encoding", "gzip")
             return self.finish(gzip_bomb())
         raise AssertionError(f"unhandled fault {fault.kind}")
+
+
+def _in_window(rows: list, query: dict[str, str]) -> list:
+    """History rows inside `start_at` / `end_at` (both inclusive, ISO datetimes), newest first."""
+    start = _moment(query.get("start_at"))
+    end = _moment(query.get("end_at"))
+    if start is None and end is None:
+        return rows
+    return [row for row in rows
+            if (start is None or _moment(row["watched_at"]) >= start) and (end is None or _moment(row["watched_at"]) <= end)]
+
+
+def _moment(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    return datetime.fromisoformat(raw.replace("Z", "+00:00"))
 
 
 def _extended(query: dict[str, str]) -> set[str]:

@@ -60,5 +60,5 @@ async def test_a_finished_sync_rescans_the_images(data_dir: Path, services):
     poster = data_dir / "images" / "shows" / "posters" / "20101" / "1" / "season_1_poster.jpg"
     poster.parent.mkdir(parents=True)
     poster.write_bytes(jpeg_bytes(8, 8, 20))
-    await services.sync.on_finished({"outcome": "success"})
+    await services.sync.on_finished({"outcome": "success", "committed": True})
     assert services.images.lookup("shows", "posters", 20101, 1) == "shows/posters/20101/1/season_1_poster.jpg"

@@ -80,7 +80,7 @@ async def test_sync_with_images_downloads_exactly_the_expected_files_then_skips_
     assert counts["downloaded"] == len(expected) and counts["failed"] == 0 and counts["not_found"] == 0
 
     requests_before = tmdb.count()
-    assert await run_sync_command(config, images=True, stdout=io.StringIO(), stderr=io.StringIO(),
+    assert await run_sync_command(config, images=True, full=True, stdout=io.StringIO(), stderr=io.StringIO(),
                                   retry=FAST_RETRY) == 0
     assert image_files(folder) == expected
     assert read_last_attempt(folder)["images"]["skipped_existing"] == len(expected)

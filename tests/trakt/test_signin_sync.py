@@ -239,10 +239,13 @@ async def test_a_private_account_syncs_completely_from_the_command_line_when_sig
     assert await run_sync_command(config, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 0, err.getvalue()
     assert_mirrors_the_private_account(config, account)
     paths = [path for _, path, _ in fake.requests]
-    assert paths and all(path == "/users/me" or path.startswith("/users/me/") for path in paths)
+    # The account's own data through `me`; the incremental state comes from /sync/last_activities.
+    assert paths and all(path in ("/users/me", "/sync/last_activities") or path.startswith("/users/me/")
+                         for path in paths)
     assert fake.last_headers["Authorization"] == f"Bearer {pair['access_token']}"
     # One request per page, nothing more: the sign-in costs no extra request while the token is fresh.
-    assert len(paths) == account.minimum_requests() and oauth.refresh_count == 0
+    # the minimum, and one more: the incremental state (/sync/last_activities) is read first
+    assert len(paths) == account.minimum_requests() + 1 and oauth.refresh_count == 0
     report = read_last_attempt(DataFolder(config.data_dir))
     assert report["outcome"] == "success" and report["username"] == USER
 
@@ -300,8 +303,19 @@ async def test_each_kind_of_private_profile_fails_without_a_token_and_keeps_the_
     good_report = read_last_attempt(DataFolder(config.data_dir))
 
     fake.private_mode = mode
+    # The cheap check first: it never commits what a private profile shows a stranger. Where only
+    # the profile says so and no count moved ("profile"), it finds nothing new and commits nothing.
     err = io.StringIO()
-    assert await run_sync_command(config, images=False, stdout=io.StringIO(), stderr=err, retry=FAST_RETRY) == 1
+    expected = 0 if mode == "profile" else 1
+    assert await run_sync_command(config, images=False, stdout=io.StringIO(), stderr=err,
+                                  retry=FAST_RETRY) == expected, err.getvalue()
+    assert served_state(config) == before
+    if expected:
+        assert "private" in err.getvalue() and "trakt-watch login" in err.getvalue()
+    # A full re-mirror reads the profile and fails.
+    err = io.StringIO()
+    assert await run_sync_command(config, full=True, images=False, stdout=io.StringIO(), stderr=err,
+                                  retry=FAST_RETRY) == 1
     assert "private" in err.getvalue() and "trakt-watch login" in err.getvalue()
     assert served_state(config) == before
     report = read_last_attempt(DataFolder(config.data_dir))

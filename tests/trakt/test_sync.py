@@ -145,7 +145,7 @@ async def test_large_account_is_mirrored_completely_in_the_minimum_number_of_req
     try:
         config = replace(Config(), trakt_api_key="test-key", trakt_username=USER, trakt_api_url=url,
                          data_dir=tmp_path / "data", sync_interval_hours=0)
-        report = await make_service(config).run_once()
+        report = await make_service(config).run_once(full=True)
     finally:
         await fake.stop()
     assert report.outcome == "success", report.error
@@ -177,7 +177,7 @@ async def test_large_account_is_mirrored_completely_in_the_minimum_number_of_req
 
 @pytest.mark.gen_test(timeout=20)
 async def test_watched_shows_are_asked_for_with_extended_progress_and_keep_their_seasons(fake, account, sync_config):
-    report = await make_service(sync_config).run_once()
+    report = await make_service(sync_config).run_once(full=True)
     assert report.outcome == "success", report.error
     queries = [query for _, path, query in fake.requests if path == f"/users/{USER}/watched/shows"]
     assert queries == [{"extended": "progress", "page": "1", "limit": "250"}]
@@ -209,7 +209,7 @@ def test_the_fake_sends_watched_seasons_only_with_extended_progress_at_100_a_pag
 
 @pytest.mark.gen_test(timeout=20)
 async def test_every_request_asks_for_pages_of_250_and_the_full_profile(fake, account, sync_config):
-    report = await make_service(sync_config).run_once()
+    report = await make_service(sync_config).run_once(full=True)
     assert report.outcome == "success"
     for _, path, query in fake.requests:
         if path in (f"/users/{USER}", f"/users/{USER}/stats"):
@@ -224,13 +224,13 @@ async def test_every_request_asks_for_pages_of_250_and_the_full_profile(fake, ac
 @pytest.mark.gen_test(timeout=20)
 async def test_a_server_that_clamps_or_ignores_limit_is_still_mirrored_completely(fake, account, sync_config):
     fake.max_limit = 20
-    report = await make_service(sync_config).run_once()
+    report = await make_service(sync_config).run_once(full=True)
     assert report.outcome == "success", report.error
     assert_mirrors(sync_config, account)
     assert report.endpoints["history/shows"].pages == 3  # 60 rows at 20 a page
 
     fake.max_limit, fake.fixed_page_size = 250, 4
-    report = await make_service(sync_config).run_once()
+    report = await make_service(sync_config).run_once(full=True)
     assert report.outcome == "success", report.error
     assert_mirrors(sync_config, account)
     assert report.endpoints["history/movies"].pages == 8  # 30 rows at 4 a page
@@ -238,7 +238,7 @@ async def test_a_server_that_clamps_or_ignores_limit_is_still_mirrored_completel
 
 @pytest.mark.gen_test(timeout=20)
 async def test_snapshot_carries_its_report_and_the_status_files_are_written(fake, sync_config):
-    report = await make_service(sync_config).run_once()
+    report = await make_service(sync_config).run_once(full=True)
     root = assert_mirrors(sync_config, fake.account)
     inside = read_json(root / "sync_report.json")
     assert inside["outcome"] == "success" and inside["snapshot"] == root.name == report.snapshot
@@ -253,9 +253,9 @@ async def test_snapshot_carries_its_report_and_the_status_files_are_written(fake
 @pytest.mark.gen_test(timeout=30)
 async def test_deleted_lists_disappear_and_three_snapshots_are_kept(fake, account, sync_config):
     for _ in range(3):
-        assert (await make_service(sync_config).run_once()).outcome == "success"
+        assert (await make_service(sync_config).run_once(full=True)).outcome == "success"
     gone = account.lists.pop(0)
-    report = await make_service(sync_config).run_once()
+    report = await make_service(sync_config).run_once(full=True)
     assert report.outcome == "success"
     root = assert_mirrors(sync_config, account)
     assert not (root / layout.list_items_endpoint(gone["ids"]["slug"])).exists()
@@ -267,7 +267,7 @@ async def test_deleted_lists_disappear_and_three_snapshots_are_kept(fake, accoun
 async def test_a_list_with_an_unsafe_slug_is_skipped_with_a_warning(fake, account, sync_config):
     bad = account.lists[0]
     bad["ids"]["slug"] = "../../etc"
-    report = await make_service(sync_config).run_once()
+    report = await make_service(sync_config).run_once(full=True)
     assert report.outcome == "success"
     assert any("not safe as a file name" in w and "../../etc" in w for w in report.warnings)
     assert fake.count(f"/lists/{bad['ids']['trakt']}/items") == 0
@@ -280,7 +280,7 @@ async def test_a_list_with_an_unsafe_slug_is_skipped_with_a_warning(fake, accoun
 async def test_a_list_slug_with_a_trailing_newline_is_skipped_and_never_a_file_name(fake, account, sync_config):
     bad = account.lists[0]
     bad["ids"]["slug"] = "best\n"
-    report = await make_service(sync_config).run_once()
+    report = await make_service(sync_config).run_once(full=True)
     assert report.outcome == "success"
     assert report.warnings == [f"list {bad['name']!r} (id {bad['ids']['trakt']}) has a slug that is not safe "
                                "as a file name ('best\\n'): its items were skipped"]
@@ -294,7 +294,7 @@ async def test_a_list_slug_with_a_trailing_newline_is_skipped_and_never_a_file_n
 @pytest.mark.gen_test(timeout=20)
 async def test_item_count_mismatch_is_recorded_as_a_warning(fake, account, sync_config):
     fake.item_count_override["ratings"] = 999
-    report = await make_service(sync_config).run_once()
+    report = await make_service(sync_config).run_once(full=True)
     assert report.outcome == "success"
     assert report.endpoints["ratings"].item_count_reported == 999
     assert report.endpoints["ratings"].items == len(account.ratings)
@@ -316,7 +316,7 @@ async def test_item_count_mismatch_is_recorded_as_a_warning(fake, account, sync_
 @pytest.mark.gen_test(timeout=20)
 async def test_sync_recovers_from_one_fault(fake, account, sync_config, kind, options, counter):
     fake.inject(kind, path="/history/movies", **options)
-    report = await make_service(sync_config, request_timeout=1.5).run_once()
+    report = await make_service(sync_config, request_timeout=1.5).run_once(full=True)
     assert report.outcome == "success", report.error
     assert getattr(report.endpoints["history/movies"], counter) == 1
     assert fake.pending_faults() == 0
@@ -326,7 +326,7 @@ async def test_sync_recovers_from_one_fault(fake, account, sync_config, kind, op
 @pytest.mark.gen_test(timeout=20)
 async def test_sync_recovers_from_dropped_connections(fake, account, sync_config):
     fake.inject("drop", times=2, path="/watched/shows")
-    report = await make_service(sync_config).run_once()
+    report = await make_service(sync_config).run_once(full=True)
     assert report.outcome == "success", report.error
     assert fake.pending_faults() == 0
     assert_mirrors(sync_config, account)
@@ -345,12 +345,12 @@ async def test_sync_recovers_from_dropped_connections(fake, account, sync_config
 @pytest.mark.gen_test(timeout=30)
 async def test_failed_sync_exits_1_and_leaves_served_files_byte_for_byte_unchanged(
         fake, sync_config, kind, options, message):
-    assert await run_sync_command(sync_config, images=False, stdout=io.StringIO(), retry=FAST_RETRY) == 0
+    assert await run_sync_command(sync_config, full=True, images=False, stdout=io.StringIO(), retry=FAST_RETRY) == 0
     before = served_state(sync_config)
     fake.account.history_movies.pop()  # a change that must not reach the served files
     fake.inject(kind, path="/history/movies", **options)
     out, err = io.StringIO(), io.StringIO()
-    code = await run_sync_command(sync_config, images=False, stdout=out, stderr=err, retry=FAST_RETRY)
+    code = await run_sync_command(sync_config, full=True, images=False, stdout=out, stderr=err, retry=FAST_RETRY)
     assert code == 1
     assert message in err.getvalue()
     assert "the served data is unchanged" in err.getvalue()
@@ -367,7 +367,7 @@ async def test_failed_sync_exits_1_and_leaves_served_files_byte_for_byte_unchang
 async def test_private_profile_ends_the_first_sync_with_a_clear_message(fake, sync_config):
     fake.account.private = True
     err = io.StringIO()
-    assert await run_sync_command(sync_config, images=False, stderr=err, retry=FAST_RETRY) == 1
+    assert await run_sync_command(sync_config, full=True, images=False, stderr=err, retry=FAST_RETRY) == 1
     assert "the Trakt profile is private" in err.getvalue() and "trakt-watch login" in err.getvalue()
     assert DataFolder(sync_config.data_dir).served_root() is None
 
@@ -376,7 +376,7 @@ async def test_private_profile_ends_the_first_sync_with_a_clear_message(fake, sy
 async def test_wrong_key_ends_the_sync_and_never_shows_the_key(fake, sync_config):
     config = replace(sync_config, trakt_api_key="wrong-secret-key")
     err = io.StringIO()
-    assert await run_sync_command(config, images=False, stderr=err, retry=FAST_RETRY) == 1
+    assert await run_sync_command(config, full=True, images=False, stderr=err, retry=FAST_RETRY) == 1
     assert "API key (TRAKT_API_KEY) is wrong" in err.getvalue()
     assert "wrong-secret-key" not in err.getvalue()
     assert "wrong-secret-key" not in (Path(config.data_dir) / "sync" / "last_attempt.json").read_text()
@@ -384,11 +384,11 @@ async def test_wrong_key_ends_the_sync_and_never_shows_the_key(fake, sync_config
 
 @pytest.mark.gen_test(timeout=20)
 async def test_overall_time_limit_stops_the_sync(fake, sync_config):
-    assert (await make_service(sync_config).run_once()).outcome == "success"
+    assert (await make_service(sync_config).run_once(full=True)).outcome == "success"
     before = served_state(sync_config)
     fake.latency = 0.25
     config = replace(sync_config, sync_timeout_minutes=0.01)  # 0.6 s for ~20 requests at 0.25 s, 4 at a time
-    report = await make_service(config).run_once()
+    report = await make_service(config).run_once(full=True)
     assert report.outcome == "failed"
     assert "SYNC_TIMEOUT_MINUTES=0.01" in report.error
     assert served_state(sync_config) == before
@@ -400,11 +400,11 @@ async def test_overall_time_limit_stops_the_sync(fake, sync_config):
 async def test_missing_configuration_exits_2(tmp_path):
     err = io.StringIO()
     config = replace(Config(), data_dir=tmp_path / "data")
-    assert await run_sync_command(config, images=False, stderr=err) == 2
+    assert await run_sync_command(config, full=True, images=False, stderr=err) == 2
     assert "TRAKT_API_KEY and TRAKT_USERNAME must be set" in err.getvalue()
     err = io.StringIO()
     config = replace(config, trakt_api_key="k", trakt_username="someone")
-    assert await run_sync_command(config, images=True, stderr=err) == 2
+    assert await run_sync_command(config, full=True, images=True, stderr=err) == 2
     assert "--images needs TMDB_API_KEY" in err.getvalue()
     assert not (tmp_path / "data" / "sync").exists()
 
@@ -419,7 +419,7 @@ async def test_stop_cancels_a_running_sync_without_committing(fake, sync_config)
     with pytest.raises(SyncAlreadyRunning, match="^A sync is already running$"):
         service.start_now()
     with pytest.raises(SyncAlreadyRunning):
-        await service.run_once()
+        await service.run_once(full=True)
     while fake.count() < 3:
         await asyncio.sleep(0.02)
     await service.stop()
@@ -440,9 +440,9 @@ async def test_callbacks_get_the_committed_snapshot_and_every_report(fake, sync_
         committed.append(path)
 
     service = make_service(sync_config, on_committed=on_committed, on_finished=finished.append)
-    await service.run_once()
+    await service.run_once(full=True)
     fake.inject("status", status=500, times=100)
-    await service.run_once()
+    await service.run_once(full=True)
     assert committed == [DataFolder(sync_config.data_dir).served_root()]
     assert [r["outcome"] for r in finished] == ["success", "failed"]
 
@@ -464,7 +464,7 @@ async def test_schedule_syncs_at_once_when_there_is_no_data(fake, sync_config):
 @pytest.mark.gen_test(timeout=20)
 async def test_schedule_waits_for_the_interval_after_a_recent_success(fake, sync_config):
     config = replace(sync_config, sync_interval_hours=24)
-    await make_service(config).run_once()
+    await make_service(config).run_once(full=True)
     service = make_service(config)
     delay = schedule.first_delay(service.folder, 24 * 3600)
     assert 24 * 3600 - 60 < delay <= 24 * 3600 + 120
@@ -484,7 +484,7 @@ async def test_the_first_scheduled_sync_waits_the_interval_plus_10_to_120_s_of_j
     folder = DataFolder(sync_config.data_dir)
     interval = 24 * 3600
     assert schedule.first_delay(folder, interval) == 0.0  # no data at all: at once
-    await make_service(sync_config).run_once()
+    await make_service(sync_config).run_once(full=True)
     finished = datetime.fromisoformat(read_sync_status(folder)["last_success_at"].replace("Z", "+00:00"))
     asked = []
 
@@ -557,7 +557,7 @@ async def test_a_sync_in_another_process_blocks_this_one_and_is_named(fake, sync
     lock = ProcessLock(folder.sync_dir / "sync.lock")  # another open file: flock refuses it like another process
     assert lock.acquire("cli")
     try:
-        report = await make_service(sync_config).run_once()
+        report = await make_service(sync_config).run_once(full=True)
     finally:
         lock.release()
     assert report.outcome == "failed"
@@ -617,14 +617,14 @@ async def test_image_step_runs_after_commit_and_its_failure_is_only_a_warning(fa
         raise RuntimeError("TMDB exploded")
 
     config = replace(sync_config, tmdb_api_key="tmdb-key")
-    report = await make_service(config, images=downloader).run_once()
+    report = await make_service(config, images=downloader).run_once(full=True)
     folder = DataFolder(config.data_dir)
     assert report.outcome == "success" and report.images == {"downloaded": 3}
     assert calls == [(folder.served_root(), folder.images_dir)]
     assert read_last_attempt(folder)["images"] == {"downloaded": 3}
     assert report.one_line().endswith("; images: 3 downloaded")
 
-    report = await make_service(config, images=broken).run_once()
+    report = await make_service(config, images=broken).run_once(full=True)
     assert report.outcome == "success"
     assert report.warnings == ["image download failed: RuntimeError: TMDB exploded"]
     assert folder.served_root().name == report.snapshot
@@ -645,7 +645,7 @@ async def test_no_image_step_without_a_tmdb_key(fake, sync_config):
         calls.append(args)
         return {}
 
-    report = await make_service(sync_config, images=downloader).run_once()
+    report = await make_service(sync_config, images=downloader).run_once(full=True)
     assert report.outcome == "success" and report.images is None and calls == []
 
 
@@ -660,7 +660,7 @@ async def test_history_keeps_the_last_20_attempts(fake, sync_config):
     fake.inject("forbidden", times=1000)
     service = make_service(sync_config)
     for _ in range(HISTORY_LENGTH + 2):
-        await service.run_once()
+        await service.run_once(full=True)
     history = read_history(DataFolder(sync_config.data_dir))
     assert len(history) == HISTORY_LENGTH
     assert {h["outcome"] for h in history} == {"failed"}
@@ -676,7 +676,7 @@ class TerminalStream(io.StringIO):
 async def test_cli_draws_a_progress_bar_on_a_terminal_removes_it_and_prints_one_summary_line(fake, account,
                                                                                              sync_config):
     out, err = io.StringIO(), TerminalStream()
-    assert await run_sync_command(sync_config, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 0
+    assert await run_sync_command(sync_config, full=True, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 0
     frames = err.getvalue().split("\r")
     assert frames[1].startswith("sync   0%|")  # drawn as soon as the sync starts
     assert frames[-1] == "" and frames[-2].strip() == ""  # and wiped at the end
@@ -688,7 +688,7 @@ async def test_cli_draws_a_progress_bar_on_a_terminal_removes_it_and_prints_one_
 @pytest.mark.gen_test(timeout=20)
 async def test_cli_prints_no_progress_bar_when_not_on_a_terminal(fake, sync_config):
     out, err = io.StringIO(), io.StringIO()
-    assert await run_sync_command(sync_config, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 0
+    assert await run_sync_command(sync_config, full=True, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 0
     assert err.getvalue() == ""
     assert len(out.getvalue().splitlines()) == 1
 
@@ -697,7 +697,7 @@ async def test_cli_prints_no_progress_bar_when_not_on_a_terminal(fake, sync_conf
 async def test_lists_without_usable_ids_are_skipped_with_warnings(fake, account, sync_config):
     account.lists[0] = "not a list object"
     account.lists[1]["ids"] = None
-    report = await make_service(sync_config).run_once()
+    report = await make_service(sync_config).run_once(full=True)
     assert report.outcome == "success"
     assert [w for w in report.warnings if "skipped" in w] == [
         "list number 1 has no numeric Trakt id: its items were skipped",
@@ -710,21 +710,21 @@ async def test_a_failing_store_reload_is_a_warning_not_a_failure(fake, sync_conf
     async def explode(_path):
         raise RuntimeError("store exploded")
 
-    report = await make_service(sync_config, on_committed=explode).run_once()
+    report = await make_service(sync_config, on_committed=explode).run_once(full=True)
     assert report.outcome == "success"
     assert report.warnings == ["reloading the served data failed: store exploded"]
 
 
 @pytest.mark.gen_test(timeout=20)
 async def test_an_unexpected_error_is_a_recorded_failure(fake, sync_config, monkeypatch):
-    assert (await make_service(sync_config).run_once()).outcome == "success"
+    assert (await make_service(sync_config).run_once(full=True)).outcome == "success"
     before = served_state(sync_config)
 
     def broken(lists, warn):
         raise KeyError("ids")
 
     monkeypatch.setattr(sync_fetch, "list_item_endpoints", broken)
-    report = await make_service(sync_config).run_once()
+    report = await make_service(sync_config).run_once(full=True)
     assert report.outcome == "failed"
     assert report.error.startswith("Unexpected error: KeyError: 'ids'")
     assert read_last_attempt(DataFolder(sync_config.data_dir))["outcome"] == "failed"
@@ -739,9 +739,9 @@ async def test_an_unusable_data_folder_is_exit_2_for_the_cli_and_a_failed_run_fo
     blocker.write_text("a file where the data folder should be")
     err = io.StringIO()
     config = replace(sync_config, data_dir=blocker / "data")
-    assert await run_sync_command(config, images=False, stderr=err, retry=FAST_RETRY) == 2
+    assert await run_sync_command(config, full=True, images=False, stderr=err, retry=FAST_RETRY) == 2
     assert "cannot use DATA_DIR" in err.getvalue()
-    report = await make_service(config).run_once()
+    report = await make_service(config).run_once(full=True)
     assert report.outcome == "failed" and "Cannot use the data folder" in report.error
     assert fake.count() == 0
 
@@ -765,7 +765,7 @@ def test_start_now_without_trakt_settings_is_not_ready(tmp_path):
 
 @pytest.mark.gen_test(timeout=20)
 async def test_status_falls_back_to_the_served_snapshots_report(fake, sync_config):
-    await make_service(sync_config).run_once()
+    await make_service(sync_config).run_once(full=True)
     folder = DataFolder(sync_config.data_dir)
     for name in ("last_attempt.json", "history.json"):
         (folder.sync_dir / name).unlink()
@@ -799,7 +799,7 @@ async def test_an_api_key_echoed_by_trakt_is_redacted_from_the_reports_and_the_c
     outputs = []
     try:
         out, err = io.StringIO(), io.StringIO()
-        assert await run_sync_command(config, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 0
+        assert await run_sync_command(config, full=True, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 0
         outputs += [out.getvalue(), err.getvalue()]
         warnings = read_last_attempt(DataFolder(config.data_dir))["warnings"]
         assert warnings == [f"list 'echo {REDACTED}' (id {account.lists[0]['ids']['trakt']}) has a slug that is "
@@ -807,7 +807,7 @@ async def test_an_api_key_echoed_by_trakt_is_redacted_from_the_reports_and_the_c
         # In a header: the key comes back as X-Pagination-Item-Count (the client quotes 40 characters).
         fake.inject("echo_key", times=1000, path="/ratings")
         out, err = io.StringIO(), io.StringIO()
-        assert await run_sync_command(config, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 1
+        assert await run_sync_command(config, full=True, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 1
         outputs += [out.getvalue(), err.getvalue()]
     finally:
         await fake.stop()
@@ -827,7 +827,7 @@ async def test_a_tmdb_key_in_an_image_failure_is_redacted_from_the_warning(fake,
         raise RuntimeError(f"401 for https://api.themoviedb.org/3/movie/1/images?api_key={tmdb_key}")
 
     config = replace(sync_config, tmdb_api_key=tmdb_key)
-    report = await make_service(config, images=leaky).run_once()
+    report = await make_service(config, images=leaky).run_once(full=True)
     assert report.warnings == ["image download failed: RuntimeError: 401 for "
                                f"https://api.themoviedb.org/3/movie/1/images?api_key={REDACTED}"]
     assert tmdb_key not in stored_sync_texts(config)

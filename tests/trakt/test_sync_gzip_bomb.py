@@ -44,7 +44,7 @@ def run_sync(fake: FakeTrakt, data_dir: Path, *args: str, tmdb: FakeTmdb | None 
     if tmdb is not None:
         env.update(TMDB_API_KEY=tmdb.api_key, TMDB_API_URL=tmdb.api_url, TMDB_IMAGE_URL=tmdb.image_url)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-c", LAUNCHER, sys.executable, str(REPO / "server.py"), "sync",
+    command = [sys.executable, "-c", LAUNCHER, sys.executable, str(REPO / "server.py"), "sync", "--full",
                "--data-dir", str(data_dir), *args]
     done = subprocess.run(command, cwd=data_dir.parent, env=env, capture_output=True, text=True, timeout=120)
     # The launcher prints after the sync has ended, so its line is the last one on stdout.

@@ -200,7 +200,7 @@ def sync_env(fake: FakeTrakt) -> dict[str, str]:
 
 async def start_cli_sync(fake: FakeTrakt, data_dir: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, str(REPO / "server.py"), "sync", "--data-dir", str(data_dir), "--no-images",
+        sys.executable, str(REPO / "server.py"), "sync", "--full", "--data-dir", str(data_dir), "--no-images",
         cwd=str(data_dir.parent), env=sync_env(fake),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
@@ -299,7 +299,7 @@ async def test_cli_sync_without_a_key_exits_2(fake_trakt, tmp_path):
     env = sync_env(fake_trakt)
     del env["TRAKT_API_KEY"]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(REPO / "server.py"), "sync", "--data-dir", str(tmp_path / "data"),
+        sys.executable, str(REPO / "server.py"), "sync", "--full", "--data-dir", str(tmp_path / "data"),
         cwd=str(tmp_path), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
