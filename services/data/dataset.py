@@ -23,6 +23,7 @@ import ujson
 
 from services import times
 from services.data import layout
+from services.data.insights import Insights, InsightsCollector
 from services.data.search import Catalogue, SearchIndex
 from services.data.snapshots import dumps
 
@@ -96,6 +97,8 @@ class Dataset:
     list_endpoints: dict[str, str] = field(default_factory=dict)  # slug or trakt id -> endpoint
     search: SearchIndex = field(default_factory=lambda: SearchIndex(Catalogue()))
     activity: dict = field(default_factory=dict)
+    insights: Insights | None = None
+    insights_bodies: dict[int | None, Body] = field(default_factory=dict, repr=False)  # year (None: all time)
     index_metadata: dict = field(default_factory=dict)
     last_updated: str | None = None
     raw_files: dict[str, bytes] = field(default_factory=dict, repr=False)
@@ -131,7 +134,7 @@ class LazyDocuments(Mapping):
 def build_dataset(root: Path | None, files: dict[str, bytes], *, is_demo: bool, zone: str) -> Dataset:
     """Parse every file once and prepare all responses. Bad files become `problems`, never errors."""
     dataset = Dataset(root=root, is_demo=is_demo, raw_files=files)
-    collector = _Collector(_zone(zone))
+    collector = _Collector(_zone(zone), zone)
     for endpoint in sorted(files, key=_load_order):
         raw = files[endpoint]
         on_row = collector.row_handler(endpoint)
@@ -173,6 +176,8 @@ def build_dataset(root: Path | None, files: dict[str, bytes], *, is_demo: bool, 
             dataset.list_endpoints.setdefault(slug, endpoint)
     dataset.search = SearchIndex(collector.catalogue)
     dataset.activity = collector.activity.result(dataset.last_updated, zone)
+    dataset.insights = collector.insights.result(times.parse(dataset.last_updated) or times.now())
+    dataset.insights_bodies = {year: json_body(doc) for year, doc in dataset.insights.documents.items()}
     return dataset
 
 
@@ -302,9 +307,10 @@ def _canonical_array_file(endpoint: str, metadata: dict, items: list) -> ArrayFi
 class _Collector:
     """Feeds the search catalogue and the activity statistics one row at a time."""
 
-    def __init__(self, zone: tzinfo) -> None:
+    def __init__(self, zone: tzinfo, zone_name: str) -> None:
         self.catalogue = Catalogue()
         self.activity = _ActivityCounter(zone)
+        self.insights = InsightsCollector(zone, zone_name or str(zone))
         self.list_names: dict[str, str] = {}
 
     def row_handler(self, endpoint: str) -> Callable[[dict], None] | None:
@@ -345,6 +351,7 @@ class _Collector:
             entry.add_source("watched")
             entry.plays = row.get("plays", entry.plays)
             entry.last_watched_at = row.get("last_watched_at", entry.last_watched_at)
+        self.insights.add_watched(row)
 
     def _watchlist(self, row: dict) -> None:
         kind = row.get("type")
@@ -374,6 +381,7 @@ class _Collector:
             if type(watched_at) is str and (entry.last_watched_at is None or watched_at > entry.last_watched_at):
                 entry.last_watched_at = watched_at
         self.activity.add(watched_at, kind, runtime)
+        self.insights.add_play(row)
 
     def _rating(self, row: dict) -> None:
         kind = row.get("type")
@@ -381,6 +389,7 @@ class _Collector:
             entry = self.catalogue.find(kind, row.get(kind))
             if entry and isinstance(row.get("rating"), int):
                 entry.rating = row["rating"]
+        self.insights.add_rating(row)
 
     def _list_item(self, row: dict, info: dict) -> None:
         kind = row.get("type")
