@@ -8,8 +8,10 @@ only their bytes, offsets and the compact title catalogue stay in memory.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
+import re
 import logging
 from array import array
 from collections.abc import Mapping
@@ -176,9 +178,45 @@ def build_dataset(root: Path | None, files: dict[str, bytes], *, is_demo: bool, 
             dataset.list_endpoints.setdefault(slug, endpoint)
     dataset.search = SearchIndex(collector.catalogue)
     dataset.activity = collector.activity.result(dataset.last_updated, zone)
-    dataset.insights = collector.insights.result(times.parse(dataset.last_updated) or times.now())
+    dataset.insights = collector.insights.result(times.parse(dataset.last_updated) or times.now(),
+                                                 lambda stamp: _history_row(dataset, stamp))
     dataset.insights_bodies = {year: json_body(doc) for year, doc in dataset.insights.documents.items()}
     return dataset
+
+
+def _history_row(dataset: Dataset, watched_at: str) -> dict | None:
+    """The history row played at `watched_at`, found in the files' bytes (the insights' first and
+    last play: no row is kept as an object while loading). History is newest first, so a bisection
+    over the items' `watched_at` finds it in a few small reads; a file in another order is searched."""
+    stamp = dumps(watched_at).encode()
+    for endpoint in layout.HISTORY.values():
+        array_file = dataset.arrays.get(endpoint)
+        if array_file is None or endpoint in dataset.problems or array_file.count == 0:
+            continue
+        raw, offsets = array_file.body.chunks[0], array_file.offsets
+
+        def stamp_of(item: int) -> bytes:
+            found = _WATCHED_AT.search(raw, offsets[item], offsets[item + 1])
+            return found.group(1) if found else b""
+
+        low, high = 0, array_file.count
+        while low < high:  # the first item not newer than the stamp
+            middle = (low + high) // 2
+            if stamp_of(middle) > stamp:
+                low = middle + 1
+            else:
+                high = middle
+        candidates = [low] if low < array_file.count else []
+        if not candidates or stamp_of(low) != stamp:
+            at = raw.find(b'"watched_at":' + stamp)
+            candidates = [bisect.bisect_right(offsets, at) - 1] if at >= 0 else []
+        for item in candidates:
+            if 0 <= item < array_file.count:
+                return ujson.loads(raw[offsets[item]:offsets[item + 1]].rstrip(b","))
+    return None
+
+
+_WATCHED_AT = re.compile(rb'"watched_at":\s*("[^"]*")')
 
 
 def _load_order(endpoint: str) -> tuple[int, str]:
@@ -365,23 +403,25 @@ class _Collector:
     def _history(self, row: dict) -> None:
         # The hottest loop of a load (one call per history row): plain lookups only.
         movie = row.get("movie")
+        watched_at = row.get("watched_at")
         if movie is not None:
             entry = self.catalogue.entry("movie", movie)
             runtime = movie.get("runtime") if type(movie) is dict else None
             kind = "movies"
+            self.insights.add_movie_play(watched_at, movie)
         else:
-            entry = self.catalogue.entry("show", row.get("show"))
+            show = row.get("show")
+            entry = self.catalogue.entry("show", show)
             episode = row.get("episode")
             runtime = episode.get("runtime") if type(episode) is dict else None
             kind = "episodes"
-        watched_at = row.get("watched_at")
+            self.insights.add_episode_play(watched_at, show, episode)
         if entry is not None:
             if "history" not in entry.sources:
                 entry.sources.append("history")
             if type(watched_at) is str and (entry.last_watched_at is None or watched_at > entry.last_watched_at):
                 entry.last_watched_at = watched_at
         self.activity.add(watched_at, kind, runtime)
-        self.insights.add_play(row)
 
     def _rating(self, row: dict) -> None:
         kind = row.get("type")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Callable
 
 from services import times
 
@@ -28,16 +28,18 @@ _HOUR = timedelta(hours=1)
 _LAST_SECOND = timedelta(seconds=3599)
 _MISSING = object()
 
-# One play: (local date ordinal, local hour, is a movie, title key, episode key, own runtime).
-Play = tuple[int, int, bool, Any, Any, Any]
+# One play: (watched_at, its title's index, episode key or None for a movie, own runtime or None).
+Play = tuple[str, Any, Any, Any]
 
 
-@dataclass
+@dataclass(eq=False)  # a dictionary key by identity
 class _Title:
     """What is known of one movie or show: its object (minimal) and the details that count."""
 
     kind: str
     obj: dict
+    key: Any = None
+    index: int = 0  # in the collector's list: plays refer to their title by it
     runtime: int | None = None
     genres: tuple[str, ...] = ()
     year: int | None = None
@@ -76,37 +78,37 @@ class _Period:
 
     days: dict[int, list[int]] = field(default_factory=dict)  # ordinal -> [plays, minutes]
     hours: list[list[int]] = field(default_factory=lambda: [[0, 0] for _ in range(24)])
+    plays: int = 0
     movie_plays: int = 0
-    episode_plays: int = 0
     unknown: int = 0
-    titles: dict[tuple[str, Any], list] = field(default_factory=dict)  # -> [plays, minutes, last_ordinal]
-    episodes: dict[Any, set] = field(default_factory=dict)  # show key -> episode keys
+    # title -> [plays, minutes, last ordinal, the episodes played (shows) or None (movies)]
+    titles: dict[_Title, list] = field(default_factory=dict)
     first_items: int = 0  # movies and episodes whose first play ever falls in this period
-    first_play: tuple[str, dict] | None = None
-    last_play: tuple[str, dict] | None = None
+    first_play: Any = None  # watched_at while counting, then the history row
+    last_play: Any = None
 
     def merge(self, other: _Period) -> None:
         self.days.update(other.days)  # years never share a day
         for hour, (plays, minutes) in enumerate(other.hours):
             self.hours[hour][0] += plays
             self.hours[hour][1] += minutes
+        self.plays += other.plays
         self.movie_plays += other.movie_plays
-        self.episode_plays += other.episode_plays
         self.unknown += other.unknown
-        for key, (plays, minutes, last) in other.titles.items():
+        for key, (plays, minutes, last, episodes) in other.titles.items():
             mine = self.titles.get(key)
             if mine is None:
-                self.titles[key] = [plays, minutes, last]
+                self.titles[key] = [plays, minutes, last, None if episodes is None else set(episodes)]
             else:
                 mine[0] += plays
                 mine[1] += minutes
                 mine[2] = max(mine[2], last)
-        for show, episodes in other.episodes.items():
-            self.episodes.setdefault(show, set()).update(episodes)
+                if episodes is not None:
+                    mine[3] |= episodes
         self.first_items += other.first_items
-        if other.first_play and (self.first_play is None or other.first_play[0] < self.first_play[0]):
+        if other.first_play and (self.first_play is None or other.first_play < self.first_play):
             self.first_play = other.first_play
-        if other.last_play and (self.last_play is None or other.last_play[0] > self.last_play[0]):
+        if other.last_play and (self.last_play is None or other.last_play > self.last_play):
             self.last_play = other.last_play
 
 
@@ -117,11 +119,11 @@ class InsightsCollector:
         self.zone = zone
         self.zone_name = zone_name
         self._buckets: dict[str, Any] = {}  # "YYYY-MM-DDTHH" (UTC) -> (low slot, high slot, split) or None
-        self.plays: dict[int, list[Play]] = {}  # local year -> plays
+        # Plays hold numbers and strings only, so the garbage collector stops tracking them.
+        self._plays: list[Play] = []
+        self._titles: list[_Title] = []
         self.movies: dict[Any, _Title] = {}
         self.shows: dict[Any, _Title] = {}
-        self._first_seen: dict[tuple, tuple[str, int]] = {}  # movie/episode -> (first watched_at, its year)
-        self._edges: dict[int, list] = {}  # year -> [first (watched_at, row), last (watched_at, row)]
         self.ratings: list[tuple[int, int, str, dict]] = []  # (local year, rating, rated_at, row)
 
     # --- local time -----------------------------------------------------------------------
@@ -165,49 +167,51 @@ class InsightsCollector:
     # --- feeding ----------------------------------------------------------------------------
     def add_play(self, row: dict) -> None:
         """One history row (a movie or an episode play)."""
-        watched_at = row.get("watched_at")
-        slot = self.local_slot(watched_at)
-        if slot is None:
-            return
-        year, ordinal, hour = slot
-        movie = row.get("movie")
-        if type(movie) is dict:
-            key = _title_key(movie)
-            title = self.movies.get(key)
-            if title is None:
-                title = self.movies[key] = _Title("movie", movie)
-                title.learn(movie)
-            item = ("movie", key)
-            play = (ordinal, hour, True, key, None, None)
+        if row.get("movie") is not None:
+            self.add_movie_play(row.get("watched_at"), row["movie"])
         else:
-            show, episode = row.get("show"), row.get("episode")
-            if type(show) is not dict:
-                return
-            key = _title_key(show)
-            title = self.shows.get(key)
-            if title is None:
-                title = self.shows[key] = _Title("show", show)
-                title.learn(show)
-            episode = episode if type(episode) is dict else {}
-            episode_key = _title_key(episode)
-            if episode_key is None or type(episode_key) is tuple:
+            self.add_episode_play(row.get("watched_at"), row.get("show"), row.get("episode"))
+
+    # The next two run once per row of the largest files: they keep a small tuple and nothing
+    # more; the counting happens once, in `result`.
+    def add_movie_play(self, watched_at: Any, movie: Any) -> None:
+        if type(watched_at) is not str or type(movie) is not dict:
+            return
+        ids = movie.get("ids")
+        key = ids.get("trakt") if type(ids) is dict else None
+        title = self.movies.get(key)
+        if title is None:
+            if key is None:
+                key = _title_key(movie)
+            title = self.movies.get(key) or self._new_title(self.movies, "movie", key, movie)
+        runtime = movie.get("runtime")
+        self._plays.append((watched_at, title.index, None, runtime if type(runtime) is int and runtime > 0 else None))
+
+    def add_episode_play(self, watched_at: Any, show: Any, episode: Any) -> None:
+        if type(watched_at) is not str or type(show) is not dict:
+            return
+        ids = show.get("ids")
+        key = ids.get("trakt") if type(ids) is dict else None
+        title = self.shows.get(key)
+        if title is None:
+            if key is None:
+                key = _title_key(show)
+            title = self.shows.get(key) or self._new_title(self.shows, "show", key, show)
+        runtime = episode_key = None
+        if type(episode) is dict:
+            ids = episode.get("ids")
+            episode_key = ids.get("trakt") if type(ids) is dict else None
+            if episode_key is None:
                 episode_key = (episode.get("season"), episode.get("number"))
             runtime = episode.get("runtime")
-            item = ("episode", key, episode_key)
-            play = (ordinal, hour, False, key, episode_key, runtime if _positive(runtime) else None)
-        plays = self.plays.get(year)
-        if plays is None:
-            plays = self.plays[year] = []
-            self._edges[year] = [(watched_at, row), (watched_at, row)]
-        plays.append(play)
-        edges = self._edges[year]
-        if watched_at < edges[0][0]:
-            edges[0] = (watched_at, row)
-        elif watched_at > edges[1][0]:
-            edges[1] = (watched_at, row)
-        seen = self._first_seen.get(item)
-        if seen is None or watched_at < seen[0]:
-            self._first_seen[item] = (watched_at, year)
+        self._plays.append((watched_at, title.index, episode_key,
+                            runtime if type(runtime) is int and runtime > 0 else None))
+
+    def _new_title(self, titles: dict, kind: str, key: Any, obj: dict) -> _Title:
+        title = titles[key] = _Title(kind, obj, key=key, index=len(self._titles))
+        self._titles.append(title)
+        title.learn(obj)
+        return title
 
     def add_watched(self, row: dict) -> None:
         """One row of the watched collections: the title's runtime, genres, country and language
@@ -218,7 +222,7 @@ class InsightsCollector:
                 key = _title_key(obj)
                 title = titles.get(key)
                 if title is None:
-                    title = titles[key] = _Title(kind, obj)
+                    title = self._new_title(titles, kind, key, obj)
                 title.learn(obj)
                 return
 
@@ -229,19 +233,24 @@ class InsightsCollector:
             self.ratings.append((slot[0], rating, row["rated_at"], row))
 
     # --- results ----------------------------------------------------------------------------
-    def result(self, reference: datetime) -> Insights:
+    def result(self, reference: datetime, find_row: Callable[[str], dict | None]) -> Insights:
         """Every year with plays and all time. `reference` is "today" for the current streak (the
-        data's own last update, so an older snapshot reads the same every time it loads)."""
+        data's own last update, so an older snapshot reads the same every time it loads);
+        `find_row(watched_at)` gives back the history row of a play (first and last play), so no row
+        is kept while the files load."""
         today = reference.astimezone(self.zone).date()
-        first_counts: dict[int, int] = {}
-        for _, year in self._first_seen.values():
-            first_counts[year] = first_counts.get(year, 0) + 1
-        periods = {year: self._period(plays, first_counts.get(year, 0), self._edges[year])
-                   for year, plays in self.plays.items()}
+        periods = self._count()
+        self._plays = []
         rating_years = {r[0] for r in self.ratings}
         everything = _Period()
         for period in periods.values():
             everything.merge(period)
+        rows: dict[str, dict | None] = {}  # all time's first and last are also some year's
+        for period in (*periods.values(), everything):
+            for stamp in (period.first_play, period.last_play):
+                if stamp is not None and stamp not in rows:
+                    rows[stamp] = find_row(stamp)
+            period.first_play, period.last_play = rows.get(period.first_play), rows.get(period.last_play)
         years = sorted(periods, reverse=True)
         documents: dict[int | None, dict] = {}
         for year in sorted(set(periods) | rating_years):
@@ -250,56 +259,102 @@ class InsightsCollector:
                                              [r for r in self.ratings if r[0] == year], end)
         documents[None] = self._document(None, years, everything, self.ratings, today)
         day_totals = {ordinal: (plays, minutes) for ordinal, (plays, minutes) in everything.days.items()}
-        last = everything.last_play[1] if everything.last_play else None
-        return Insights(documents=documents, years=years, days=day_totals, last_play=last, zone=self.zone,
-                        zone_name=self.zone_name, today=today)
+        return Insights(documents=documents, years=years, days=day_totals, last_play=everything.last_play,
+                        zone=self.zone, zone_name=self.zone_name, today=today)
 
     def zero_document(self, year: int, years: list[int]) -> dict:
         """The answer for a year without plays or ratings."""
         return self._document(year, years, _Period(), [], date(year, 12, 31))
 
-    def _period(self, plays: list[Play], first_items: int, edges: list) -> _Period:
-        period = _Period(first_items=first_items, first_play=edges[0], last_play=edges[1])
-        days, hours, titles, episodes = period.days, period.hours, period.titles, period.episodes
-        runtimes = {("movie", k): t.runtime for k, t in self.movies.items()}
-        runtimes.update({("show", k): t.runtime for k, t in self.shows.items()})
-        movie_plays = unknown = 0
-        for ordinal, hour, is_movie, key, episode_key, own_runtime in plays:
-            title_key = ("movie" if is_movie else "show", key)
-            minutes = own_runtime or runtimes.get(title_key) or 0
-            if is_movie:
-                movie_plays += 1
-            else:
-                shown = episodes.get(key)
-                if shown is None:
-                    shown = episodes[key] = set()
-                shown.add(episode_key)
+    def _count(self) -> dict[int, _Period]:
+        """One pass over the plays: each is placed on its local day and hour and added up per year.
+        The hottest loop of the insights, so plain local names and dictionary updates only (the
+        plays come in file order, newest first, so the year changes seldom)."""
+        periods: dict[int, _Period] = {}
+        buckets, bucket_of, exact = self._buckets, self._bucket, self.local_slot
+        current_year = None
+        period = _Period()
+        days, hours, titles = period.days, period.hours, period.titles
+        plays = movie_plays = unknown = 0
+        first = last = None
+        all_titles = self._titles
+        for stamp, index, episode_key, runtime in self._plays:
+            slot = None
+            if stamp[-1] == "Z" and len(stamp) >= 17 and stamp[13] == ":":
+                bucket = buckets.get(stamp[:13], _MISSING)
+                if bucket is _MISSING:
+                    bucket = buckets[stamp[:13]] = bucket_of(stamp[:13])
+                if bucket is not None:
+                    if bucket[2] == 60:
+                        slot = bucket[0]
+                    elif stamp[14:16].isdigit():
+                        slot = bucket[0] if int(stamp[14:16]) < bucket[2] else bucket[1]
+            if slot is None:
+                slot = exact(stamp)
+                if slot is None:
+                    continue
+            year, ordinal, hour = slot
+            if year != current_year:
+                _flush(period, plays, movie_plays, unknown, first, last)
+                period = periods.get(year)
+                if period is None:
+                    period = periods[year] = _Period()
+                current_year = year
+                days, hours, titles = period.days, period.hours, period.titles
+                plays = movie_plays = unknown = 0
+                first = last = stamp
+            if stamp < first:
+                first = stamp
+            elif stamp > last:
+                last = stamp
+            plays += 1
+            title = all_titles[index]
+            minutes = runtime or title.runtime or 0
             if not minutes:
                 unknown += 1
             day = days.get(ordinal)
             if day is None:
-                day = days[ordinal] = [0, 0]
-            day[0] += 1
-            day[1] += minutes
-            slot = hours[hour]
-            slot[0] += 1
-            slot[1] += minutes
-            sums = titles.get(title_key)
-            if sums is None:
-                titles[title_key] = [1, minutes, ordinal]
+                days[ordinal] = [1, minutes]
             else:
-                sums[0] += 1
-                sums[1] += minutes
-                if ordinal > sums[2]:
-                    sums[2] = ordinal
-        period.movie_plays = movie_plays
-        period.episode_plays = len(plays) - movie_plays
-        period.unknown = unknown
-        return period
+                day[0] += 1
+                day[1] += minutes
+            cell = hours[hour]
+            cell[0] += 1
+            cell[1] += minutes
+            sums = titles.get(title)
+            if sums is None:
+                sums = titles[title] = [0, 0, ordinal, None if episode_key is None else set()]
+            sums[0] += 1
+            sums[1] += minutes
+            if ordinal > sums[2]:
+                sums[2] = ordinal
+            if episode_key is None:
+                movie_plays += 1
+            else:
+                sums[3].add(episode_key)
+        _flush(period, plays, movie_plays, unknown, first, last)
+        # A movie or episode played in an earlier year is a rewatch: what each year sees for the
+        # first time, with set arithmetic over the years in order.
+        seen: dict[_Title, set | None] = {}
+        for year in sorted(periods):
+            new = 0
+            for title, (_, _, _, episodes) in periods[year].titles.items():
+                before = seen.get(title, _MISSING)
+                if episodes is None:
+                    new += before is _MISSING
+                    seen[title] = None
+                elif before is _MISSING:
+                    new += len(episodes)
+                    seen[title] = set(episodes)
+                else:
+                    new += len(episodes - before)
+                    before |= episodes
+            periods[year].first_items = new
+        return periods
 
     def _document(self, year: int | None, years: list[int], period: _Period, ratings: list, end: date) -> dict:
         days = period.days
-        plays = period.movie_plays + period.episode_plays
+        plays = period.plays
         minutes = sum(d[1] for d in days.values())
         months: dict[str, list[int]] = {}
         weeks: dict[str, list] = {}
@@ -334,8 +389,8 @@ class InsightsCollector:
         if months:
             name = min(months, key=lambda k: (-months[k][0], -months[k][1], k))
             busiest_month = {"month": name, "plays": months[name][0], "minutes": months[name][1]}
-        movies = [(k, v) for k, v in period.titles.items() if k[0] == "movie"]
-        shows = [(k, v) for k, v in period.titles.items() if k[0] == "show"]
+        movies = [(t, v) for t, v in period.titles.items() if t.kind == "movie"]
+        shows = [(t, v) for t, v in period.titles.items() if t.kind == "show"]
         return {
             "year": year,
             "timezone": self.zone_name,
@@ -343,16 +398,16 @@ class InsightsCollector:
             "totals": {
                 "plays": plays,
                 "movie_plays": period.movie_plays,
-                "episode_plays": period.episode_plays,
+                "episode_plays": plays - period.movie_plays,
                 "minutes": minutes,
                 "movies": len(movies),
                 "shows": len(shows),
-                "episodes": sum(len(e) for e in period.episodes.values()),
+                "episodes": sum(len(v[3]) for _, v in shows),
                 "rewatches": plays - period.first_items,
                 "unknown_runtime_plays": period.unknown,
             },
-            "first_play": period.first_play[1] if period.first_play else None,
-            "last_play": period.last_play[1] if period.last_play else None,
+            "first_play": period.first_play,
+            "last_play": period.last_play,
             "streaks": _streaks(days, end),
             "busiest_day": busiest_day,
             "busiest_week": busiest_week,
@@ -362,32 +417,33 @@ class InsightsCollector:
             "by_weekday": [{"weekday": WEEKDAYS[n], "plays": p, "minutes": m} for n, (p, m) in enumerate(weekdays)],
             "by_hour": [{"hour": n, "plays": p, "minutes": m} for n, (p, m) in enumerate(period.hours)],
             "days": {date.fromordinal(o).isoformat(): days[o][0] for o in sorted(days)},
-            "top_shows": self._top_shows(shows, period.episodes),
+            "top_shows": self._top_shows(shows),
             "top_movies": self._top_movies(movies),
             **self._breakdowns(period.titles),
             "ratings": _ratings(ratings),
         }
 
-    def _top_shows(self, shows: list, episodes: dict) -> list[dict]:
-        ranked = sorted(shows, key=lambda kv: (-kv[1][1], -kv[1][0], str(self.shows[kv[0][1]].obj.get("title"))))
-        return [{"show": _brief(self.shows[key].obj), "plays": plays, "minutes": minutes,
-                 "episodes": len(episodes.get(key, ()))}
-                for (_, key), (plays, minutes, _) in ranked[:TOP]]
+    @staticmethod
+    def _top_shows(shows: list) -> list[dict]:
+        ranked = sorted(shows, key=lambda kv: (-kv[1][1], -kv[1][0], str(kv[0].obj.get("title"))))[:TOP]
+        return [{"show": _brief(title.obj), "plays": plays, "minutes": minutes, "episodes": len(episodes)}
+                for title, (plays, minutes, _, episodes) in ranked]
 
-    def _top_movies(self, movies: list) -> list[dict]:
+    @staticmethod
+    def _top_movies(movies: list) -> list[dict]:
         ranked = sorted(movies, key=lambda kv: (-kv[1][0], -kv[1][2], -kv[1][1]))
-        return [{"movie": _brief(self.movies[key].obj), "plays": plays, "minutes": minutes,
+        return [{"movie": _brief(title.obj), "plays": plays, "minutes": minutes,
                  "last_watched": date.fromordinal(last).isoformat()}
-                for (_, key), (plays, minutes, last) in ranked[:TOP]]
+                for title, (plays, minutes, last, _) in ranked[:TOP]]
 
-    def _breakdowns(self, titles: dict) -> dict:
+    @staticmethod
+    def _breakdowns(titles: dict) -> dict:
         """Genres (plays and minutes), decades, countries and languages, from each title's sums."""
         genres: dict[str, list[int]] = {}
         decades: dict[int, int] = {}
         countries: dict[str, int] = {}
         languages: dict[str, int] = {}
-        for (kind, key), (plays, minutes, _) in titles.items():
-            title = (self.movies if kind == "movie" else self.shows)[key]
+        for title, (plays, minutes, _, _) in titles.items():
             for genre in title.genres:
                 sums = genres.setdefault(genre, [0, 0])
                 sums[0] += plays
@@ -471,6 +527,17 @@ def _last_watched(row: dict | None) -> dict | None:
     return {"type": "episode", "title": show.get("title"), "subtitle": subtitle, "watched_at": row.get("watched_at")}
 
 
+def _flush(period: _Period, plays: int, movie_plays: int, unknown: int, first: str | None, last: str | None) -> None:
+    """Add the running counts of `_count` to their period."""
+    period.plays += plays
+    period.movie_plays += movie_plays
+    period.unknown += unknown
+    if first is not None and (period.first_play is None or first < period.first_play):
+        period.first_play = first
+    if last is not None and (period.last_play is None or last > period.last_play):
+        period.last_play = last
+
+
 def _months_between(first: str, last: str) -> list[str]:
     year, month = int(first[:4]), int(first[5:7])
     keys = []
@@ -520,7 +587,8 @@ def _ratings(ratings: list) -> dict:
     distribution = {str(n): 0 for n in range(1, 11)}
     for _, rating, _, _ in ratings:
         distribution[str(rating)] += 1
-    ranked = sorted(ratings, key=lambda r: (-r[1], _negated(r[2])))
+    ranked = sorted(ratings, key=lambda r: r[2], reverse=True)  # newest first among equal ratings
+    ranked.sort(key=lambda r: r[1], reverse=True)
     highest = []
     for _, rating, rated_at, row in ranked[:TOP]:
         entry = {"type": row.get("type"), "rating": rating, "rated_at": rated_at}
@@ -531,8 +599,3 @@ def _ratings(ratings: list) -> dict:
     count = len(ratings)
     return {"count": count, "average": round(sum(r[1] for r in ratings) / count, 2) if count else None,
             "distribution": distribution, "highest": highest}
-
-
-def _negated(text: str) -> tuple:
-    """Sorts timestamps newest first inside an ascending sort."""
-    return tuple(-ord(c) for c in text)

@@ -79,3 +79,18 @@ def test_the_importer_keeps_the_original_runtimes_and_genres_and_invents_none(tm
     assert document["totals"]["minutes"] == 95 and document["totals"]["unknown_runtime_plays"] == 1
     assert document["genres"] == [{"genre": "drama", "plays": 1, "minutes": 95}]
     assert report.problems == []
+
+
+def test_first_and_last_play_are_the_history_rows_whatever_the_files_order():
+    from services.data.snapshots import dumps
+
+    movie = {"title": "Once", "year": 2000, "ids": {"trakt": 5}, "runtime": 90}
+    stamps = ["2024-03-01T20:00:00.000Z", "2024-01-05T20:00:00.000Z", "2024-12-30T20:00:00.000Z",
+              "2024-06-01T20:00:00.000Z"]  # neither newest nor oldest first
+    rows = [{"id": n, "watched_at": stamp, "type": "movie", "movie": movie} for n, stamp in enumerate(stamps)]
+    for ordered in (rows, sorted(rows, key=lambda r: r["watched_at"], reverse=True)):
+        raw = {layout.HISTORY["movies"]: dumps(layout.wrap(layout.HISTORY["movies"], ordered, username="u", source="t",
+                                                           last_updated="2025-01-01T00:00:00+00:00")).encode()}
+        document = build_dataset(None, raw, is_demo=False, zone="UTC").insights.documents[2024]
+        assert (document["first_play"]["id"], document["last_play"]["id"]) == (1, 2)
+        assert document["totals"]["rewatches"] == 3
