@@ -14,6 +14,7 @@ counts 0 minutes and is counted in `unknown_runtime_plays`. Nothing is guessed.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Callable
@@ -28,8 +29,6 @@ _HOUR = timedelta(hours=1)
 _LAST_SECOND = timedelta(seconds=3599)
 _MISSING = object()
 
-# One play: (watched_at, its title's index, episode key or None for a movie, own runtime or None).
-Play = tuple[str, Any, Any, Any]
 
 
 @dataclass(eq=False)  # a dictionary key by identity
@@ -119,8 +118,12 @@ class InsightsCollector:
         self.zone = zone
         self.zone_name = zone_name
         self._buckets: dict[str, Any] = {}  # "YYYY-MM-DDTHH" (UTC) -> (low slot, high slot, split) or None
-        # Plays hold numbers and strings only, so the garbage collector stops tracking them.
-        self._plays: list[Play] = []
+        # One play is one entry in each of four columns: no object per play, so the hundreds of
+        # thousands of plays of a large history cost the garbage collector nothing.
+        self._stamps: list[str] = []
+        self._title_of: array = array("l")  # index in `_titles`
+        self._episode_of: list = []  # episode key, None for a movie
+        self._runtime_of: array = array("l")  # the play's own runtime, 0 when it has none
         self._titles: list[_Title] = []
         self.movies: dict[Any, _Title] = {}
         self.shows: dict[Any, _Title] = {}
@@ -185,7 +188,10 @@ class InsightsCollector:
                 key = _title_key(movie)
             title = self.movies.get(key) or self._new_title(self.movies, "movie", key, movie)
         runtime = movie.get("runtime")
-        self._plays.append((watched_at, title.index, None, runtime if type(runtime) is int and runtime > 0 else None))
+        self._stamps.append(watched_at)
+        self._title_of.append(title.index)
+        self._episode_of.append(None)
+        self._runtime_of.append(runtime if type(runtime) is int and 0 < runtime < 100_000 else 0)
 
     def add_episode_play(self, watched_at: Any, show: Any, episode: Any) -> None:
         if type(watched_at) is not str or type(show) is not dict:
@@ -204,8 +210,10 @@ class InsightsCollector:
             if episode_key is None:
                 episode_key = (episode.get("season"), episode.get("number"))
             runtime = episode.get("runtime")
-        self._plays.append((watched_at, title.index, episode_key,
-                            runtime if type(runtime) is int and runtime > 0 else None))
+        self._stamps.append(watched_at)
+        self._title_of.append(title.index)
+        self._episode_of.append(episode_key)
+        self._runtime_of.append(runtime if type(runtime) is int and 0 < runtime < 100_000 else 0)
 
     def _new_title(self, titles: dict, kind: str, key: Any, obj: dict) -> _Title:
         title = titles[key] = _Title(kind, obj, key=key, index=len(self._titles))
@@ -240,7 +248,8 @@ class InsightsCollector:
         is kept while the files load."""
         today = reference.astimezone(self.zone).date()
         periods = self._count()
-        self._plays = []
+        self._stamps, self._episode_of = [], []
+        self._title_of, self._runtime_of = array("l"), array("l")
         rating_years = {r[0] for r in self.ratings}
         everything = _Period()
         for period in periods.values():
@@ -278,7 +287,8 @@ class InsightsCollector:
         plays = movie_plays = unknown = 0
         first = last = None
         all_titles = self._titles
-        for stamp, index, episode_key, runtime in self._plays:
+        for stamp, index, episode_key, runtime in zip(self._stamps, self._title_of, self._episode_of,
+                                                      self._runtime_of):
             slot = None
             if stamp[-1] == "Z" and len(stamp) >= 17 and stamp[13] == ":":
                 bucket = buckets.get(stamp[:13], _MISSING)
