@@ -164,6 +164,7 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
         (r"/api/images/reload-cache/?", ImageReloadHandler, images),
         (r"/api/.*", NotFoundHandler, {"config": config}),
         (r"/()", DashboardFileHandler, {"path": str(resources.static_dir()), "default_filename": "index.html"}),
+        (r"/year/?()", DashboardFileHandler, {"path": str(resources.static_dir()), "default_filename": "year.html"}),
         (r"/static/(.*)", DashboardFileHandler, {"path": str(resources.static_dir())}),
         (r"/images/(.*)", ImageFileHandler, images),
         (r"/favicon\.ico", tornado.web.RedirectHandler, {"url": "/static/favicon.svg", "permanent": True}),
