@@ -66,7 +66,7 @@ def test_the_picker_switches_to_all_time_and_back(dashboard, open_page):
     options = page.locator("#year-select option").evaluate_all("options => options.map(o => o.value)")
     assert options == [str(y) for y in everything["years"]] + ["all"]
     page.select_option("#year-select", "all")
-    page.wait_for_function("document.getElementById('year-heading').textContent === 'All time'")
+    page.locator("#year-heading:text-is('All time')").wait_for()  # (the page's CSP forbids wait_for_function)
     plays = page.locator(".year-big-item[data-total=plays] dd").inner_text()
     assert plays == fmt(everything["totals"]["plays"])
     assert page.locator(".year-calendar").count() == 0  # a calendar is per year
@@ -78,3 +78,17 @@ def test_a_year_without_plays_shows_zeros_and_the_header_links_to_the_view(dashb
     assert page.locator("#top-shows").count() == 0 and page.locator(".state-empty").count() >= 2
     home = open_page(dashboard.url).page
     assert home.locator("a[href='/year/']").count() >= 1
+
+
+def test_printed_on_a4_portrait_every_card_fits_a_page_and_the_picker_is_gone(dashboard, open_page, tmp_path):
+    year = dashboard.get_json("/api/trakt/user/insights")["years"][1]
+    # A4 is 210 x 297 mm; with 12 mm margins the printable box is about 703 x 1031 CSS pixels.
+    page = open_page(f"{dashboard.url}year/#{year}", width=703, height=1031, color_scheme="light").page
+    scroll_through(page)
+    page.emulate_media(media="print")
+    assert page.locator("#year-select").is_hidden()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 703
+    heights = page.locator(".year-card").evaluate_all("cards => cards.map(c => c.getBoundingClientRect().height)")
+    assert heights and max(heights) < 1031  # so `break-inside: avoid` can keep each card whole
+    pdf = page.pdf(path=str(tmp_path / "year.pdf"), format="A4", print_background=True)
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= 2

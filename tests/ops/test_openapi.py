@@ -14,7 +14,7 @@ from services.ops.openapi import openapi_document
 
 # Routes that are not part of the HTTP API: the dashboard page, its static files, the WebSocket and
 # the JSON 404 for unknown /api/ paths.
-UNDOCUMENTED = {"/{}", "/static/{}", "/favicon.ico", "/ws/watching", "/api/.*"}
+UNDOCUMENTED = {"/{}", "/year/?{}", "/static/{}", "/favicon.ico", "/ws/watching", "/api/.*"}
 _GROUP = re.compile(r"\((?:[^()\\]|\\.)*\)")
 
 
