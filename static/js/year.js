@@ -81,11 +81,20 @@ function calendar(doc) {
   }
   const grid = h("div", { class: "year-calendar", role: "img",
     "aria-label": `${Object.keys(days).length} days with plays in ${year}` }, cells);
+  const weeks = Math.ceil(cells.length / 7);
+  const monthRow = h("div", { class: "year-calendar-months", "aria-hidden": "true" }, MONTHS.map((name, month) => {
+    const label = h("span", {}, name);
+    const firstDay = Math.round((Date.UTC(year, month, 1) - first.getTime()) / 86400000);
+    label.style.setProperty("grid-column", `${Math.floor((firstDay + offset) / 7) + 1} / span 4`);
+    return label;
+  }));
+  monthRow.style.setProperty("--weeks", String(weeks));
+  grid.style.setProperty("--weeks", String(weeks));
   const rows = Object.entries(days).map(([iso, plays]) => [fmtDay(iso), fmtNumber(plays)]);
   return card("Every day of the year",
     h("div", { class: "year-calendar-frame" },
       h("div", { class: "year-calendar-days", "aria-hidden": "true" }, WEEKDAYS.map((name, i) => h("span", {}, i % 2 ? "" : name))),
-      grid),
+      h("div", { class: "year-calendar-body" }, monthRow, grid)),
     srTable(`Plays per day in ${year}`, ["Day", "Plays"], rows));
 }
 
