@@ -31,7 +31,7 @@ _MISSING = object()
 
 
 
-@dataclass(eq=False)  # a dictionary key by identity
+@dataclass(eq=False, slots=True)  # a dictionary key by identity, small
 class _Title:
     """What is known of one movie or show: its object (minimal) and the details that count."""
 
@@ -216,7 +216,8 @@ class InsightsCollector:
         self._runtime_of.append(runtime if type(runtime) is int and 0 < runtime < 100_000 else 0)
 
     def _new_title(self, titles: dict, kind: str, key: Any, obj: dict) -> _Title:
-        title = titles[key] = _Title(kind, obj, key=key, index=len(self._titles))
+        # Only what the answers show is kept of the object: the row it came from can be freed.
+        title = titles[key] = _Title(kind, _brief(obj), key=key, index=len(self._titles))
         self._titles.append(title)
         title.learn(obj)
         return title
