@@ -26,8 +26,8 @@ from handlers.images import (AvailableImagesHandler, ImageFileHandler, ImageRedi
 from handlers.trakt import SyncHandler
 from handlers.ops import HealthHandler, MetricsHandler, OpenApiHandler
 from handlers.watching import WatchingHandler, WatchingSocket
-from handlers.data import (ActivityHandler, FileHandler, IndexHandler, ListItemsHandler, SearchHandler,
-                            TypedCollectionHandler)
+from handlers.data import (ActivityHandler, FileHandler, IndexHandler, InsightsHandler, ListItemsHandler,
+                            SearchHandler, SummaryHandler, TypedCollectionHandler)
 from services import resources
 from services.data import layout
 from services.config import Config, ConfigError, load_config
@@ -166,6 +166,8 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
         collection(r"/api/trakt/user/watchlist/?", {"movies": layout.WATCHLIST["movies"],
                                                     "shows": layout.WATCHLIST["shows"]}),
         (r"/api/trakt/user/activity/?", ActivityHandler, common),
+        (r"/api/trakt/user/insights/?", InsightsHandler, common),
+        (r"/api/trakt/user/summary/?", SummaryHandler, dict(common, watcher=services.watcher)),
         (r"/api/trakt/search/?", SearchHandler, common),
         (r"/api/watching/?", WatchingHandler, {"config": config, "watcher": services.watcher}),
         (r"/ws/watching", WatchingSocket, {"config": config, "watcher": services.watcher}),
@@ -180,6 +182,7 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
         (r"/api/images/reload-cache/?", ImageReloadHandler, images),
         (r"/api/.*", NotFoundHandler, {"config": config}),
         (r"/()", DashboardFileHandler, {**static, "default_filename": "index.html"}),
+        (r"/year/?()", DashboardFileHandler, {**static, "default_filename": "year.html"}),
         (r"/static/(.*)", DashboardFileHandler, static),
         (r"/images/(.*)", ImageFileHandler, images),
         (r"/favicon\.ico", tornado.web.RedirectHandler, {"url": "/static/favicon.svg", "permanent": True}),

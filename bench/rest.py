@@ -96,6 +96,8 @@ def routes(data_root: Path, images_uri: str | None) -> list[Route]:
         Route("stats", "/api/trakt/user/stats", {}, cached=True),
         Route("history all", "/api/trakt/user/history?type=all", {}, cached=True),
         Route("watched movies", "/api/trakt/user/watched?type=movies", {}, cached=True),
+        Route("insights 2025", "/api/trakt/user/insights?year=2025", {}, cached=True),
+        Route("insights all time", "/api/trakt/user/insights", {}, cached=True),
         # The 304 goes to the largest document: a server hashing bodies per request would show here.
         Route("304 history all", "/api/trakt/user/history?type=all", {"If-None-Match": ""}, cached=True,
               expect=304),

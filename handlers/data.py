@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.base import ApiHandler
-from services.data.queries import COLLECTION, PAGE_DEFAULT, PAGE_LIMIT_DEFAULT, SEARCH
+from services.data.queries import COLLECTION, INSIGHTS, PAGE_DEFAULT, PAGE_LIMIT_DEFAULT, SEARCH
 from services.data.store import DataStore
+from services.watching.watcher import Watcher
 
 
 class StoreHandler(ApiHandler):
@@ -76,3 +77,22 @@ class SearchHandler(StoreHandler):
     def get(self) -> None:
         query = SEARCH.parse(self.request.query_arguments)
         self.write_json(self.store.search(query["q"], query["type"], query["limit"]))
+
+
+class InsightsHandler(StoreHandler):
+    """Year in review (`?year=`) or all time, in the configured time zone (README "Insights")."""
+
+    async def get(self) -> None:
+        await self.write_cached(self.store.insights(INSIGHTS.parse(self.request.query_arguments)["year"]))
+
+
+class SummaryHandler(StoreHandler):
+    """A small JSON for home dashboards: what plays now (the Watcher's state) and this year's figures."""
+
+    def initialize(self, config: Any, store: DataStore, watcher: Watcher) -> None:
+        super().initialize(config, store)
+        self.watcher = watcher
+
+    def get(self) -> None:
+        self.set_header("Cache-Control", "no-cache")  # what plays and its percentage change by the second
+        self.write_json(self.store.summary(self.watcher.state()))

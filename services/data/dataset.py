@@ -8,9 +8,11 @@ only their bytes, offsets and the compact title catalogue stay in memory.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import json
+import re
 import logging
 import struct
 import zlib
@@ -26,6 +28,7 @@ import ujson
 
 from services import times
 from services.data import layout
+from services.data.insights import Insights, InsightsCollector
 from services.data.search import Catalogue, SearchIndex
 from services.data.snapshots import dumps
 
@@ -152,6 +155,8 @@ class Dataset:
     list_endpoints: dict[str, str] = field(default_factory=dict)  # slug or trakt id -> endpoint
     search: SearchIndex = field(default_factory=lambda: SearchIndex(Catalogue()))
     activity: dict = field(default_factory=dict)
+    insights: Insights | None = None
+    insights_bodies: dict[int | None, Body] = field(default_factory=dict, repr=False)  # year (None: all time)
     index_metadata: dict = field(default_factory=dict)
     last_updated: str | None = None
     raw_files: dict[str, bytes] = field(default_factory=dict, repr=False)
@@ -187,7 +192,7 @@ class LazyDocuments(Mapping):
 def build_dataset(root: Path | None, files: dict[str, bytes], *, is_demo: bool, zone: str) -> Dataset:
     """Parse every file once and prepare all responses. Bad files become `problems`, never errors."""
     dataset = Dataset(root=root, is_demo=is_demo, raw_files=files)
-    collector = _Collector(_zone(zone))
+    collector = _Collector(_zone(zone), zone)
     for endpoint in sorted(files, key=_load_order):
         raw = files[endpoint]
         on_row = collector.row_handler(endpoint)
@@ -229,7 +234,45 @@ def build_dataset(root: Path | None, files: dict[str, bytes], *, is_demo: bool, 
             dataset.list_endpoints.setdefault(slug, endpoint)
     dataset.search = SearchIndex(collector.catalogue)
     dataset.activity = collector.activity.result(dataset.last_updated, zone)
+    dataset.insights = collector.insights.result(times.parse(dataset.last_updated) or times.now(),
+                                                 lambda stamp: _history_row(dataset, stamp))
+    dataset.insights_bodies = {year: json_body(doc) for year, doc in dataset.insights.documents.items()}
     return dataset
+
+
+def _history_row(dataset: Dataset, watched_at: str) -> dict | None:
+    """The history row played at `watched_at`, found in the files' bytes (the insights' first and
+    last play: no row is kept as an object while loading). History is newest first, so a bisection
+    over the items' `watched_at` finds it in a few small reads; a file in another order is searched."""
+    stamp = dumps(watched_at).encode()
+    for endpoint in layout.HISTORY.values():
+        array_file = dataset.arrays.get(endpoint)
+        if array_file is None or endpoint in dataset.problems or array_file.count == 0:
+            continue
+        raw, offsets = array_file.body.chunks[0], array_file.offsets
+
+        def stamp_of(item: int) -> bytes:
+            found = _WATCHED_AT.search(raw, offsets[item], offsets[item + 1])
+            return found.group(1) if found else b""
+
+        low, high = 0, array_file.count
+        while low < high:  # the first item not newer than the stamp
+            middle = (low + high) // 2
+            if stamp_of(middle) > stamp:
+                low = middle + 1
+            else:
+                high = middle
+        candidates = [low] if low < array_file.count else []
+        if not candidates or stamp_of(low) != stamp:
+            at = raw.find(b'"watched_at":' + stamp)
+            candidates = [bisect.bisect_right(offsets, at) - 1] if at >= 0 else []
+        for item in candidates:
+            if 0 <= item < array_file.count:
+                return ujson.loads(raw[offsets[item]:offsets[item + 1]].rstrip(b","))
+    return None
+
+
+_WATCHED_AT = re.compile(rb'"watched_at":\s*("[^"]*")')
 
 
 def _load_order(endpoint: str) -> tuple[int, str]:
@@ -358,9 +401,10 @@ def _canonical_array_file(endpoint: str, metadata: dict, items: list) -> ArrayFi
 class _Collector:
     """Feeds the search catalogue and the activity statistics one row at a time."""
 
-    def __init__(self, zone: tzinfo) -> None:
+    def __init__(self, zone: tzinfo, zone_name: str) -> None:
         self.catalogue = Catalogue()
         self.activity = _ActivityCounter(zone)
+        self.insights = InsightsCollector(zone, zone_name or str(zone))
         self.list_names: dict[str, str] = {}
 
     def row_handler(self, endpoint: str) -> Callable[[dict], None] | None:
@@ -401,6 +445,7 @@ class _Collector:
             entry.add_source("watched")
             entry.plays = row.get("plays", entry.plays)
             entry.last_watched_at = row.get("last_watched_at", entry.last_watched_at)
+        self.insights.add_watched(row)
 
     def _watchlist(self, row: dict) -> None:
         kind = row.get("type")
@@ -414,16 +459,19 @@ class _Collector:
     def _history(self, row: dict) -> None:
         # The hottest loop of a load (one call per history row): plain lookups only.
         movie = row.get("movie")
+        watched_at = row.get("watched_at")
         if movie is not None:
             entry = self.catalogue.entry("movie", movie)
             runtime = movie.get("runtime") if type(movie) is dict else None
             kind = "movies"
+            self.insights.add_movie_play(watched_at, movie)
         else:
-            entry = self.catalogue.entry("show", row.get("show"))
+            show = row.get("show")
+            entry = self.catalogue.entry("show", show)
             episode = row.get("episode")
             runtime = episode.get("runtime") if type(episode) is dict else None
             kind = "episodes"
-        watched_at = row.get("watched_at")
+            self.insights.add_episode_play(watched_at, show, episode)
         if entry is not None:
             if "history" not in entry.sources:
                 entry.sources.append("history")
@@ -437,6 +485,7 @@ class _Collector:
             entry = self.catalogue.find(kind, row.get(kind))
             if entry and isinstance(row.get("rating"), int):
                 entry.rating = row["rating"]
+        self.insights.add_rating(row)
 
     def _list_item(self, row: dict, info: dict) -> None:
         kind = row.get("type")

@@ -4,6 +4,9 @@ The original app keeps its files under `SRC/json/` (`index.json`, `user/...`, li
 `user/lists/<slug>_items.json`), with metadata carrying `fetched_at` or `last_updated`, and lists its
 CDN images in `SRC/media_index.json`. The import writes one atomic snapshot (so a failed import
 changes nothing served) and turns the media index into `images/manifest.json` for the image index.
+Rows are copied as they are: runtimes, genres, countries and languages (README "Insights") are there
+when the original fetched them and stay absent otherwise; the insights count such plays as of
+unknown runtime rather than guess.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""Query parameters of the mirror's routes (README "API"): history, watched, watchlist and search.
+"""Query parameters of the mirror's routes (README "API"): history, watched, watchlist, search, insights.
 
 Declared once here; handlers/data.py parses with them and services/ops/openapi.py documents them."""
 
 from __future__ import annotations
 
+from services.data.insights import YEAR_MAX, YEAR_MIN
 from services.data.search import DEFAULT_LIMIT, MAX_LIMIT
 from services.query import Param, Query
 
@@ -32,4 +33,10 @@ SEARCH = Query((
     Param("type", "Which kind of title to return.", choices=TYPES, default="all"),
     Param("limit", "At most this many rows per kind.", type="integer", minimum=1, maximum=MAX_LIMIT,
           default=DEFAULT_LIMIT),
+))
+
+INSIGHTS = Query((
+    Param("year", f"A calendar year ({YEAR_MIN}-{YEAR_MAX}) in the configured TIMEZONE; left out: all time. "
+                  "A year without plays answers zeros.",
+          type="integer", minimum=YEAR_MIN, maximum=YEAR_MAX),
 ))

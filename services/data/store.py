@@ -313,6 +313,19 @@ class DataStore:
     def activity(self) -> dict:
         return self._require().activity
 
+    def insights(self, year: int | None) -> Body:
+        """The year's insights (None: all time), made when the data loaded; a year without plays
+        gets its zero document, made on first request and kept until the next load."""
+        dataset = self._require()
+        body = dataset.insights_bodies.get(year)
+        if body is None:
+            body = dataset.insights_bodies[year] = json_body(dataset.insights.zero_document(year))
+        return body
+
+    def summary(self, watching: dict, now: datetime | None = None) -> dict:
+        """The home-dashboard summary (README "Insights"): `watching` is the Watcher's state."""
+        return self._require().insights.summary(watching, now or times.now())
+
     def search(self, query: str, kind: str, limit: int) -> dict:
         return self._require().search.search(query, kind, limit)
 

@@ -7,8 +7,8 @@ import random
 
 from services.demo.account import (MOVIES_PER_SCALE, SEED, SHOWS_PER_SCALE, USERNAME, imdb_id, release_year, slugify,
                                    spread)
-from services.demo.vocabulary import (ADJECTIVES, CURATED_MOVIES, CURATED_SHOWS, EPISODE_WORDS, HYPHENATED, NAMES, NOUNS,
-                                      ROMAN)
+from services.demo.vocabulary import (ADJECTIVES, CURATED_MOVIES, CURATED_SHOWS, EPISODE_WORDS, HYPHENATED, MOVIE_GENRES,
+                                      NAMES, NOUNS, ORIGINS, ROMAN, SHOW_GENRES)
 
 
 class _TitleMaker:
@@ -63,6 +63,18 @@ class _TitleMaker:
                 return title
         raise RuntimeError("ran out of distinct demo titles; lower the scale")
 
+
+def _details(trakt_id: int, genres: tuple[str, ...]) -> dict:
+    """Genres, country and language of a title, from its Trakt id alone: drawing them from the
+    catalogue's generator would change every title and picture made after them."""
+    bits = (trakt_id * 2654435761 + 97) & 0xFFFFFFFF
+    first = bits % len(genres)
+    chosen = [genres[first]]
+    if (bits >> 8) % 3:  # two thirds have a second genre
+        second = (first + 1 + (bits >> 10) % (len(genres) - 1)) % len(genres)
+        chosen.append(genres[second])
+    country, language = ORIGINS[(bits >> 16) % len(ORIGINS)]
+    return {"genres": chosen, "country": country, "language": language}
 
 
 class Catalogue:
@@ -119,6 +131,7 @@ class Catalogue:
                 "ids": {"trakt": trakt[i], "slug": f"{slugify(title)}-{year}",
                         "imdb": imdb_id(imdb[i]), "tmdb": tmdb[i]},
                 "runtime": runtime,
+                **_details(trakt[i], MOVIE_GENRES),
             })
 
         trakt = spread(rng, 1_000, n_shows, 23)
@@ -142,6 +155,7 @@ class Catalogue:
                         "tvdb": tvdb[i], "imdb": imdb_id(imdb[i]), "tmdb": tmdb[i], "tvrage": None},
                 "runtime": rng.choice((22, 25, 30, 42, 45, 50, 55, 60)),
                 "aired_episodes": sum(seasons),
+                **_details(trakt[i], SHOW_GENRES),
             })
 
     def episode(self, show_index: int, season: int, number: int) -> dict:

@@ -85,3 +85,21 @@ SPOILERS = (
     "[spoiler]The final scene reveals the whole story was told by the daughter.[/spoiler]",
 )
 RATING_WEIGHTS = (1, 1, 2, 3, 5, 9, 16, 22, 18, 10)
+
+# Trakt's genre slugs, and where a title was made and in which language (ISO 3166 / 639 codes as
+# Trakt's `extended=full` gives them), for the insights' genres, countries and languages.
+MOVIE_GENRES = (
+    "drama", "comedy", "thriller", "action", "romance", "crime", "science-fiction", "horror",
+    "adventure", "mystery", "fantasy", "animation", "family", "documentary", "history", "war",
+    "music", "western",
+)
+SHOW_GENRES = (
+    "drama", "comedy", "crime", "mystery", "science-fiction", "fantasy", "thriller", "animation",
+    "documentary", "family", "reality", "action", "romance", "history",
+)
+# (country, language), the first ones most likely.
+ORIGINS = (
+    ("us", "en"), ("us", "en"), ("us", "en"), ("gb", "en"), ("gb", "en"), ("fr", "fr"), ("ca", "en"),
+    ("de", "de"), ("jp", "ja"), ("kr", "ko"), ("es", "es"), ("se", "sv"), ("it", "it"), ("dk", "da"),
+    ("au", "en"), ("mx", "es"),
+)

@@ -12,7 +12,7 @@ import copy
 from typing import Any
 
 from services.data.layout import SLUG_PATTERN
-from services.data.queries import COLLECTION, SEARCH
+from services.data.queries import COLLECTION, INSIGHTS, SEARCH
 from services.images.queries import IMAGE
 from services.query import Param, Query
 
@@ -128,6 +128,62 @@ def _data_get(summary: str, schema: dict[str, Any], tag: str, parameters: list |
                     "responses": dict(sorted(responses.items()))}}
 
 
+def _insights_schema() -> dict[str, Any]:
+    count = {"type": "integer", "minimum": 0}
+    streak = {"type": "object", "required": ["days", "start", "end"],
+              "properties": {"days": count, "start": {"type": ["string", "null"], "format": "date"},
+                             "end": {"type": ["string", "null"], "format": "date"}}}
+    sums = {"plays": count, "minutes": count}
+
+    def rows(key: dict[str, Any], name: str, required: tuple[str, ...] = ("plays", "minutes")) -> dict[str, Any]:
+        return {"type": "array", "items": {"type": "object", "required": [name, *required],
+                                           "properties": {name: key, **sums}}}
+
+    def busiest(name: str) -> dict[str, Any]:
+        return {"type": ["object", "null"], "required": [name, "plays", "minutes"],
+                "properties": {name: {"type": "string"}, **sums}}
+
+    return {
+        "type": "object",
+        "description": "Year in review (or all time) in the configured TIMEZONE; README \"Insights\".",
+        "required": ["year", "timezone", "years", "totals", "first_play", "last_play", "streaks", "busiest_day",
+                     "busiest_week", "busiest_month", "by_month", "by_weekday", "by_hour", "days", "top_shows",
+                     "top_movies", "genres", "decades", "countries", "languages", "ratings"],
+        "properties": {
+            "year": {"type": ["integer", "null"]},
+            "timezone": {"type": "string"},
+            "years": {"type": "array", "items": {"type": "integer"}},
+            "totals": {"type": "object", "properties": {name: count for name in (
+                "plays", "movie_plays", "episode_plays", "minutes", "movies", "shows", "episodes", "rewatches",
+                "unknown_runtime_plays")}, "required": ["plays", "movie_plays", "episode_plays", "minutes", "movies",
+                                                        "shows", "episodes", "rewatches", "unknown_runtime_plays"]},
+            "first_play": {"type": ["object", "null"], "description": "The history row."},
+            "last_play": {"type": ["object", "null"], "description": "The history row."},
+            "streaks": {"type": "object", "required": ["longest", "current"],
+                        "properties": {"longest": streak, "current": streak}},
+            "busiest_day": busiest("date"),
+            "busiest_week": busiest("week"),
+            "busiest_month": busiest("month"),
+            "by_month": rows({"type": "string"}, "month"),
+            "by_weekday": {**rows({"type": "string"}, "weekday"), "minItems": 7, "maxItems": 7},
+            "by_hour": {**rows({"type": "integer"}, "hour"), "minItems": 24, "maxItems": 24},
+            "days": {"type": "object", "additionalProperties": count, "description": "YYYY-MM-DD: plays."},
+            "top_shows": {"type": "array", "maxItems": 10, "items": {"type": "object", "required": [
+                "show", "plays", "minutes", "episodes"]}},
+            "top_movies": {"type": "array", "maxItems": 10, "items": {"type": "object", "required": [
+                "movie", "plays", "minutes", "last_watched"]}},
+            "genres": rows({"type": "string"}, "genre"),
+            "decades": rows({"type": "integer"}, "decade", ("plays",)),
+            "countries": rows({"type": "string"}, "country", ("plays",)),
+            "languages": rows({"type": "string"}, "language", ("plays",)),
+            "ratings": {"type": "object", "required": ["count", "average", "distribution", "highest"],
+                        "properties": {"count": count, "average": {"type": ["number", "null"]},
+                                       "distribution": {"type": "object", "additionalProperties": count},
+                                       "highest": {"type": "array", "maxItems": 10, "items": {"type": "object"}}}},
+        },
+    }
+
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object", "required": ["error"], "additionalProperties": False,
@@ -238,6 +294,24 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "description": "Plays per month and a weekday x hour heatmap in the configured TIMEZONE.",
     },
+    "Insights": _insights_schema(),
+    "Summary": {
+        "type": "object",
+        "required": ["timezone", "now_watching", "plays_today", "plays_this_week", "plays_this_year",
+                     "minutes_this_year", "current_streak", "last_watched", "next_up"],
+        "properties": {
+            "timezone": {"type": "string"},
+            "now_watching": {"type": ["object", "null"], "required": ["type", "title", "subtitle", "percentage"],
+                             "properties": {"type": {"type": ["string", "null"]}, "title": {"type": ["string", "null"]},
+                                            "subtitle": {"type": "string"},
+                                            "percentage": {"type": "number", "minimum": 0, "maximum": 100}}},
+            **{name: {"type": "integer", "minimum": 0} for name in (
+                "plays_today", "plays_this_week", "plays_this_year", "minutes_this_year", "current_streak")},
+            "current_streak_start": {"type": ["string", "null"], "format": "date"},
+            "last_watched": {"type": ["object", "null"], "required": ["type", "title", "subtitle", "watched_at"]},
+            "next_up": {"type": ["object", "null"], "description": "Null until up next is known."},
+        },
+    },
     "Health": {
         "type": "object",
         "required": ["status", "data_age_seconds", "last_sync", "watcher", "reasons", "demo"],
@@ -282,6 +356,15 @@ PATHS: dict[str, Any] = {
     "/api/trakt/user/activity": {"get": {
         "summary": "Plays per month and weekday x hour heatmap", "tags": ["trakt"],
         "responses": {"200": _json(_ref("Activity"), "Activity statistics."),
+                      "503": DATA_ERRORS["503"]},
+    }},
+    "/api/trakt/user/insights": _data_get(
+        "Year in review (`year`) or all-time insights, in the configured TIMEZONE", _ref("Insights"), "trakt",
+        _parameters(INSIGHTS)),
+    "/api/trakt/user/summary": {"get": {
+        "summary": "A small JSON for home dashboards (Homepage, Glance): now watching, plays today, this week "
+                   "and this year, minutes this year, current streak, last watched", "tags": ["trakt"],
+        "responses": {"200": _json(_ref("Summary"), "The summary (not cached: the percentage moves)."),
                       "503": DATA_ERRORS["503"]},
     }},
     "/api/trakt/search": {"get": {

@@ -29,10 +29,14 @@ FIXED_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("stats", layout.STATS, "/users/{u}/stats", paged=False),
     Endpoint("history/movies", layout.HISTORY["movies"], "/users/{u}/history/movies"),
     Endpoint("history/shows", layout.HISTORY["shows"], "/users/{u}/history/shows"),
-    Endpoint("watched/movies", layout.WATCHED["movies"], "/users/{u}/watched/movies"),
+    # Runtimes, genres, countries and languages (the insights, README "Insights") come with
+    # extended=full on the watched collections, which carry each title once; the history is joined
+    # to them by Trakt id. extended=full on the history would repeat a show in every episode row
+    # and bring the episodes' overviews: many times the bytes for one more field (episode runtimes).
+    Endpoint("watched/movies", layout.WATCHED["movies"], "/users/{u}/watched/movies", (("extended", "full"),)),
     # Since mid-2026 watched shows carry their `seasons` only with extended=progress (which pages
     # at 100 rows whatever `limit` says); the older, unpaginated API ignores the parameter.
-    Endpoint("watched/shows", layout.WATCHED["shows"], "/users/{u}/watched/shows", (("extended", "progress"),)),
+    Endpoint("watched/shows", layout.WATCHED["shows"], "/users/{u}/watched/shows", (("extended", "progress,full"),)),
     Endpoint("watchlist/movies", layout.WATCHLIST["movies"], "/users/{u}/watchlist/movies"),
     Endpoint("watchlist/shows", layout.WATCHLIST["shows"], "/users/{u}/watchlist/shows"),
     Endpoint("watchlist/all", layout.WATCHLIST["all"], "/users/{u}/watchlist"),

@@ -14,7 +14,7 @@ from services.ops.openapi import openapi_document
 
 # Routes that are not part of the HTTP API: the dashboard page, its static files, the WebSocket and
 # the JSON 404 for unknown /api/ paths.
-UNDOCUMENTED = {"/{}", "/static/{}", "/favicon.ico", "/ws/watching", "/api/.*"}
+UNDOCUMENTED = {"/{}", "/year/?{}", "/static/{}", "/favicon.ico", "/ws/watching", "/api/.*"}
 _GROUP = re.compile(r"\((?:[^()\\]|\\.)*\)")
 
 
@@ -81,6 +81,7 @@ def test_contract_routes_are_all_documented():
         ("/healthz", "get"), ("/metrics", "get"), ("/api/openapi.json", "get"),
         ("/api/trakt/user/ratings", "get"), ("/api/trakt/user/activity", "get"),
         ("/api/trakt/sync", "get"), ("/api/trakt/sync", "post"),
+        ("/api/trakt/user/insights", "get"), ("/api/trakt/user/summary", "get"),
     }
     assert {(p, m) for p, ops in paths.items() for m in ops} == expected
 

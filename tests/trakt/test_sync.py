@@ -26,7 +26,7 @@ from services.trakt.service import SyncAlreadyRunning, SyncService
 from services.trakt.report import HISTORY_LENGTH, SyncReport, read_history, read_last_attempt, read_sync_status
 from services.redact import REDACTED
 from services.trakt.client import RetryPolicy
-from tests.fakes.trakt import FakeAccount, FakeTrakt
+from tests.fakes.trakt import FakeAccount, FakeTrakt, at_level
 
 USER = "fakeuser"
 # README "Sync": what every snapshot mirrors, one report entry each (list items come on top).
@@ -91,8 +91,8 @@ def expected_files(account: FakeAccount) -> dict[str, list | dict]:
         layout.STATS: account.stats,
         layout.HISTORY["movies"]: account.history_movies,
         layout.HISTORY["shows"]: account.history_shows,
-        layout.WATCHED["movies"]: account.watched_movies,
-        layout.WATCHED["shows"]: account.watched_shows,
+        layout.WATCHED["movies"]: at_level(account.watched_movies, "movie", {"full"}),
+        layout.WATCHED["shows"]: at_level(account.watched_shows, "show", {"full"}),
         layout.WATCHLIST["movies"]: account.watchlist_of("movies"),
         layout.WATCHLIST["shows"]: account.watchlist_of("shows"),
         layout.WATCHLIST["all"]: account.watchlist_of("all"),
@@ -180,7 +180,7 @@ async def test_watched_shows_are_asked_for_with_extended_progress_and_keep_their
     report = await make_service(sync_config).run_once(full=True)
     assert report.outcome == "success", report.error
     queries = [query for _, path, query in fake.requests if path == f"/users/{USER}/watched/shows"]
-    assert queries == [{"extended": "progress", "page": "1", "limit": "250"}]
+    assert queries == [{"extended": "progress,full", "page": "1", "limit": "250"}]
     root = DataFolder(sync_config.data_dir).served_root()
     shows = read_json(root / layout.WATCHED["shows"])["data"]
     assert [len(show["seasons"]) for show in shows] == [len(show["seasons"]) for show in account.watched_shows]
