@@ -24,8 +24,9 @@ from handlers.images import (AvailableImagesHandler, ImageFileHandler, ImageRedi
 from handlers.trakt import SyncHandler
 from handlers.ops import HealthHandler, MetricsHandler, OpenApiHandler
 from handlers.watching import WatchingHandler, WatchingSocket
-from handlers.data import (ActivityHandler, FileHandler, IndexHandler, ListItemsHandler, SearchHandler,
-                            TypedCollectionHandler)
+from handlers.calendar import CalendarFeedHandler
+from handlers.data import (ActivityHandler, CalendarHandler, FileHandler, IndexHandler, ListItemsHandler, SearchHandler,
+                           TypedCollectionHandler, UpNextHandler)
 from services import resources
 from services.data import layout
 from services.config import Config, ConfigError, load_config
@@ -149,6 +150,9 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
                                                     "shows": layout.WATCHLIST["shows"]}),
         (r"/api/trakt/user/activity/?", ActivityHandler, common),
         (r"/api/trakt/search/?", SearchHandler, common),
+        (r"/api/trakt/user/up-next/?", UpNextHandler, common),
+        (r"/api/trakt/user/calendar/?", CalendarHandler, common),
+        (r"/calendar\.ics", CalendarFeedHandler, common),
         (r"/api/watching/?", WatchingHandler, {"config": config, "watcher": services.watcher}),
         (r"/ws/watching", WatchingSocket, {"config": config, "watcher": services.watcher}),
         (r"/healthz", HealthHandler, {"config": config, "store": store, "folder": services.folder,

@@ -14,7 +14,7 @@ import logging
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
@@ -24,6 +24,7 @@ import ujson
 from services import times
 from services.data import layout
 from services.data.search import Catalogue, SearchIndex
+from services.data.upnext import UpNextView, build_shows, shift_air_dates
 from services.data.snapshots import dumps
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ class Dataset:
     last_updated: str | None = None
     raw_files: dict[str, bytes] = field(default_factory=dict, repr=False)
     combined: dict[tuple[str, str], Body] = field(default_factory=dict, repr=False)  # type=all answers
+    upnext: UpNextView | None = None  # None when the snapshot has no show data
 
     def __post_init__(self) -> None:
         # One mapping per dataset: users may cache derived values keyed on its identity.
@@ -173,7 +175,37 @@ def build_dataset(root: Path | None, files: dict[str, bytes], *, is_demo: bool, 
             dataset.list_endpoints.setdefault(slug, endpoint)
     dataset.search = SearchIndex(collector.catalogue)
     dataset.activity = collector.activity.result(dataset.last_updated, zone)
+    dataset.upnext = _up_next_view(dataset, zone)
     return dataset
+
+
+def _up_next_view(dataset: Dataset, zone_name: str) -> UpNextView | None:
+    """The shows' progress for up next and the calendar, from the watched shows, the show data and
+    the hidden shows (README "Up next and the calendar")."""
+    if layout.SHOW_SEASONS not in dataset.raw_files or layout.SHOW_SEASONS in dataset.problems:
+        return None
+
+    def document(endpoint: str) -> dict:
+        try:
+            parsed = dataset.documents[endpoint]
+        except (KeyError, ValueError):
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+
+    def rows(parsed: dict) -> list:
+        return parsed.get("data") if isinstance(parsed.get("data"), list) else []
+
+    seasons = document(layout.SHOW_SEASONS)
+    show_data = rows(seasons)
+    reference = (seasons.get("metadata") or {}).get("last_updated")
+    if dataset.is_demo and isinstance(reference, str):
+        try:  # the demo's air dates are relative to its own date: its upcoming fortnight starts today
+            show_data = shift_air_dates(show_data, (times.now().date() - date.fromisoformat(reference[:10])).days)
+        except ValueError:
+            pass
+    shows = build_shows(rows(document(layout.WATCHED["shows"])), show_data, rows(document(layout.SHOW_HIDDEN)))
+    return UpNextView(shows, rows(document(layout.WATCHLIST["movies"])), _zone(zone_name), zone_name or "system",
+                      dataset.last_updated)
 
 
 def _load_order(endpoint: str) -> tuple[int, str]:

@@ -103,7 +103,7 @@ def _episodes(seasons: Any, show_runtime: int | None) -> list[Episode]:
 
 def build_shows(watched: Iterable[Any], show_data: Iterable[Any], hidden: Iterable[Any] = ()) -> list[ShowProgress]:
     """Watched-show rows (`seasons` of watched episodes, `reset_at`), show-data rows
-    (`{"show": {…, "status"}, "seasons": [{"number", "episodes": [...]}]}`) and the hidden shows
+    (`{"show", "status", "updated_at", "seasons": [{"number", "episodes": [...]}], "reset_at"?}`) and the hidden shows
     (show objects or rows with a `show`) -> one record per watched show that has show data."""
     hidden_ids = set()
     for item in hidden:
@@ -123,10 +123,12 @@ def build_shows(watched: Iterable[Any], show_data: Iterable[Any], hidden: Iterab
         if data is None:
             continue
         full = data["show"]
-        reset_at = _parse(row.get("reset_at"))
+        # Trakt's progress endpoint (signed in) reports the reset as well; either place counts.
+        reset_at = _parse(row.get("reset_at")) or _parse(data.get("reset_at"))
+        reset_text = row.get("reset_at") if _parse(row.get("reset_at")) else data.get("reset_at")
         progress = ShowProgress(
             show={k: full.get(k, row["show"].get(k)) for k in SHOW_FIELDS},
-            status=full.get("status"), hidden=trakt_id in hidden_ids,
+            status=data.get("status", full.get("status")), hidden=trakt_id in hidden_ids,
             episodes=_episodes(data.get("seasons"), _int(full.get("runtime"))),
             restarted=reset_at is not None)
         latest: tuple[datetime, str] | None = None
@@ -146,7 +148,7 @@ def build_shows(watched: Iterable[Any], show_data: Iterable[Any], hidden: Iterab
         if latest is not None:
             progress.last_watched_at = latest[1]
         elif reset_at is not None:
-            progress.last_watched_at = row["reset_at"]
+            progress.last_watched_at = reset_text
         shows.append(progress)
     return shows
 
@@ -240,3 +242,66 @@ def _release_date(movie: Any) -> date | None:
         return date.fromisoformat(movie["released"][:10])
     except ValueError:
         return None
+
+
+def shift_air_dates(show_data: list, days: int) -> list:
+    """The show data with every `first_aired` moved by `days` days: the bundled demo is static
+    files, and its upcoming episodes must stay upcoming whenever it is loaded."""
+    if not days:
+        return show_data
+    delta = timedelta(days=days)
+    shifted = []
+    for row in show_data:
+        seasons = []
+        for season in row.get("seasons") or ():
+            episodes = []
+            for episode in season.get("episodes") or ():
+                aired = _parse(episode.get("first_aired"))
+                if aired is not None:
+                    episode = dict(episode, first_aired=times.iso_z(aired + delta))
+                episodes.append(episode)
+            seasons.append(dict(season, episodes=episodes))
+        shifted.append(dict(row, seasons=seasons))
+    return shifted
+
+
+class UpNextView:
+    """One data load's shows and watchlist movies; answers for any moment, and keeps each answer
+    until the next minute (so a request is a dict lookup, and "now" never goes stale)."""
+
+    def __init__(self, shows: list[ShowProgress], movies: list, zone: tzinfo, zone_name: str,
+                 last_updated: str | None) -> None:
+        self.shows = shows
+        self.movies = [m for m in movies if _release_date(m.get("movie") if isinstance(m, dict) else None)]
+        self.zone = zone
+        self.zone_name = zone_name
+        self.last_updated = last_updated
+        self._cache: dict[tuple, tuple[datetime, Any]] = {}
+
+    def cached(self, key: tuple, now: datetime, make: Any) -> Any:
+        minute = now.replace(second=0, microsecond=0)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == minute:
+            return hit[1]
+        if len(self._cache) > 1000:  # a few keys per route; never let odd queries grow it
+            self._cache.clear()
+        value = make(now)
+        self._cache[key] = (minute, value)
+        return value
+
+    def up_next_document(self, now: datetime, include_completed: bool) -> dict:
+        rows = up_next(self.shows, now, include_completed)
+        return {"metadata": {"last_updated": self.last_updated, "timezone": self.zone_name, "count": len(rows),
+                             "include": "completed" if include_completed else None}, "data": rows}
+
+    def calendar_rows(self, now: datetime, days: int, *, in_progress_only: bool = False,
+                      premieres_only: bool = False) -> list[dict]:
+        return calendar(self.shows, self.movies, now, self.zone, days,
+                        in_progress_only=in_progress_only, premieres_only=premieres_only)
+
+    def calendar_document(self, now: datetime, days: int) -> dict:
+        rows = self.calendar_rows(now, days)
+        start = now.astimezone(self.zone).date()
+        return {"metadata": {"last_updated": self.last_updated, "timezone": self.zone_name, "count": len(rows),
+                             "days": days, "start_date": start.isoformat(),
+                             "end_date": (start + timedelta(days=days - 1)).isoformat()}, "data": rows}

@@ -14,7 +14,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
+from services.data import layout
+from services.data.snapshots import write_flat_folder
+from tests.helpers import accounts
 from tests.helpers.accounts import movie, show
 
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
@@ -42,29 +46,30 @@ def _seen(season: int, *pairs: tuple[int, str]) -> dict:
     return {"number": season, "episodes": [{"number": n, "plays": 1, "last_watched_at": at} for n, at in pairs]}
 
 
-def _full(base: dict, status: str, runtime: int = 45) -> dict:
-    return dict(base, status=status, runtime=runtime, updated_at="2026-06-01T00:00:00.000Z")
+def _row(base: dict, status: str, runtime: int = 45) -> dict:
+    """A row of the show-data file (services/data/layout.py SHOW_SEASONS), without its seasons."""
+    return {"show": dict(base, runtime=runtime), "status": status, "updated_at": "2026-06-01T00:00:00.000Z"}
 
 
 SHOW_DATA = [
-    {"show": _full(ALPHA, "returning series"), "seasons": [
+    {**_row(ALPHA, "returning series"), "seasons": [
         _season(0, _ep(0, 1, "2021-01-01T00:00:00.000Z")),
         _season(1, _ep(1, 1, "2026-05-01T02:00:00.000Z"), _ep(1, 2, "2026-05-08T02:00:00.000Z"),
                 _ep(1, 3, "2026-05-15T02:00:00.000Z")),
         _season(2, _ep(2, 1, "2026-06-04T02:00:00.000Z"), _ep(2, 2, "2026-06-11T02:00:00.000Z", 50),
                 _ep(2, 3, "2026-06-18T02:00:00.000Z")),
     ]},
-    {"show": _full(BRAVO, "ended"), "seasons": [
+    {**_row(BRAVO, "ended"), "seasons": [
         _season(1, _ep(1, 1, "2015-01-01T02:00:00.000Z"), _ep(1, 2, "2015-01-08T02:00:00.000Z")),
     ]},
-    {"show": _full(CHARLIE, "ended", 30), "seasons": [
+    {**_row(CHARLIE, "ended", 30), "seasons": [
         _season(1, _ep(1, 1, "2010-01-01T02:00:00.000Z"), _ep(1, 2, "2010-01-08T02:00:00.000Z"),
                 _ep(1, 3, "2010-01-15T02:00:00.000Z")),
     ]},
-    {"show": _full(DELTA, "returning series"), "seasons": [
+    {**_row(DELTA, "returning series"), "seasons": [
         _season(1, _ep(1, 1, "2026-05-01T02:00:00.000Z"), _ep(1, 2, "2026-06-12T02:00:00.000Z")),
     ]},
-    {"show": _full(ECHO, "returning series", 60), "seasons": [
+    {**_row(ECHO, "returning series", 60), "seasons": [
         _season(0, _ep(0, 2, "2026-06-01T00:00:00.000Z")),
         _season(1, _ep(1, 1, "2025-01-01T02:00:00.000Z")),
         _season(2, _ep(2, 1, "2026-06-12T20:00:00.000Z"), _ep(2, 2, None)),
@@ -97,3 +102,13 @@ WATCHLIST_MOVIES = [
     {"rank": 1, "id": 1, "listed_at": "2026-05-01T00:00:00.000Z", "type": "movie", "movie": PREMIERE_MOVIE},
     {"rank": 2, "id": 2, "listed_at": "2026-05-01T00:00:00.000Z", "type": "movie", "movie": LATER_MOVIE},
 ]
+
+
+def write_upnext_account(folder: Path) -> Path:
+    """The small account of tests/helpers/accounts.py with these shows, the show data and the hidden set."""
+    files = accounts.files()
+    files.update({layout.WATCHED["shows"]: WATCHED_SHOWS, layout.WATCHLIST["movies"]: WATCHLIST_MOVIES,
+                  layout.SHOW_SEASONS: SHOW_DATA, layout.SHOW_HIDDEN: HIDDEN})
+    write_flat_folder(folder, files, username=accounts.USERNAME, source=layout.SOURCE_TRAKT,
+                      last_updated=accounts.LAST_UPDATED)
+    return folder
