@@ -22,6 +22,7 @@ from services.errors import Conflict, NotReady
 from services.trakt import schedule
 from services.trakt.client import RequestBudget, RetryPolicy, TraktClient, TraktError
 from services.trakt.fetch import fetch_all, write_snapshot
+from services.trakt.shows import fetch_show_data
 from services.trakt.lock import LOCK_FILE, ProcessLock
 from services.trakt.progress import SyncProgress
 from services.trakt.report import (
@@ -264,6 +265,7 @@ class SyncService:
             async with asyncio.timeout(self.config.sync_timeout_minutes * 60):
                 files = await fetch_all(client, self.config.trakt_username, report,
                                         lambda name, total: self._progress(progress, "fetch", report, name, total))
+                files.update(await fetch_show_data(client, self.config.trakt_username, report, self.folder.served_root()))
         finally:
             report.http = dict(client.totals.__dict__)
             await client.close()
