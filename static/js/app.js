@@ -8,6 +8,7 @@ import { renderCollections } from "./collections.js";
 import { renderLists } from "./lists.js";
 import { renderComments } from "./comments.js";
 import { setupSearch } from "./search.js";
+import { renderUpNext } from "./upnext.js";
 
 async function main() {
   new NowWatching().start();
@@ -19,6 +20,7 @@ async function main() {
     renderCollections(index),
     renderLists(),
     renderComments(),
+    renderUpNext(index),
   ]);
   // Every section has its first data (or its inline error): tests and the benchmark wait for this.
   performance.mark("dashboard-ready");
