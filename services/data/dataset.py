@@ -24,7 +24,7 @@ import ujson
 from services import times
 from services.data import layout
 from services.data.search import Catalogue, SearchIndex
-from services.data.upnext import UpNextView, build_shows, shift_air_dates
+from services.data.upnext import UpNextView, build_shows, shift_air_dates, shift_release_dates
 from services.data.snapshots import dumps
 
 log = logging.getLogger(__name__)
@@ -197,15 +197,17 @@ def _up_next_view(dataset: Dataset, zone_name: str) -> UpNextView | None:
 
     seasons = document(layout.SHOW_SEASONS)
     show_data = rows(seasons)
+    # Watchlist movies with release dates (the sync's extended=full copy), else the watchlist itself.
+    movies = rows(document(layout.CALENDAR_MOVIES)) or rows(document(layout.WATCHLIST["movies"]))
     reference = (seasons.get("metadata") or {}).get("last_updated")
     if dataset.is_demo and isinstance(reference, str):
         try:  # the demo's air dates are relative to its own date: its upcoming fortnight starts today
-            show_data = shift_air_dates(show_data, (times.now().date() - date.fromisoformat(reference[:10])).days)
+            days = (times.now().date() - date.fromisoformat(reference[:10])).days
+            show_data, movies = shift_air_dates(show_data, days), shift_release_dates(movies, days)
         except ValueError:
             pass
     shows = build_shows(rows(document(layout.WATCHED["shows"])), show_data, rows(document(layout.SHOW_HIDDEN)))
-    return UpNextView(shows, rows(document(layout.WATCHLIST["movies"])), _zone(zone_name), zone_name or "system",
-                      dataset.last_updated)
+    return UpNextView(shows, movies, _zone(zone_name), zone_name or "system", dataset.last_updated)
 
 
 def _load_order(endpoint: str) -> tuple[int, str]:

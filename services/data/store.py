@@ -303,7 +303,7 @@ def _combine(movies: Body, shows: Body) -> Body:
 
 def _list_files(root: Path) -> tuple[tuple, list[str]]:
     """The data files under `root` and a fingerprint (paths, sizes, mtimes) to notice changes."""
-    endpoints = [e for e in (*layout.ALL_FIXED_FILES, *layout.SHOW_FILES) if (root / e).is_file()]
+    endpoints = [e for e in (*layout.ALL_FIXED_FILES, *layout.UPNEXT_FILES) if (root / e).is_file()]
     lists_dir = root / layout.LISTS_DIR
     if lists_dir.is_dir():
         endpoints += sorted(f"{layout.LISTS_DIR}/{entry.name}" for entry in os.scandir(lists_dir)

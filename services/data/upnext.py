@@ -216,7 +216,7 @@ def calendar(shows: Iterable[ShowProgress], movies: Iterable[Any], now: datetime
     if not premieres_only:
         for item in movies:
             movie = item.get("movie") if isinstance(item, dict) else None
-            released = _release_date(movie)
+            released = _release_date(item)
             if released is None or not today <= released < end:
                 continue
             moment = datetime(released.year, released.month, released.day, tzinfo=zone)
@@ -235,13 +235,26 @@ def calendar(shows: Iterable[ShowProgress], movies: Iterable[Any], now: datetime
     return [row for _, row in rows]
 
 
-def _release_date(movie: Any) -> date | None:
-    if not isinstance(movie, dict) or not isinstance(movie.get("released"), str):
+def _release_date(item: Any) -> date | None:
+    """A watchlist row's release date: the row's `released` (user/calendar/movies.json) or its movie's."""
+    if not isinstance(item, dict) or not isinstance(item.get("movie"), dict):
+        return None
+    released = item.get("released") or item["movie"].get("released")
+    if not isinstance(released, str):
         return None
     try:
-        return date.fromisoformat(movie["released"][:10])
+        return date.fromisoformat(released[:10])
     except ValueError:
         return None
+
+
+def shift_release_dates(movies: list, days: int) -> list:
+    """The movie rows with every release date moved by `days` days (the demo; see shift_air_dates)."""
+    shifted = []
+    for row in movies:
+        released = _release_date(row)
+        shifted.append(dict(row, released=(released + timedelta(days=days)).isoformat()) if released and days else row)
+    return shifted
 
 
 def shift_air_dates(show_data: list, days: int) -> list:
@@ -272,7 +285,7 @@ class UpNextView:
     def __init__(self, shows: list[ShowProgress], movies: list, zone: tzinfo, zone_name: str,
                  last_updated: str | None) -> None:
         self.shows = shows
-        self.movies = [m for m in movies if _release_date(m.get("movie") if isinstance(m, dict) else None)]
+        self.movies = [m for m in movies if _release_date(m)]
         self.zone = zone
         self.zone_name = zone_name
         self.last_updated = last_updated

@@ -59,7 +59,7 @@ class _Builder(Curation):
             files[layout.list_items_endpoint(slug)] = items
         files[layout.COMMENTS] = comments
         files[layout.RATINGS] = ratings
-        files.update(demo_shows.show_files(watched_shows, ANCHOR))  # up next and the calendar
+        files.update(demo_shows.show_files(watched_shows, watchlist["movies"], ANCHOR))  # up next and the calendar
         return DemoAccount(username=USERNAME,
                            last_updated=times.iso_offset(ANCHOR), files=files)
 

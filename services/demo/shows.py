@@ -21,6 +21,7 @@ PREMIERE = 4  # up to date; a new season starts in three days
 HIDDEN = 5
 RESTARTED = 6
 WITH_SPECIAL = 1
+RELEASE_DAYS = (2, 6, 11, 40)  # watchlist movies released this many days after the anchor (the last: later)
 SHOWS_WITH_DATA = 24  # the most recently watched; keeps the bundled copy small (the rest: no show data)
 
 
@@ -28,8 +29,9 @@ def _z(moment: datetime) -> str:
     return times.iso_z(moment)
 
 
-def show_files(watched_shows: list[dict], anchor: datetime) -> dict[str, list]:
-    """{seasons file: one row per recently watched show, hidden file: the hidden show}."""
+def show_files(watched_shows: list[dict], watchlist_movies: list[dict], anchor: datetime) -> dict[str, list]:
+    """{seasons file: one row per recently watched show, hidden file: the hidden show, calendar
+    movies: a few watchlist movies with release dates}."""
     rows = []
     hidden = []
     evening = anchor.replace(hour=2, minute=0, second=0, microsecond=0)  # 02:00 UTC: US prime time
@@ -74,7 +76,9 @@ def show_files(watched_shows: list[dict], anchor: datetime) -> dict[str, list]:
         rows.append(row)
         if position == HIDDEN:
             hidden.append({"hidden_at": _z(anchor - timedelta(days=4)), "type": "show", "show": show})
-    return {layout.SHOW_SEASONS: rows, layout.SHOW_HIDDEN: hidden}
+    releases = [{"movie": item["movie"], "released": (anchor + timedelta(days=days)).date().isoformat()}
+                for item, days in zip(watchlist_movies, RELEASE_DAYS)]
+    return {layout.SHOW_SEASONS: rows, layout.SHOW_HIDDEN: hidden, layout.CALENDAR_MOVIES: releases}
 
 
 def _episode(show: dict, season: int, number: int, aired: datetime, runtime: int) -> dict:

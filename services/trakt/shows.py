@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 UPDATED = "shows/updated"  # report entries
 SEASONS = "shows/seasons"
+RELEASES = "calendar/movies"
+WATCHLIST_MOVIES_PATH = "/users/{u}/watchlist/movies"
+MOVIE_FIELDS = ("title", "year", "ids", "runtime")
 WATCHED_FULL_PATH = "/users/{u}/watched/shows"
 SEASONS_PATH = "/shows/{id}/seasons"
 SEASONS_PARAMS = {"extended": "full,episodes"}
@@ -35,8 +38,9 @@ EPISODE_FIELDS = ("season", "number", "title", "first_aired", "runtime", "ids")
 
 async def fetch_show_data(client: TraktClient, username: str, report: SyncReport,
                           previous_root: Path | None) -> dict[str, Any]:
-    """{SHOW_SEASONS: one row per watched show} for the new snapshot; reuses the served
-    snapshot's rows of shows whose `updated_at` is unchanged."""
+    """{SHOW_SEASONS: one row per watched show, CALENDAR_MOVIES: the watchlist movies with their
+    release dates} for the new snapshot; reuses the served snapshot's rows of shows whose
+    `updated_at` is unchanged."""
     path = WATCHED_FULL_PATH.format(u=username)
     entry = report.endpoints[UPDATED] = EndpointReport(file=layout.SHOW_SEASONS, path=path)
     watched = await client.get_all_pages(path, {"extended": "full"})
@@ -84,7 +88,24 @@ async def fetch_show_data(client: TraktClient, username: str, report: SyncReport
     kept = [row for row in rows if row is not None]
     seasons_entry.items = len(stale)
     log.info("show data: %d shows, %d fetched, %d unchanged", len(kept), len(stale), len(kept) - len(stale))
-    return {layout.SHOW_SEASONS: kept}
+    return {layout.SHOW_SEASONS: kept, layout.CALENDAR_MOVIES: await _movie_releases(client, username, report)}
+
+
+async def _movie_releases(client: TraktClient, username: str, report: SyncReport) -> list[dict]:
+    """The watchlist movies that have a release date (`extended=full`; the main fetch's copy has
+    none), for the calendar's movie rows: a page of 250 per request."""
+    path = WATCHLIST_MOVIES_PATH.format(u=username)
+    entry = report.endpoints[RELEASES] = EndpointReport(file=layout.CALENDAR_MOVIES, path=path)
+    result = await client.get_all_pages(path, {"extended": "full"})
+    entry.pages, entry.item_count_reported = result.pages, result.item_count
+    entry.requests, entry.retries, entry.rate_limited = result.requests, result.retries, result.rate_limited
+    movies = []
+    for item in result.items:
+        movie = item.get("movie") if isinstance(item, dict) else None
+        if isinstance(movie, dict) and isinstance(movie.get("released"), str):
+            movies.append({"movie": {k: movie.get(k) for k in MOVIE_FIELDS}, "released": movie["released"]})
+    entry.items = len(movies)
+    return movies
 
 
 def _compact_seasons(data: Any) -> list[dict]:

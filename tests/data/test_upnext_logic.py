@@ -95,3 +95,10 @@ def test_calendar_days_and_filters():
 def test_shows_without_show_data_are_skipped():
     assert build_shows(WATCHED_SHOWS, SHOW_DATA[:1]) and len(build_shows(WATCHED_SHOWS, SHOW_DATA[:1])) == 1
     assert [r["show"]["ids"] for r in up_next(build_shows(WATCHED_SHOWS, SHOW_DATA[2:3]), NOW)] == [CHARLIE["ids"]]
+
+
+def test_a_release_date_on_the_row_counts_as_well_as_on_the_movie():
+    rows = [{"movie": {"title": "Row Dated", "year": 2026, "ids": {"trakt": 9}}, "released": "2026-06-12"},
+            {"movie": {"title": "Undated", "year": 2026, "ids": {"trakt": 10}}}]
+    found = calendar([], rows, NOW, LA, 14)
+    assert [(r["title"], r["date"], r["type"]) for r in found] == [("Row Dated", "2026-06-12", "movie")]

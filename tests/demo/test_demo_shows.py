@@ -45,6 +45,8 @@ def test_the_demo_calendar_is_an_upcoming_fortnight_from_the_day_it_is_loaded():
     assert len(rows) >= 6 and days[0] >= today and days[-1] < today + timedelta(days=14)
     assert days[0] <= today + timedelta(days=2)  # something airs in the first days
     assert any(r["premiere"] for r in rows)
+    movies = [r for r in rows if r["type"] == "movie"]
+    assert len(movies) == 3 and all(r["first_aired"] is None and r["local_time"] is None for r in movies)
 
 
 def test_the_air_dates_move_only_for_the_demo():
@@ -54,6 +56,8 @@ def test_the_air_dates_move_only_for_the_demo():
     as_synced = build_dataset(BUNDLED, files, is_demo=False, zone="UTC").upnext.calendar_document(ANCHOR, 14)
     as_demo = build_dataset(BUNDLED, files, is_demo=True, zone="UTC").upnext.calendar_document(now, 14)
     assert as_synced["data"], "upcoming episodes from the account's own date"
-    assert [(r["show"]["title"], r["season"], r["number"], date.fromisoformat(r["date"]) + shift)
-            for r in as_synced["data"]] == [
-        (r["show"]["title"], r["season"], r["number"], date.fromisoformat(r["date"])) for r in as_demo["data"]]
+    def key(row, moved=timedelta(0)):
+        return (row.get("show", row.get("movie"))["title"], row.get("season"), row.get("number"),
+                date.fromisoformat(row["date"]) + moved)
+
+    assert [key(r, shift) for r in as_synced["data"]] == [key(r) for r in as_demo["data"]]

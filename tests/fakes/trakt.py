@@ -284,9 +284,11 @@ class FakeAccount:
 
     def show_data_requests(self, limit: int = MAX_LIMIT, watched_variant: str = "2026") -> int:
         """What a first sync spends on up next's show data: the watched shows with extended=full,
-        then one request per show for its seasons (a later sync of unchanged shows: the pages only)."""
+        one request per show for its seasons (a later sync of unchanged shows: none), and the
+        watchlist movies with extended=full (their release dates)."""
         pages = 1 if watched_variant == "legacy" else max(1, math.ceil(len(self.watched_shows) / limit))
-        return pages + len(self.watched_shows)
+        releases = max(1, math.ceil(len(self.watchlist_of("movies")) / limit))  # watchlist movies, extended=full
+        return pages + len(self.watched_shows) + releases
 
 
 @dataclass
@@ -402,7 +404,7 @@ class FakeTrakt(LoopbackServer):
         if head == "watchlist" and not tail:
             return "watchlist", account.watchlist_of("all")
         if head == "watchlist" and len(tail) == 1 and tail[0] in ("movies", "shows"):
-            return f"watchlist/{tail[0]}", account.watchlist_of(tail[0])
+            return f"watchlist/{tail[0]}", self.with_full_movies(account.watchlist_of(tail[0]), _extended(query))
         if head == "lists" and not tail:
             return "lists", account.lists
         if head == "lists" and len(tail) == 2 and tail[1] == "items":
@@ -468,6 +470,16 @@ class FakeTrakt(LoopbackServer):
         if "full" not in extended:
             return rows
         return [dict(row, show=self.full_show(row["show"])) for row in rows]
+
+    def with_full_movies(self, rows: list, extended: set[str]) -> list:
+        """With extended=full a movie has its `released` date: trakt id % 20 - 5 days from `show_clock`."""
+        if "full" not in extended:
+            return rows
+        return [dict(row, movie=self.full_movie(row["movie"])) if "movie" in row else row for row in rows]
+
+    def full_movie(self, movie: dict) -> dict:
+        released = self.show_clock.date() + timedelta(days=movie["ids"]["trakt"] % 20 - 5)
+        return dict(movie, released=released.isoformat(), runtime=100, overview="…")
 
     def seasons_of(self, trakt_id: int) -> list:
         row = self.show_row(trakt_id)

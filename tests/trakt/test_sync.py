@@ -117,7 +117,8 @@ def assert_mirrors(config: Config, account: FakeAccount) -> Path:
         assert document["metadata"]["source"] == layout.SOURCE_TRAKT
         assert document["metadata"]["username"] == USER
     index = read_json(root / layout.INDEX)["data"]
-    show_data = {layout.SHOW_SEASONS: len(account.watched_shows)}  # up next: services/trakt/shows.py
+    show_data = {layout.SHOW_SEASONS: len(account.watched_shows),  # up next: services/trakt/shows.py
+                 layout.CALENDAR_MOVIES: len(account.watchlist_of("movies"))}
     assert index["files"] == {**{endpoint: layout.item_count(data) for endpoint, data in expected.items()}, **show_data}
     on_disk = {str(p.relative_to(root)) for p in (root / "user").rglob("*.json")}
     assert on_disk == set(expected) | set(show_data)
@@ -134,8 +135,9 @@ def pages(rows: int, size: int) -> int:
     return max(1, math.ceil(rows / size))
 
 
-# + the show data of up next: watched shows with extended=full (3 pages of 250; legacy: 1) and 600 shows' seasons
-@pytest.mark.parametrize("variant, expected_total", [("2026", 110 + 3 + 600), ("legacy", 94 + 1 + 600)])
+# + the show data of up next: watched shows with extended=full (3 pages of 250; legacy: 1), 600 shows' seasons
+# and the watchlist movies with extended=full (1 page)
+@pytest.mark.parametrize("variant, expected_total", [("2026", 110 + 3 + 600 + 1), ("legacy", 94 + 1 + 600 + 1)])
 @pytest.mark.gen_test(timeout=60)
 async def test_large_account_is_mirrored_completely_in_the_minimum_number_of_requests(
         tmp_path, variant, expected_total):
@@ -166,7 +168,7 @@ async def test_large_account_is_mirrored_completely_in_the_minimum_number_of_req
         expected["watched/shows"] = pages(sizes["watched/shows"], PROGRESS_PAGE)
     else:
         expected["watched/movies"] = expected["watched/shows"] = 1
-    expected.update({"profile": 1, "stats": 1, "shows/seasons": len(account.watched_shows),
+    expected.update({"profile": 1, "stats": 1, "shows/seasons": len(account.watched_shows), "calendar/movies": 1,
                      "shows/updated": 1 if variant == "legacy" else pages(sizes["watched/shows"], PAGE)})
     expected.update({f"lists/{lst['ids']['slug']}": pages(len(account.list_items[lst["ids"]["trakt"]]), PAGE)
                      for lst in account.lists})
@@ -247,7 +249,7 @@ async def test_snapshot_carries_its_report_and_the_status_files_are_written(fake
     inside = read_json(root / "sync_report.json")
     assert inside["outcome"] == "success" and inside["snapshot"] == root.name == report.snapshot
     assert set(inside["endpoints"]) == {*FIXED_NAMES, *(f"lists/{lst['ids']['slug']}" for lst in fake.account.lists),
-                                        "shows/updated", "shows/seasons"}
+                                        "shows/updated", "shows/seasons", "calendar/movies"}
     last = read_last_attempt(DataFolder(sync_config.data_dir))
     assert last["outcome"] == "success" and last["finished_at"] and last["totals"]["requests"] == fake.count()
     status = read_sync_status(DataFolder(sync_config.data_dir))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -73,6 +74,23 @@ async def test_the_first_sync_writes_each_watched_shows_seasons_status_and_updat
 
 
 @pytest.mark.gen_test(timeout=30)
+async def test_the_watchlist_movies_are_kept_with_their_release_dates(fake, account, tmp_path):
+    config = config_for(fake.url, tmp_path)
+    report = await sync(config)
+    root = DataFolder(config.data_dir).served_root()
+    movies = json.loads((root / layout.CALENDAR_MOVIES).read_text())["data"]
+    watchlist = [item["movie"] for item in account.watchlist_of("movies")]
+    assert [row["movie"]["ids"] for row in movies] == [m["ids"] for m in watchlist]
+    first = watchlist[0]
+    released = (fake.show_clock.date() + timedelta(days=first["ids"]["trakt"] % 20 - 5)).isoformat()
+    assert movies[0] == {"movie": {"title": first["title"], "year": first["year"], "ids": first["ids"], "runtime": 100},
+                         "released": released}
+    assert [q for _, p, q in fake.requests if p == f"/users/{USER}/watchlist/movies"] == [
+        {"page": "1", "limit": "250"}, {"extended": "full", "page": "1", "limit": "250"}]
+    assert report.endpoints["calendar/movies"].items == len(watchlist)
+
+
+@pytest.mark.gen_test(timeout=30)
 async def test_a_second_sync_of_an_unchanged_account_asks_for_no_shows_seasons(fake, account, tmp_path):
     config = config_for(fake.url, tmp_path)
     await sync(config)
@@ -125,6 +143,8 @@ async def test_show_data_requests_of_a_first_and_a_second_sync_of_the_large_acco
         second = await sync(config)
     finally:
         await fake.stop()
-    spent = [{name: r.endpoints[name].requests for name in ("shows/updated", "shows/seasons")} for r in (first, second)]
-    assert spent == [{"shows/updated": 3, "shows/seasons": 600}, {"shows/updated": 3, "shows/seasons": 0}]
-    assert account.show_data_requests() == 603
+    names = ("shows/updated", "shows/seasons", "calendar/movies")
+    spent = [{name: r.endpoints[name].requests for name in names} for r in (first, second)]
+    assert spent == [{"shows/updated": 3, "shows/seasons": 600, "calendar/movies": 1},
+                     {"shows/updated": 3, "shows/seasons": 0, "calendar/movies": 1}]
+    assert account.show_data_requests() == 604
