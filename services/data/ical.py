@@ -43,7 +43,8 @@ def trakt_url(row: dict) -> str | None:
     return f"{TRAKT_WEB}/shows/{slug}/seasons/{row['season']}/episodes/{row['number']}"
 
 
-def feed(rows: list[dict], now: datetime, name: str = "Trakt: upcoming") -> bytes:
+def feed(rows: list[dict], stamp: datetime, name: str = "Trakt: upcoming") -> bytes:
+    """The VCALENDAR of `rows`; `stamp` is every event's DTSTAMP (when the data was made)."""
     calendar = Calendar()
     calendar.add("prodid", PRODUCT)
     calendar.add("version", "2.0")
@@ -51,7 +52,7 @@ def feed(rows: list[dict], now: datetime, name: str = "Trakt: upcoming") -> byte
     calendar.add("x-wr-calname", name)
     calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", REFRESH)
-    stamp = now.astimezone(UTC)
+    stamp = stamp.astimezone(UTC)
     for row in rows:
         event = Event()
         event.add("uid", event_uid(row))

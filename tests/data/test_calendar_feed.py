@@ -147,3 +147,16 @@ async def test_the_token_never_reaches_the_access_log(http_client, base_url, cap
 async def test_index_metadata_says_the_feed_is_on_without_showing_the_token(http_client, base_url):
     response = await get(http_client, base_url, "/api/trakt")
     assert b'"calendar_feed":true' in response.body and TOKEN.encode() not in response.body
+
+
+@pytest.mark.gen_test
+async def test_an_unchanged_feed_answers_304_to_its_etag(http_client, base_url):
+    first = await get(http_client, base_url, f"/calendar.ics?token={TOKEN}")
+    etag = first.headers["Etag"]
+    try:
+        again = await http_client.fetch(f"{base_url}/calendar.ics?token={TOKEN}", headers={"If-None-Match": etag})
+    except HTTPClientError as exc:
+        again = exc.response
+    assert again.code == 304
+    assert all(e.decoded("DTSTAMP") == datetime(2026, 11, 1, 9, 0, 13, tzinfo=timezone.utc)
+               for e in events(first.body))  # the data's last_updated to the second (RFC 5545 has no fractions)
