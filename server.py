@@ -26,8 +26,9 @@ from handlers.images import (AvailableImagesHandler, ImageFileHandler, ImageRedi
 from handlers.trakt import SyncHandler
 from handlers.ops import HealthHandler, MetricsHandler, OpenApiHandler
 from handlers.watching import WatchingHandler, WatchingSocket
-from handlers.data import (ActivityHandler, FileHandler, IndexHandler, InsightsHandler, ListItemsHandler,
-                            SearchHandler, SummaryHandler, TypedCollectionHandler)
+from handlers.calendar import CalendarFeedHandler
+from handlers.data import (ActivityHandler, CalendarHandler, FileHandler, IndexHandler, InsightsHandler, ListItemsHandler,
+                           SearchHandler, SummaryHandler, TypedCollectionHandler, UpNextHandler)
 from services import resources
 from services.data import layout
 from services.config import Config, ConfigError, load_config
@@ -169,6 +170,9 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
         (r"/api/trakt/user/insights/?", InsightsHandler, common),
         (r"/api/trakt/user/summary/?", SummaryHandler, dict(common, watcher=services.watcher)),
         (r"/api/trakt/search/?", SearchHandler, common),
+        (r"/api/trakt/user/up-next/?", UpNextHandler, common),
+        (r"/api/trakt/user/calendar/?", CalendarHandler, common),
+        (r"/calendar\.ics", CalendarFeedHandler, common),
         (r"/api/watching/?", WatchingHandler, {"config": config, "watcher": services.watcher}),
         (r"/ws/watching", WatchingSocket, {"config": config, "watcher": services.watcher}),
         (r"/healthz", HealthHandler, {"config": config, "store": store, "folder": services.folder,

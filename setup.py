@@ -41,6 +41,9 @@ setup(
         # `trakt-watch sync`'s terminal bar: tqdm.contrib.logging prints log records above it;
         # that contrib module finds the console handler by its stream, so the major is pinned
         "tqdm>=4.66,<5",
+        # /calendar.ics: RFC 5545 folding, escaping and value types done by a maintained library, not by
+        # hand; 6 and 7 share the Calendar/Event/vDDDTypes API we use, 8 may not
+        "icalendar>=6,<8",
     ],
     extras_require={
         "test": [

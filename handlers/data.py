@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.base import ApiHandler
-from services.data.queries import COLLECTION, INSIGHTS, PAGE_DEFAULT, PAGE_LIMIT_DEFAULT, SEARCH
+from services.data.queries import (CALENDAR, COLLECTION, INSIGHTS, PAGE_DEFAULT, PAGE_LIMIT_DEFAULT, SEARCH,
+                                    UP_NEXT)
 from services.data.store import DataStore
 from services.watching.watcher import Watcher
 
@@ -96,3 +97,19 @@ class SummaryHandler(StoreHandler):
     def get(self) -> None:
         self.set_header("Cache-Control", "no-cache")  # what plays and its percentage change by the second
         self.write_json(self.store.summary(self.watcher.state()))
+
+
+class UpNextHandler(StoreHandler):
+    """Shows in progress with the next episode to watch; `include=completed` adds finished ones."""
+
+    async def get(self) -> None:
+        query = UP_NEXT.parse(self.request.query_arguments)
+        await self.write_cached(self.store.up_next(query["include"] == "completed"))
+
+
+class CalendarHandler(StoreHandler):
+    """Upcoming episodes and watchlist movie releases for `days` days from today (TIMEZONE)."""
+
+    async def get(self) -> None:
+        query = CALENDAR.parse(self.request.query_arguments)
+        await self.write_cached(self.store.calendar(query["days"]))

@@ -54,6 +54,7 @@ class Config:
     image_index_refresh_hours: float = 24.0
     timezone: str = ""
     trakt_client_secret: str = field(default="", repr=False)  # OAuth only (README "Signing in")
+    calendar_token: str = field(default="", repr=False)  # /calendar.ics?token=… (empty: the feed is off)
     trakt_auth_url: str = "https://auth.trakt.tv"
     # Beyond the contract's table: operational knobs a self-hoster may need.
     trust_proxy: bool = False
@@ -75,7 +76,8 @@ class Config:
 
     def secrets(self) -> list[str]:
         """Values that must never appear in a response or a log line."""
-        return [s for s in (self.trakt_api_key, self.tmdb_api_key, self.admin_token, self.trakt_client_secret) if s]
+        return [s for s in (self.trakt_api_key, self.tmdb_api_key, self.admin_token, self.trakt_client_secret,
+                            self.calendar_token) if s]
 
 
 # variable name -> (Config field, parser)
@@ -229,6 +231,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "IMAGE_INDEX_REFRESH_HOURS": ("image_index_refresh_hours", _positive_number(0.0001, allow_zero=True)),
     "TIMEZONE": ("timezone", _parse_timezone),
     "TRAKT_CLIENT_SECRET": ("trakt_client_secret", _parse_str),
+    "CALENDAR_TOKEN": ("calendar_token", _parse_str),
     "TRAKT_AUTH_URL": ("trakt_auth_url", _parse_url),
     "TRUST_PROXY": ("trust_proxy", _parse_bool),
     "LOG_FORMAT": ("log_format", _choice(LOG_FORMATS)),

@@ -19,7 +19,7 @@ import zlib
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import date, datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
@@ -30,6 +30,7 @@ from services import times
 from services.data import layout
 from services.data.insights import Insights, InsightsCollector
 from services.data.search import Catalogue, SearchIndex
+from services.data.upnext import UpNextView, build_shows, shift_air_dates, shift_release_dates
 from services.data.snapshots import dumps
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,7 @@ class Dataset:
     last_updated: str | None = None
     raw_files: dict[str, bytes] = field(default_factory=dict, repr=False)
     combined: dict[tuple[str, str], Body] = field(default_factory=dict, repr=False)  # type=all answers
+    upnext: UpNextView | None = None  # None when the snapshot has no show data
 
     def __post_init__(self) -> None:
         # One mapping per dataset: users may cache derived values keyed on its identity.
@@ -237,6 +239,7 @@ def build_dataset(root: Path | None, files: dict[str, bytes], *, is_demo: bool, 
     dataset.insights = collector.insights.result(times.parse(dataset.last_updated) or times.now(),
                                                  lambda stamp: _history_row(dataset, stamp))
     dataset.insights_bodies = {year: json_body(doc) for year, doc in dataset.insights.documents.items()}
+    dataset.upnext = _up_next_view(dataset, zone)
     return dataset
 
 
@@ -273,6 +276,37 @@ def _history_row(dataset: Dataset, watched_at: str) -> dict | None:
 
 
 _WATCHED_AT = re.compile(rb'"watched_at":\s*("[^"]*")')
+
+
+def _up_next_view(dataset: Dataset, zone_name: str) -> UpNextView | None:
+    """The shows' progress for up next and the calendar, from the watched shows, the show data and
+    the hidden shows (README "Up next and the calendar")."""
+    if layout.SHOW_SEASONS not in dataset.raw_files or layout.SHOW_SEASONS in dataset.problems:
+        return None
+
+    def document(endpoint: str) -> dict:
+        try:
+            parsed = dataset.documents[endpoint]
+        except (KeyError, ValueError):
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+
+    def rows(parsed: dict) -> list:
+        return parsed.get("data") if isinstance(parsed.get("data"), list) else []
+
+    seasons = document(layout.SHOW_SEASONS)
+    show_data = rows(seasons)
+    # Watchlist movies with release dates (the sync's extended=full copy), else the watchlist itself.
+    movies = rows(document(layout.CALENDAR_MOVIES)) or rows(document(layout.WATCHLIST["movies"]))
+    reference = (seasons.get("metadata") or {}).get("last_updated")
+    if dataset.is_demo and isinstance(reference, str):
+        try:  # the demo's air dates are relative to its own date: its upcoming fortnight starts today
+            days = (times.now().date() - date.fromisoformat(reference[:10])).days
+            show_data, movies = shift_air_dates(show_data, days), shift_release_dates(movies, days)
+        except ValueError:
+            pass
+    shows = build_shows(rows(document(layout.WATCHED["shows"])), show_data, rows(document(layout.SHOW_HIDDEN)))
+    return UpNextView(shows, movies, _zone(zone_name), zone_name or "system", dataset.last_updated)
 
 
 def _load_order(endpoint: str) -> tuple[int, str]:

@@ -23,6 +23,16 @@ LIST_ITEMS_SUFFIX = "_items.json"
 COMMENTS = "user/comments/all.json"
 RATINGS = "user/ratings/all.json"
 
+# Up next and the calendar (README "Up next and the calendar"): each watched show with its seasons,
+# episodes and status, the shows hidden from progress (signed in), and the watchlist movies with
+# their release dates. A snapshot may lack them
+# (an older sync, an import): then those routes answer 404 and everything else is served.
+SHOWS_DIR = "user/shows"
+SHOW_SEASONS = "user/shows/seasons.json"
+SHOW_HIDDEN = "user/shows/hidden.json"
+CALENDAR_MOVIES = "user/calendar/movies.json"
+UPNEXT_FILES = (SHOW_SEASONS, SHOW_HIDDEN, CALENDAR_MOVIES)
+
 # Every fixed file a complete snapshot has (list item files come on top, one per list).
 ALL_FIXED_FILES = (
     INDEX, PROFILE, STATS, *HISTORY.values(), *WATCHLIST.values(), *WATCHED.values(),

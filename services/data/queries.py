@@ -1,4 +1,5 @@
-"""Query parameters of the mirror's routes (README "API"): history, watched, watchlist, search, insights.
+"""Query parameters of the mirror's routes (README "API"): history, watched, watchlist, search, insights,
+up next, the calendar and its feed.
 
 Declared once here; handlers/data.py parses with them and services/ops/openapi.py documents them."""
 
@@ -39,4 +40,27 @@ INSIGHTS = Query((
     Param("year", f"A calendar year ({YEAR_MIN}-{YEAR_MAX}) in the configured TIMEZONE; left out: all time. "
                   "A year without plays answers zeros.",
           type="integer", minimum=YEAR_MIN, maximum=YEAR_MAX),
+))
+
+CALENDAR_DAYS_DEFAULT = 14
+CALENDAR_DAYS_MAX = 90
+CALENDAR_DAYS = Param("days", f"How many days from today (in TIMEZONE), 1-{CALENDAR_DAYS_MAX}.", type="integer",
+                      minimum=1, maximum=CALENDAR_DAYS_MAX, default=CALENDAR_DAYS_DEFAULT)
+
+UP_NEXT = Query((
+    Param("include", "completed: also the finished shows (next_episode null, aired_left 0).", choices=("completed",)),
+))
+
+CALENDAR = Query((CALENDAR_DAYS,))
+
+# The feed's secret (CALENDAR_TOKEN); checked before anything else, so a wrong token is a 404 whatever
+# the other parameters say.
+FEED_TOKEN = Param("token", "CALENDAR_TOKEN: without it, or with another value, the feed is 404.", max_length=500)
+FEED_TOKEN_ONLY = Query((FEED_TOKEN,))
+FEED = Query((
+    FEED_TOKEN,
+    Param("shows", "in-progress: only shows with aired episodes left; all: also the returning shows you are "
+                   "up to date with.", choices=("in-progress", "all"), default="all"),
+    Param("premieres", "1: only season and series premieres (no movies).", choices=("0", "1"), default="0"),
+    CALENDAR_DAYS,
 ))

@@ -26,6 +26,7 @@ from services.config import Config
 from services.data.dataset import ArrayFile, Body, Dataset, LazyDocuments, build_dataset, etag_of, json_body
 from services.errors import BrokenData, InvalidRequest, NotFound, NotReady
 from services.data.search import SearchIndex
+from services.data.upnext import UpNextView
 from services.data.snapshots import DataFolder, dumps
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class DataStore:
         self.load_error: str | None = None
         self._failure: str | None = None  # the cause last logged
         self.demo_fallback: str | None = None  # why the demo replaced synced data, while it does
+        self.clock: Callable[[], datetime] = times.now  # "now" of up next and the calendar (tests set it)
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -236,6 +238,7 @@ class DataStore:
         if dataset.is_demo:
             metadata["source"] = layout.SOURCE_DEMO
         metadata["demo"] = dataset.is_demo
+        metadata["calendar_feed"] = bool(self.config.calendar_token)  # whether /calendar.ics is on, never the token
         status = None if dataset.is_demo else self._sync_status()
         if status:
             metadata["sync"] = status
@@ -329,6 +332,29 @@ class DataStore:
     def search(self, query: str, kind: str, limit: int) -> dict:
         return self._require().search.search(query, kind, limit)
 
+    # --- up next and the calendar (README "Up next and the calendar") -------------------------
+    def _upnext(self) -> UpNextView:
+        dataset = self._require()
+        if layout.SHOW_SEASONS in dataset.problems:
+            raise BrokenData(f"Data file is damaged: {dataset.problems[layout.SHOW_SEASONS]}")
+        if dataset.upnext is None:
+            raise NotFound(f"Data not found: {layout.SHOW_SEASONS} has not been synced")
+        return dataset.upnext
+
+    def up_next(self, include_completed: bool) -> Body:
+        view = self._upnext()
+        return view.cached(("up-next", include_completed), self.clock(),
+                           lambda now: json_body(view.up_next_document(now, include_completed)))
+
+    def calendar(self, days: int) -> Body:
+        view = self._upnext()
+        return view.cached(("calendar", days), self.clock(), lambda now: json_body(view.calendar_document(now, days)))
+
+    def calendar_rows(self, days: int, *, in_progress_only: bool, premieres_only: bool) -> list[dict]:
+        """The calendar's rows for the .ics feed (filters of README "Calendar feed")."""
+        return self._upnext().calendar_rows(self.clock(), days, in_progress_only=in_progress_only,
+                                            premieres_only=premieres_only)
+
 
 def _combine(movies: Body, shows: Body) -> Body:
     return Body.joined((b'{"movies":', movies, b',"shows":', shows, b"}"),
@@ -343,7 +369,7 @@ def _list_files(root: Path) -> tuple[tuple, list[str], dict[str, str]]:
     endpoints: list[str] = []
     unusable: dict[str, str] = {}
     stats: list[tuple] = []
-    for endpoint in layout.ALL_FIXED_FILES:
+    for endpoint in (*layout.ALL_FIXED_FILES, *layout.UPNEXT_FILES):
         problem = _unusable(root / endpoint, endpoint)
         if problem is None:
             endpoints.append(endpoint)

@@ -25,6 +25,7 @@ from services import times
 from services.data import layout
 from services.data.snapshots import write_flat_folder
 from services.demo import artwork as demo_images
+from services.demo import shows as demo_shows
 from services.demo.account import ANCHOR, USERNAME, DemoAccount, validate_scale
 from services.demo.curation import Curation
 from services.images.naming import season_path, title_path
@@ -58,6 +59,7 @@ class _Builder(Curation):
             files[layout.list_items_endpoint(slug)] = items
         files[layout.COMMENTS] = comments
         files[layout.RATINGS] = ratings
+        files.update(demo_shows.show_files(watched_shows, watchlist["movies"], ANCHOR))  # up next and the calendar
         return DemoAccount(username=USERNAME,
                            last_updated=times.iso_offset(ANCHOR), files=files)
 

@@ -12,7 +12,7 @@ import copy
 from typing import Any
 
 from services.data.layout import SLUG_PATTERN
-from services.data.queries import COLLECTION, INSIGHTS, SEARCH
+from services.data.queries import CALENDAR, COLLECTION, FEED, INSIGHTS, SEARCH, UP_NEXT
 from services.images.queries import IMAGE
 from services.query import Param, Query
 
@@ -312,6 +312,42 @@ SCHEMAS: dict[str, Any] = {
             "next_up": {"type": ["object", "null"], "description": "Null until up next is known."},
         },
     },
+    "UpNext": {
+        "type": "object", "required": ["metadata", "data"],
+        "properties": {
+            "metadata": {"type": "object", "required": ["last_updated", "timezone", "count"]},
+            "data": {"type": "array", "items": {
+                "type": "object",
+                "required": ["show", "next_episode", "aired_left", "last_watched_at", "status"],
+                "properties": {
+                    "show": {"type": "object"},
+                    "next_episode": {"anyOf": [{"type": "null"}, {
+                        "type": "object", "required": ["season", "number", "title", "first_aired", "runtime"]}]},
+                    "aired_left": {"type": "integer", "minimum": 0},
+                    "aired": {"type": "integer", "minimum": 0},
+                    "watched": {"type": "integer", "minimum": 0},
+                    "last_watched_at": {"type": ["string", "null"]},
+                    "status": {"type": ["string", "null"]},
+                }}},
+        },
+    },
+    "Calendar": {
+        "type": "object", "required": ["metadata", "data"],
+        "properties": {
+            "metadata": {"type": "object", "required": ["timezone", "count", "days", "start_date", "end_date"]},
+            "data": {"type": "array", "items": {
+                "type": "object", "required": ["type", "first_aired", "date", "local_time", "title", "runtime",
+                                               "premiere", "finale"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["episode", "movie"]},
+                    "first_aired": {"type": ["string", "null"], "description": "UTC; null for a movie release"},
+                    "date": {"type": "string", "description": "the day in TIMEZONE"},
+                    "local_time": {"type": ["string", "null"], "description": "HH:MM in TIMEZONE"},
+                    "show": {"type": "object"}, "movie": {"type": "object"}, "episode": {"type": "object"},
+                    "premiere": {"type": "boolean"}, "finale": {"type": "boolean"},
+                }}},
+        },
+    },
     "Health": {
         "type": "object",
         "required": ["status", "data_age_seconds", "last_sync", "watcher", "reasons", "demo"],
@@ -353,6 +389,25 @@ PATHS: dict[str, Any] = {
     "/api/trakt/user/watched": _data_get("Watched movies and shows with play counts", _ref("Collection"),
                                          "trakt", _parameters(COLLECTION)),
     "/api/trakt/user/watchlist": _data_get("Watchlist", _ref("Collection"), "trakt", _parameters(COLLECTION)),
+    "/api/trakt/user/up-next": _data_get(
+        "Shows in progress with the next episode to watch, newest last_watched_at first", _ref("UpNext"), "trakt",
+        _parameters(UP_NEXT)),
+    "/api/trakt/user/calendar": _data_get(
+        "Upcoming episodes of watched shows and watchlist movie releases, by day in TIMEZONE", _ref("Calendar"),
+        "trakt", _parameters(CALENDAR)),
+    "/calendar.ics": {"get": {
+        "summary": "The calendar as an RFC 5545 feed for calendar apps (CALENDAR_TOKEN in the URL)",
+        "tags": ["trakt"],
+        "parameters": _parameters(FEED),
+        "responses": {
+            "200": {"description": "The feed: one event per calendar row, each with a stable UID.",
+                    "content": {"text/calendar": {"schema": {"type": "string"}}}},
+            "304": {"description": "Not modified (If-None-Match matched)."},
+            "400": _error("A filter is invalid (only once the token matched)."),
+            "404": _error("CALENDAR_TOKEN is not set, or `token` is missing or wrong; or no show data is synced."),
+            "503": DATA_ERRORS["503"],
+        },
+    }},
     "/api/trakt/user/activity": {"get": {
         "summary": "Plays per month and weekday x hour heatmap", "tags": ["trakt"],
         "responses": {"200": _json(_ref("Activity"), "Activity statistics."),

@@ -25,6 +25,7 @@ from services.trakt.auth import LOST, SIGNED_IN, TokenManager
 from services.trakt.client import SIGNED_IN_USER, RequestBudget, RetryPolicy, TraktClient, TraktError
 from services.trakt.fetch import write_snapshot
 from services.trakt.incremental import STATE_FILE, plan_sync
+from services.trakt.shows import fetch_show_data
 from services.trakt.lock import LOCK_FILE, ProcessLock
 from services.trakt.progress import SyncProgress
 from services.trakt.report import (
@@ -377,6 +378,8 @@ class SyncService:
                     signed_in=self._is_signed_in(client), force_full=full,
                     full_interval_hours=self.config.sync_full_interval_hours,
                     on_fetched=lambda name, total: self._progress(progress, "fetch", report, name, total))
+                if plan.commit:  # up next's show data: cached per show, only with something to commit
+                    plan.files.update(await fetch_show_data(client, user, report, self.folder.served_root()))
         finally:
             report.http = dict(client.totals.__dict__)
             await client.close()

@@ -68,6 +68,7 @@ async function main() {
   for (const id of ["history", "watchlist", "watched"]) {
     lazySection(id, async () => (await collections()).renderCollections(id, index));
   }
+  lazySection("upnext", async () => (await import("./upnext.js")).renderUpNext(index));
   lazySection("lists", async () => (await import("./lists.js")).renderLists());
   lazySection("comments", async () => (await import("./comments.js")).renderComments());
   await Promise.allSettled([index, stats, shown]);

@@ -74,7 +74,7 @@ def test_bundled_copy_stays_small():
 
 def test_every_contract_file_is_present_and_wrapped(bundled):
     lists = bundled[layout.LISTS]["data"]
-    expected = set(layout.ALL_FIXED_FILES) | {layout.list_items_endpoint(x["ids"]["slug"]) for x in lists}
+    expected = set(layout.ALL_FIXED_FILES) | set(layout.UPNEXT_FILES) | {layout.list_items_endpoint(x["ids"]["slug"]) for x in lists}
     assert expected == set(bundled)
     for endpoint, document in bundled.items():
         assert set(document) == {"metadata", "data"}

@@ -297,7 +297,15 @@ class FakeAccount:
             else:
                 page = min(limit, PROGRESS_MAX_LIMIT) if key == "watched/shows" else limit
                 total += max(1, math.ceil(n / page))
-        return total
+        return total + self.show_data_requests(limit, watched_variant)
+
+    def show_data_requests(self, limit: int = MAX_LIMIT, watched_variant: str = "2026") -> int:
+        """What a first sync spends on up next's show data: the watched shows with extended=full,
+        one request per show for its seasons (a later sync of unchanged shows: none), and the
+        watchlist movies with extended=full (their release dates)."""
+        pages = 1 if watched_variant == "legacy" else max(1, math.ceil(len(self.watched_shows) / limit))
+        releases = max(1, math.ceil(len(self.watchlist_of("movies")) / limit))  # watchlist movies, extended=full
+        return pages + len(self.watched_shows) + releases
 
 
 @dataclass
@@ -335,6 +343,8 @@ class FakeTrakt(LoopbackServer):
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self.in_flight = 0  # requests being answered now (a dropped one stays counted)
+        self.show_updated_at: dict[int, str] = {}  # trakt id -> the show's updated_at (see full_show)
+        self.show_clock = datetime(2026, 6, 1, tzinfo=UTC)  # "now" of the seasons' air dates
         self.max_in_flight = 0
         self._init_activities()
 
@@ -575,6 +585,8 @@ class FakeTrakt(LoopbackServer):
     def resolve(self, path: str, query: dict[str, str]) -> tuple[str | None, Any]:
         """(endpoint key for pagination or None for an object, data) — raises KeyError for 404."""
         parts = [p for p in path.strip("/").split("/") if p]
+        if parts[:1] == ["shows"]:
+            return self.resolve_show(parts[1:], query)
         if len(parts) < 2 or parts[0] != "users" or parts[1] != self.account.username:
             raise KeyError(path)
         account = self.account
@@ -597,11 +609,15 @@ class FakeTrakt(LoopbackServer):
         if head == "watched" and len(tail) == 1 and tail[0] == "movies":
             return "watched/movies", at_level(account.watched_movies, "movie", _extended(query))
         if head == "watched" and len(tail) == 1 and tail[0] == "shows":
-            return "watched/shows", at_level(self._watched_shows(_extended(query)), "show", _extended(query))
+            extended = _extended(query)
+            rows = at_level(self._watched_shows(extended), "show", extended)
+            # The show's status and updated_at (up next's cache key) only where the tests of up next
+            # ask for them: the watched shows with extended=full alone.
+            return "watched/shows", rows if "progress" in extended else self.with_full_shows(rows, extended)
         if head == "watchlist" and not tail:
             return "watchlist", account.watchlist_of("all")
         if head == "watchlist" and len(tail) == 1 and tail[0] in ("movies", "shows"):
-            return f"watchlist/{tail[0]}", account.watchlist_of(tail[0])
+            return f"watchlist/{tail[0]}", self.with_full_movies(account.watchlist_of(tail[0]), _extended(query))
         if head == "lists" and not tail:
             return "lists", account.lists
         if head == "lists" and len(tail) == 2 and tail[1] == "items":
@@ -644,6 +660,69 @@ class FakeTrakt(LoopbackServer):
         if with_seasons:
             return self.account.watched_shows
         return [{k: v for k, v in row.items() if k != "seasons"} for row in self.account.watched_shows]
+
+
+    # --- shows: seasons with episodes, full show objects (up next and the calendar) ------------------
+    # Each watched show's seasons are its watched episodes (all of them), plus, for every third
+    # show, one aired episode not yet watched and one airing a week after `show_clock`. A show's
+    # `updated_at` is SHOW_UPDATED_AT unless `show_updated_at[trakt id]` says otherwise.
+    SHOW_UPDATED_AT = "2026-01-01T00:00:00.000Z"
+
+    def show_row(self, trakt_id: int) -> dict:
+        for row in self.account.watched_shows:
+            if row["show"]["ids"]["trakt"] == trakt_id:
+                return row
+        raise KeyError(trakt_id)
+
+    def full_show(self, show: dict) -> dict:
+        trakt_id = show["ids"]["trakt"]
+        return dict(show, status="returning series" if trakt_id % 2 else "ended", runtime=45,
+                    updated_at=self.show_updated_at.get(trakt_id, self.SHOW_UPDATED_AT))
+
+    def with_full_shows(self, rows: list, extended: set[str]) -> list:
+        if "full" not in extended:
+            return rows
+        return [dict(row, show=self.full_show(row["show"])) for row in rows]
+
+    def with_full_movies(self, rows: list, extended: set[str]) -> list:
+        """With extended=full a movie has its `released` date: trakt id % 20 - 5 days from `show_clock`."""
+        if "full" not in extended:
+            return rows
+        return [dict(row, movie=self.full_movie(row["movie"])) if "movie" in row else row for row in rows]
+
+    def full_movie(self, movie: dict) -> dict:
+        released = self.show_clock.date() + timedelta(days=movie["ids"]["trakt"] % 20 - 5)
+        return dict(movie, released=released.isoformat(), runtime=100, overview="…")
+
+    def seasons_of(self, trakt_id: int) -> list:
+        row = self.show_row(trakt_id)
+        now = self.show_clock
+        seasons = []
+        for season in row["seasons"]:
+            count = len(season["episodes"])
+            episodes = [{"season": season["number"], "number": n, "title": f"Episode {n}",
+                         "first_aired": _iso(datetime(2019, 1, 1, 2, tzinfo=UTC) + timedelta(days=7 * n)),
+                         "runtime": 45, "overview": "…", "rating": 7.5,
+                         "ids": {"trakt": trakt_id * 1000 + season["number"] * 50 + n}} for n in range(1, count + 1)]
+            seasons.append({"number": season["number"], "ids": {"trakt": trakt_id * 100 + season["number"]},
+                            "episodes": episodes})
+        if trakt_id % 3 == 0 and seasons:
+            last = seasons[-1]
+            for when in (now - timedelta(days=3), now + timedelta(days=7)):
+                number = len(last["episodes"]) + 1
+                last["episodes"].append({"season": last["number"], "number": number, "title": f"Episode {number}",
+                                         "first_aired": _iso(when), "runtime": 45,
+                                         "ids": {"trakt": trakt_id * 1000 + last["number"] * 50 + number}})
+        return seasons
+
+    def resolve_show(self, parts: list[str], query: dict[str, str]) -> tuple[str | None, Any]:
+        """`/shows/{id}/seasons` (episodes only with extended=episodes): a list, not paginated."""
+        if len(parts) != 2 or parts[1] != "seasons" or not parts[0].isdigit():
+            raise KeyError("/".join(parts))
+        seasons = self.seasons_of(int(parts[0]))
+        if "episodes" not in _extended(query):
+            seasons = [{k: v for k, v in season.items() if k != "episodes"} for season in seasons]
+        return None, seasons
 
 
 class _FakeTraktHandler(tornado.web.RequestHandler):

@@ -25,6 +25,7 @@ from tests.helpers.process import serve_process
 
 MAX_EXAMPLES = 12
 CLI_MAX_EXAMPLES = 20  # per operation and phase; the coverage phase adds its own boundary cases
+FEED_TOKEN = "fuzz-feed-token"  # CALENDAR_TOKEN of the served demo
 CLI_SEED = 1  # the same cases on every run, so a failure reproduces
 
 SCHEMA = schemathesis.openapi.from_dict(openapi_document())
@@ -80,7 +81,8 @@ def demo_data_url(tmp_path_factory, demo_account):
     """`server.py serve` on a copy of the demo account and nothing else: no sync can change its ids."""
     workdir = tmp_path_factory.mktemp("fuzz-cli")
     data = shutil.copytree(demo_account, workdir / "data")
-    with serve_process(workdir, {"DATA_DIR": str(data), "LOG_LEVEL": "WARNING"}) as server:
+    with serve_process(workdir, {"DATA_DIR": str(data), "LOG_LEVEL": "WARNING",
+                                 "CALENDAR_TOKEN": FEED_TOKEN}) as server:
         yield server.url, data, workdir
         log = server.log()
     assert "Traceback" not in log, log
@@ -92,7 +94,7 @@ def test_schemathesis_run_with_every_check_over_get_finds_nothing(demo_data_url)
     It finds nothing: no 5xx, no answer off the document, no valid request refused, no invalid
     one accepted, no operation the run could not reach (a warning fails too)."""
     url, data, workdir = demo_data_url
-    ids = real_ids(data)
+    ids = dict(real_ids(data), tokens=[FEED_TOKEN])  # so the feed is reached, not only its 404
     config = workdir / "schemathesis.toml"
     config.write_text("\n".join([
         *(f"[dictionaries.{name}]\nvalues = {json.dumps(values)}" for name, values in ids.items()),
@@ -100,6 +102,7 @@ def test_schemathesis_run_with_every_check_over_get_finds_nothing(demo_data_url)
         '"path.id" = { dictionary = "lists", probability = 0.5 }',
         '"path.path" = { dictionary = "images", probability = 0.5 }',
         '"query.tmdb_id" = { dictionary = "tmdb", probability = 0.5 }',
+        '"query.token" = { dictionary = "tokens", probability = 0.5 }',
     ]) + "\n")
     result = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{url}/api/openapi.json",

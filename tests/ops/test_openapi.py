@@ -82,6 +82,7 @@ def test_contract_routes_are_all_documented():
         ("/api/trakt/user/ratings", "get"), ("/api/trakt/user/activity", "get"),
         ("/api/trakt/sync", "get"), ("/api/trakt/sync", "post"),
         ("/api/trakt/user/insights", "get"), ("/api/trakt/user/summary", "get"),
+        ("/api/trakt/user/up-next", "get"), ("/api/trakt/user/calendar", "get"), ("/calendar.ics", "get"),
     }
     assert {(p, m) for p, ops in paths.items() for m in ops} == expected
 

@@ -27,7 +27,7 @@ from services.trakt.client import RequestBudget, RetryPolicy, TraktClient, Trakt
 from services.trakt.oauth import Token
 from services.trakt.report import read_last_attempt
 from services.trakt.service import missing_settings
-from tests.fakes.trakt import PRIVATE_MODES, FakeAccount, FakeTrakt
+from tests.fakes.trakt import PRIVATE_MODES, FakeAccount, FakeTrakt, at_level
 from tests.fakes.trakt_oauth import CLIENT_ID, CLIENT_SECRET, FakeTraktOAuth
 
 USER = "fakeuser"
@@ -107,7 +107,8 @@ def assert_mirrors_the_private_account(config: Config, account: FakeAccount) -> 
     assert profile["metadata"]["username"] == USER
     assert served(config, layout.HISTORY["movies"])["data"] == account.history_movies
     assert served(config, layout.HISTORY["shows"])["data"] == account.history_shows
-    assert served(config, layout.WATCHED["shows"])["data"] == account.watched_shows
+    # watched titles are mirrored with their details (runtime, genres...: README "Insights")
+    assert served(config, layout.WATCHED["shows"])["data"] == at_level(account.watched_shows, "show", {"full"})
     assert served(config, layout.WATCHLIST["all"])["data"] == account.watchlist_of("all")
     assert served(config, layout.LISTS)["data"] == account.lists
     assert served(config, layout.RATINGS)["data"] == account.ratings

@@ -117,9 +117,11 @@ def assert_mirrors(config: Config, account: FakeAccount) -> Path:
         assert document["metadata"]["source"] == layout.SOURCE_TRAKT
         assert document["metadata"]["username"] == USER
     index = read_json(root / layout.INDEX)["data"]
-    assert index["files"] == {endpoint: layout.item_count(data) for endpoint, data in expected.items()}
+    show_data = {layout.SHOW_SEASONS: len(account.watched_shows),  # up next: services/trakt/shows.py
+                 layout.CALENDAR_MOVIES: len(account.watchlist_of("movies"))}
+    assert index["files"] == {**{endpoint: layout.item_count(data) for endpoint, data in expected.items()}, **show_data}
     on_disk = {str(p.relative_to(root)) for p in (root / "user").rglob("*.json")}
-    assert on_disk == set(expected)
+    assert on_disk == set(expected) | set(show_data)
     return root
 
 
@@ -133,7 +135,9 @@ def pages(rows: int, size: int) -> int:
     return max(1, math.ceil(rows / size))
 
 
-@pytest.mark.parametrize("variant, expected_total", [("2026", 110), ("legacy", 94)])
+# + the show data of up next: watched shows with extended=full (3 pages of 250; legacy: 1), 600 shows' seasons
+# and the watchlist movies with extended=full (1 page)
+@pytest.mark.parametrize("variant, expected_total", [("2026", 110 + 3 + 600 + 1), ("legacy", 94 + 1 + 600 + 1)])
 @pytest.mark.gen_test(timeout=60)
 async def test_large_account_is_mirrored_completely_in_the_minimum_number_of_requests(
         tmp_path, variant, expected_total):
@@ -143,8 +147,9 @@ async def test_large_account_is_mirrored_completely_in_the_minimum_number_of_req
     fake.watched_variant = variant  # 2026: watched lists paginated; legacy: each sent whole, no headers
     url = await fake.start()
     try:
+        # ~700 requests: more than TRAKT_RATE_LIMIT allows in 5 minutes, which this test is not about
         config = replace(Config(), trakt_api_key="test-key", trakt_username=USER, trakt_api_url=url,
-                         data_dir=tmp_path / "data", sync_interval_hours=0)
+                         data_dir=tmp_path / "data", sync_interval_hours=0, trakt_rate_limit=5000)
         report = await make_service(config).run_once(full=True)
     finally:
         await fake.stop()
@@ -164,13 +169,14 @@ async def test_large_account_is_mirrored_completely_in_the_minimum_number_of_req
         expected["watched/shows"] = pages(sizes["watched/shows"], PROGRESS_PAGE)
     else:
         expected["watched/movies"] = expected["watched/shows"] = 1
-    expected.update({"profile": 1, "stats": 1})
+    expected.update({"profile": 1, "stats": 1, "shows/seasons": len(account.watched_shows), "calendar/movies": 1,
+                     "shows/updated": 1 if variant == "legacy" else pages(sizes["watched/shows"], PAGE)})
     expected.update({f"lists/{lst['ids']['slug']}": pages(len(account.list_items[lst["ids"]["trakt"]]), PAGE)
                      for lst in account.lists})
     assert {name: entry.requests for name, entry in report.endpoints.items()} == expected
     assert fake.count() == report.totals()["requests"] == sum(expected.values()) == expected_total
     assert account.minimum_requests(PAGE, variant) == expected_total  # what bench/sync.py compares with
-    assert fake.count("/watched/shows") == (6 if variant == "2026" else 1)
+    assert fake.count("/watched/shows") == (6 + 3 if variant == "2026" else 1 + 1)
     assert report.totals()["retries"] == 0 and report.warnings == []
     assert report.endpoints["history/shows"].item_count_reported == report.endpoints["history/shows"].items == 6667
 
@@ -180,7 +186,8 @@ async def test_watched_shows_are_asked_for_with_extended_progress_and_keep_their
     report = await make_service(sync_config).run_once(full=True)
     assert report.outcome == "success", report.error
     queries = [query for _, path, query in fake.requests if path == f"/users/{USER}/watched/shows"]
-    assert queries == [{"extended": "progress,full", "page": "1", "limit": "250"}]
+    assert queries == [{"extended": "progress,full", "page": "1", "limit": "250"},
+                       {"extended": "full", "page": "1", "limit": "250"}]  # the second: up next's show data
     root = DataFolder(sync_config.data_dir).served_root()
     shows = read_json(root / layout.WATCHED["shows"])["data"]
     assert [len(show["seasons"]) for show in shows] == [len(show["seasons"]) for show in account.watched_shows]
@@ -212,8 +219,8 @@ async def test_every_request_asks_for_pages_of_250_and_the_full_profile(fake, ac
     report = await make_service(sync_config).run_once(full=True)
     assert report.outcome == "success"
     for _, path, query in fake.requests:
-        if path in (f"/users/{USER}", f"/users/{USER}/stats"):
-            continue
+        if path in (f"/users/{USER}", f"/users/{USER}/stats") or path.startswith("/shows/"):
+            continue  # objects, and each show's seasons (one list, not paginated)
         assert query["limit"] == "250" and query["page"] == "1", path
     profile_queries = [q for _, p, q in fake.requests if p == f"/users/{USER}"]
     assert profile_queries == [{"extended": "full"}]
@@ -242,7 +249,8 @@ async def test_snapshot_carries_its_report_and_the_status_files_are_written(fake
     root = assert_mirrors(sync_config, fake.account)
     inside = read_json(root / "sync_report.json")
     assert inside["outcome"] == "success" and inside["snapshot"] == root.name == report.snapshot
-    assert set(inside["endpoints"]) == {*FIXED_NAMES, *(f"lists/{lst['ids']['slug']}" for lst in fake.account.lists)}
+    assert set(inside["endpoints"]) == {*FIXED_NAMES, *(f"lists/{lst['ids']['slug']}" for lst in fake.account.lists),
+                                        "shows/updated", "shows/seasons", "calendar/movies"}
     last = read_last_attempt(DataFolder(sync_config.data_dir))
     assert last["outcome"] == "success" and last["finished_at"] and last["totals"]["requests"] == fake.count()
     status = read_sync_status(DataFolder(sync_config.data_dir))
@@ -471,7 +479,8 @@ async def test_schedule_waits_for_the_interval_after_a_recent_success(fake, sync
     await service.start()
     await asyncio.sleep(0.2)
     await service.stop()
-    assert fake.count() == 12 + 3  # only the first sync ran: the fixed files and 3 lists, one page each
+    # only the first sync ran: the fixed files and 3 lists, one page each, and up next's show data
+    assert fake.count() == 12 + 3 + fake.account.show_data_requests()
 
 
 # README "Sync", Schedule: "plus 10–120 s of jitter", "a failed run is retried within the hour".
