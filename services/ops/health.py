@@ -48,8 +48,6 @@ class Health:
     reasons: list[str] = field(default_factory=list)
 
 
-# services/times.py reads every timestamp; the name stays for the sync's `_timestamp`, which imports it.
-parse_time = times.parse
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -91,7 +89,7 @@ def compute_health(
     if demo_fallback:
         reasons.append(demo_fallback)
 
-    last_updated = parse_time(data_last_updated)
+    last_updated = times.parse(data_last_updated)
     age = max(0.0, (now - last_updated).total_seconds()) if last_updated else None
 
     sync = sync or SyncSummary()
@@ -144,8 +142,8 @@ def summarize_sync(status: dict[str, Any] | None, running: bool = False) -> Sync
     """`read_sync_status()`'s dict (plus whether a sync runs in this process) as a SyncSummary."""
     status = status or {}
     return SyncSummary(
-        last_attempt_at=parse_time(status.get("last_attempt_at")),
-        last_success_at=parse_time(status.get("last_success_at")),
+        last_attempt_at=times.parse(status.get("last_attempt_at")),
+        last_success_at=times.parse(status.get("last_success_at")),
         last_outcome=status.get("last_attempt_outcome"),
         last_error=status.get("last_error"),
         running=bool(running or status.get("running")),

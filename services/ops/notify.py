@@ -38,8 +38,9 @@ class SystemdNotifier:
         try:
             # One socket for the process's life: a process out of file descriptors must still be
             # able to ping the watchdog, or systemd would restart a server that is only busy.
-            if self._socket is None:
-                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            if self._socket is None:  # non-blocking: a full queue at systemd never stalls the event loop
+                self._socket = socket.socket(socket.AF_UNIX,
+                                             socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
             self._socket.sendto(payload, self.address)
         except OSError as exc:
             if not self._failed:  # say it once, not every watchdog interval

@@ -16,7 +16,7 @@ from typing import TextIO
 from services.config import Config
 from services.data.snapshots import DataFolder
 from services.trakt.auth import LOST, TokenManager
-from services.trakt.client import RequestBudget, RetryPolicy
+from services.trakt.client import REQUEST_TIMEOUT_SECONDS, RequestBudget, RetryPolicy
 from services.trakt.progress import TerminalProgress
 from services.trakt.service import ImageDownloader, SyncService, missing_settings
 
@@ -35,7 +35,7 @@ def load_image_downloader() -> ImageDownloader | None:
 
 async def run_sync_command(config: Config, images: bool | None = None, *,
                            stdout: TextIO | None = None, stderr: TextIO | None = None,
-                           retry: RetryPolicy | None = None, request_timeout: float = 30.0,
+                           retry: RetryPolicy | None = None, request_timeout: float = REQUEST_TIMEOUT_SECONDS,
                            full: bool = False) -> int:
     """`trakt-watch sync [--full]`: 0 a snapshot was committed (or an incremental check found
     nothing new), 1 the sync failed, 2 configuration error.

@@ -168,6 +168,27 @@ class PagedResult:
 
 
 # --- the client ------------------------------------------------------------------------------
+# README "Sync": each request may take 30 s; 4 requests are in flight at once.
+REQUEST_TIMEOUT_SECONDS = 30.0
+MAX_CONCURRENCY = 4
+
+
+def trakt_session(config: Config, timeout: float) -> aiohttp.ClientSession:
+    """An HTTP session that sends the headers Trakt requires on every request, OAuth included
+    (a missing User-Agent is refused by Trakt's firewall, a missing Content-Type with 412)."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=timeout, connect=min(10.0, timeout)),
+        headers={
+            "Content-Type": "application/json",
+            "trakt-api-version": "2",
+            "trakt-api-key": config.trakt_api_key,
+            "User-Agent": USER_AGENT,
+        },
+        json_serialize=ujson.dumps,
+        raise_for_status=False,
+    )
+
+
 class TraktClient:
     """Trakt API v2 over one aiohttp session; `start()` before use, `close()` after.
 
@@ -176,8 +197,8 @@ class TraktClient:
     """
 
     def __init__(self, config: Config, *, budget: RequestBudget | None = None,
-                 retry: RetryPolicy | None = None, timeout: float = 30.0,
-                 max_concurrency: int = 4, auth: TokenManager | None = None) -> None:
+                 retry: RetryPolicy | None = None, timeout: float = REQUEST_TIMEOUT_SECONDS,
+                 max_concurrency: int = MAX_CONCURRENCY, auth: TokenManager | None = None) -> None:
         if not config.trakt_api_key:
             raise ValueError("TRAKT_API_KEY is not set")
         if timeout <= 0:
@@ -197,17 +218,7 @@ class TraktClient:
     async def start(self) -> None:
         """Open the HTTP session (idempotent)."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout, connect=min(10.0, self.timeout)),
-                headers={
-                    "Content-Type": "application/json",
-                    "trakt-api-version": "2",
-                    "trakt-api-key": self.config.trakt_api_key,
-                    "User-Agent": USER_AGENT,
-                },
-                json_serialize=ujson.dumps,
-                raise_for_status=False,
-            )
+            self._session = trakt_session(self.config, self.timeout)
 
     async def close(self) -> None:
         """Close the HTTP session (idempotent)."""

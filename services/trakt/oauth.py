@@ -23,7 +23,7 @@ import aiohttp
 import ujson
 
 from services.config import Config
-from services.trakt.client import USER_AGENT, TraktError
+from services.trakt.client import TraktError, trakt_session
 
 log = logging.getLogger("trakt_watch.auth")
 
@@ -147,17 +147,7 @@ class OAuthClient:
 
     async def start(self) -> None:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout, connect=min(10.0, self.timeout)),
-                headers={
-                    "Content-Type": "application/json",
-                    "User-Agent": USER_AGENT,
-                    "trakt-api-key": self.config.trakt_api_key,
-                    "trakt-api-version": "2",
-                },
-                json_serialize=ujson.dumps,
-                raise_for_status=False,
-            )
+            self._session = trakt_session(self.config, self.timeout)
 
     async def close(self) -> None:
         if self._session is not None:

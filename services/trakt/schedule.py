@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import Any
 
+from services import times
 from services.data.snapshots import DataFolder
 from services.trakt.report import read_sync_status
 
@@ -26,7 +26,7 @@ def first_delay(folder: DataFolder, interval_seconds: float, *,
     if folder.served_root() is None:
         return 0.0
     jitter = min(uniform(*FIRST_RUN_JITTER_SECONDS), interval_seconds)
-    last_success = _timestamp(read_sync_status(folder).get("last_success_at"))
+    last_success = times.to_epoch(read_sync_status(folder).get("last_success_at"))
     if last_success is None:
         return jitter
     return max(0.0, last_success + interval_seconds - now()) + jitter
@@ -37,8 +37,3 @@ def delay_after(succeeded: bool, interval_seconds: float) -> float:
     return interval_seconds if succeeded else min(interval_seconds, RETRY_AFTER_FAILURE_SECONDS)
 
 
-def _timestamp(value: Any) -> float | None:
-    from services.ops.health import parse_time
-
-    parsed = parse_time(value)
-    return parsed.timestamp() if parsed else None

@@ -22,7 +22,8 @@ from services.data.snapshots import DataFolder
 from services.errors import Conflict, NotReady
 from services.trakt import schedule
 from services.trakt.auth import LOST, SIGNED_IN, TokenManager
-from services.trakt.client import SIGNED_IN_USER, RequestBudget, RetryPolicy, TraktClient, TraktError
+from services.trakt.client import (MAX_CONCURRENCY, REQUEST_TIMEOUT_SECONDS, SIGNED_IN_USER, RequestBudget, RetryPolicy,
+                                   TraktClient, TraktError)
 from services.trakt.fetch import write_snapshot
 from services.trakt.incremental import STATE_FILE, plan_sync
 from services.trakt.shows import fetch_show_data
@@ -71,9 +72,9 @@ class SyncService:
                  on_finished: Callable[[dict], Any] | None = None,
                  images: ImageDownloader | None = None,
                  retry: RetryPolicy | None = None,
-                 request_timeout: float = 30.0,
+                 request_timeout: float = REQUEST_TIMEOUT_SECONDS,
                  budget: RequestBudget | None = None,
-                 max_concurrency: int = 4,
+                 max_concurrency: int = MAX_CONCURRENCY,
                  auth: TokenManager | None = None,
                  on_data_changed: Callable[[list[str], str], Any] | None = None,
                  signed_in: Callable[[], bool] | None = None,
@@ -138,8 +139,11 @@ class SyncService:
 
     async def start(self) -> None:
         """Clean up after a killed sync and start the schedules when configured."""
-        await asyncio.to_thread(self._remove_partials_if_idle)
-        self.last_report = await asyncio.to_thread(read_last_attempt, self.folder)
+        try:
+            await asyncio.to_thread(self._remove_partials_if_idle)
+            self.last_report = await asyncio.to_thread(read_last_attempt, self.folder)
+        except OSError as exc:  # an unreadable DATA_DIR: /healthz says so; the server still starts
+            log.warning("cannot read the sync state in %s: %s", self.folder.root, exc.strerror or exc)
         if self.scheduled and self._scheduler is None:
             self._scheduler = asyncio.create_task(self._schedule(), name="sync-schedule")
         if self.checks_scheduled and self._checker is None:

@@ -240,8 +240,9 @@ async def test_a_private_account_syncs_completely_from_the_command_line_when_sig
     assert await run_sync_command(config, images=False, stdout=out, stderr=err, retry=FAST_RETRY) == 0, err.getvalue()
     assert_mirrors_the_private_account(config, account)
     paths = [path for _, path, _ in fake.requests]
-    # The account's own data through `me`; the incremental state comes from /sync/last_activities.
-    assert paths and all(path in ("/users/me", "/sync/last_activities") or path.startswith("/users/me/")
+    # The account's own data through `me`; the incremental state comes from /sync/last_activities,
+    # up next's seasons from each show's own path.
+    assert paths and all(path in ("/users/me", "/sync/last_activities") or path.startswith(("/users/me/", "/shows/"))
                          for path in paths)
     assert fake.last_headers["Authorization"] == f"Bearer {pair['access_token']}"
     # One request per page, nothing more: the sign-in costs no extra request while the token is fresh.
