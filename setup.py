@@ -53,7 +53,7 @@ setup(
             "setuptools<82",
             # the linter .ci/run applies; pinned so a new release's new rules don't break CI overnight
             "ruff==0.17.6",
-            # tests/test_fuzz.py drives generated requests from /api/openapi.json (issue 7 item 7)
+            # tests/test_fuzz.py drives generated requests from /api/openapi.json
             "schemathesis>=4,<5",
             # tests/test_openapi.py checks the served document against the OpenAPI 3.1 meta-schema
             "openapi-spec-validator>=0.7",

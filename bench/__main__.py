@@ -1,7 +1,7 @@
 """`python -m bench`: measure the server on this machine and print/save a table.
 
 Sections (all by default, or pick with --only): rest, scale, images, websocket, sync, dashboard.
-Each prints PASS/MISS against the targets of issue 8, or SKIP with the reason when something it
+Each prints PASS/MISS against its targets (README "Performance"), or SKIP with the reason when something it
 needs has not been built yet. Results go to bench/results/latest.json (git-ignored).
 """
 

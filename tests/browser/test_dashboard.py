@@ -1,4 +1,4 @@
-"""The dashboard in headless Chromium against the real server on the demo account (issue 6).
+"""The dashboard in headless Chromium against the real server on the demo account.
 
 Every test loads `GET /` from a `trakt-watch serve --demo` process, waits for the page's own
 "everything has its first data" signal (`<html data-ready="true">`) and compares what is on

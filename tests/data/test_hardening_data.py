@@ -1,4 +1,4 @@
-"""Issue 12 items 5 and 6: a data problem is reported, never answered "ok" or 500.
+"""A data problem is reported, never answered "ok" or 500.
 
 Unreadable files and folders are simulated in-process: the tests run as root, for whom mode 000
 changes nothing, so `deny()` makes the operating-system calls the server uses (`os.stat`,

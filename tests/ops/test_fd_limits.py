@@ -1,4 +1,4 @@
-"""Running out of file descriptors (issue 12): with ~1,040 sockets under a soft limit of 1024 the
+"""Running out of file descriptors (README "Security and reliability"): with ~1,040 sockets under a soft limit of 1024 the
 server answered no /healthz, sat at 100 % CPU and wrote 141,000 tracebacks in 25 s.
 
 A real `server.py serve` runs with a soft and hard open-files limit of 256 (so it cannot lift

@@ -1,4 +1,4 @@
-"""Issue 12 item 2: admin POSTs refuse what a web page in the user's browser can send.
+"""Admin POSTs refuse what a web page in the user's browser can send.
 
 With ADMIN_TOKEN empty, admin POSTs are accepted from loopback clients; a page from another site
 open in the browser on that machine is a loopback client too. A browser marks such a request

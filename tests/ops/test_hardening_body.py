@@ -1,4 +1,4 @@
-"""Issue 12 item 3: a request body is refused from its headers, never buffered first.
+"""A request body is refused from its headers, never buffered first.
 
 No route reads a request body (admin POSTs carry none, or a small JSON). README "Security and
 reliability": at most 4 KiB on the API and admin routes, 64 KiB for anything else; a

@@ -1,4 +1,4 @@
-"""Issue 11 item 6 for the web layer: every security header README "Security and reliability"
+"""The web layer's README numbers: every security header README "Security and reliability"
 lists, and the `/api/trakt` metadata `stale` and `sync` of README "API", each checked over HTTP
 with the values written in the README."""
 

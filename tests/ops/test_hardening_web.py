@@ -1,4 +1,4 @@
-"""Issue 12 item 6, the web parts: HEAD on every GET route, a NUL in a static path, and an image
+"""HEAD on every GET route, a NUL in a static path, and an image
 swapped for a symlink while it is served."""
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def test_server_unit_is_notify_with_watchdog_and_state_directory():
     assert _seconds(unit["WatchdogSec"][0]) >= 10
     # Shutdown drains in a few seconds; systemd must not SIGKILL before that.
     assert _seconds(unit["TimeoutStopSec"][0]) >= 15
-    # ~1,040 sockets under the default soft limit of 1024 took /healthz down (issue 12).
+    # ~1,040 sockets under the default soft limit of 1024 took /healthz down.
     assert unit["LimitNOFILE"] == ["65536"]
 
 

@@ -1,4 +1,4 @@
-"""Issue 12 item 4: a gzip bomb from Trakt or TMDB. `trakt-watch sync` in its own process, its
+"""A gzip bomb from Trakt or TMDB. `trakt-watch sync` in its own process, its
 peak RSS read from the kernel, the served data compared byte for byte."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 # from pytest would count pytest's own pages in ru_maxrss until its exec.
 LAUNCHER = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
-# Peak RSS a sync may reach whatever upstream sends (issue 12: "under a few hundred MB"); the
+# Peak RSS a sync may reach whatever upstream sends (README "Security and reliability": a few hundred MB at most); the
 # unbounded client reached 2.4 GB on this bomb. A sync of this small account peaks near 70 MB.
 RSS_BOUND_MB = 250
 

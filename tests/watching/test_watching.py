@@ -1,4 +1,4 @@
-"""Now watching against the real app: GET /api/watching and WS /ws/watching (issue 5, README "Now watching and the WebSocket protocol").
+"""Now watching against the real app: GET /api/watching and WS /ws/watching (README "Now watching and the WebSocket protocol").
 
 The real server (`make_app` + `build_services`) polls a fake Trakt and a fake TMDB, both real
 HTTP servers on 127.0.0.1, with short intervals; real WebSocket clients talk to it.

@@ -92,7 +92,7 @@ async def test_the_21st_message_within_10_s_closes_the_client_with_1008(http_ser
 @pytest.mark.gen_test(timeout=60)
 async def test_twenty_clients_flooding_protocol_pings_unread_are_dropped_and_rest_answers(
         http_server, http_client, http_port, base_url, services):
-    # Issue 12: twenty such clients took REST to ~300 ms and the server to 217 MB for seconds.
+    # Before the budget, twenty such clients took REST to ~300 ms and the server to 217 MB for seconds.
     watcher = services.watcher
     reader = await welcomed(base_url)
     flooders = [await asyncio.to_thread(raw_websocket, http_port) for _ in range(20)]
