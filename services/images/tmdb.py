@@ -16,12 +16,13 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import aiofiles
 import aiohttp
 import ujson
 
+from services.http_session import SessionOwner
 from services.config import Config
 from services.images import urls
 from services.retry import (
@@ -133,7 +134,7 @@ def _images_only(document: Any, categories: tuple[str, ...]) -> dict:
     return result
 
 
-class TmdbClient:
+class TmdbClient(SessionOwner):
     """Async TMDB client for one API key. Use `await start()` … `await close()` (or `async with`)."""
 
     def __init__(self, config: Config, *, retry: RetryPolicy | None = None,
@@ -155,27 +156,12 @@ class TmdbClient:
         return bool(self.config.tmdb_api_key)
 
     # --- lifecycle ----------------------------------------------------------------------
-    async def start(self) -> None:
-        """Open the HTTP session (idempotent)."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=self.timeout,
-                headers={"User-Agent": "trakt-watch-dashboard", "Accept": "application/json"},
-                raise_for_status=False,
-            )
-
-    async def close(self) -> None:
-        """Close the HTTP session (idempotent)."""
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+    def _new_session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            timeout=self.timeout,
+            headers={"User-Agent": "trakt-watch-dashboard", "Accept": "application/json"},
+            raise_for_status=False,
+        )
 
     async def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

@@ -14,11 +14,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import ujson
 
+from services.http_session import SessionOwner
 from services.config import Config
 from services.retry import (
     TRANSIENT_ERRORS,
@@ -189,7 +190,7 @@ def trakt_session(config: Config, timeout: float) -> aiohttp.ClientSession:
     )
 
 
-class TraktClient:
+class TraktClient(SessionOwner):
     """Trakt API v2 over one aiohttp session; `start()` before use, `close()` after.
 
     With `auth` (the sign-in's TokenManager) every request carries its Authorization header, and a
@@ -215,23 +216,8 @@ class TraktClient:
         self._concurrency = asyncio.Semaphore(max_concurrency)
         self._session: aiohttp.ClientSession | None = None
 
-    async def start(self) -> None:
-        """Open the HTTP session (idempotent)."""
-        if self._session is None or self._session.closed:
-            self._session = trakt_session(self.config, self.timeout)
-
-    async def close(self) -> None:
-        """Close the HTTP session (idempotent)."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+    def _new_session(self) -> aiohttp.ClientSession:
+        return trakt_session(self.config, self.timeout)
 
     # --- whose data ------------------------------------------------------------------------
     @property

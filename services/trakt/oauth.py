@@ -17,11 +17,12 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 import aiohttp
 import ujson
 
+from services.http_session import SessionOwner
 from services.config import Config
 from services.trakt.client import TraktError, trakt_session
 
@@ -125,7 +126,7 @@ class Account:
 
 
 # --- the client ------------------------------------------------------------------------------
-class OAuthClient:
+class OAuthClient(SessionOwner):
     """Trakt's OAuth endpoints over one aiohttp session (`async with OAuthClient(config) as oauth`)."""
 
     def __init__(self, config: Config, *, budget: Budget | None = None, timeout: float = 30.0) -> None:
@@ -145,21 +146,8 @@ class OAuthClient:
         """The OAuth host in use (TRAKT_AUTH_URL until a fallback happened)."""
         return self._host or self._hosts[0]
 
-    async def start(self) -> None:
-        if self._session is None or self._session.closed:
-            self._session = trakt_session(self.config, self.timeout)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
+    def _new_session(self) -> aiohttp.ClientSession:
+        return trakt_session(self.config, self.timeout)
 
     def _credentials(self) -> dict[str, str]:
         if not self.config.trakt_client_secret:
