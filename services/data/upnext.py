@@ -46,6 +46,7 @@ class ShowProgress:
     watched: set[tuple[int, int]] = field(default_factory=set)  # since reset_at
     last_watched_at: str | None = None  # since reset_at (the reset itself when nothing since)
     restarted: bool = False
+    aired_count: int | None = None  # Trakt's `aired_episodes`, for shows whose episodes are not all known
 
     @property
     def returning(self) -> bool:
@@ -81,7 +82,9 @@ def _parse(value: Any) -> datetime | None:
         return None
 
 
-def _episodes(seasons: Any, show_runtime: int | None) -> list[Episode]:
+def _episodes(seasons: Any, show_runtime: int | None, partial: bool = False) -> list[Episode]:
+    """Episodes of season >= 1 in order; `partial`: only some of each season's episodes are known
+    (the upcoming ones, from Trakt's calendar), so none is taken for a finale."""
     episodes = []
     for season in seasons if isinstance(seasons, list) else ():
         number = _int(season.get("number")) if isinstance(season, dict) else None
@@ -96,15 +99,41 @@ def _episodes(seasons: Any, show_runtime: int | None) -> list[Episode]:
                 continue
             runtime = _int(row.get("runtime")) or show_runtime
             episodes.append(Episode(number, episode_number, row.get("title"), row.get("first_aired"),
-                                    _parse(row.get("first_aired")), runtime, episode_number == last))
+                                    _parse(row.get("first_aired")), runtime, not partial and episode_number == last))
     episodes.sort(key=lambda e: (e.season, e.number))
     return episodes
 
 
+def watched_since_reset(row: Any) -> tuple[set[tuple[int, int]], str | None]:
+    """A watched-show row's episodes (season >= 1) watched after its `reset_at`, and the newest
+    `last_watched_at` among them (as Trakt sent it; None when none)."""
+    watched: set[tuple[int, int]] = set()
+    if not isinstance(row, dict):
+        return watched, None
+    reset_at = _parse(row.get("reset_at"))
+    latest: tuple[datetime, str] | None = None
+    for season in row.get("seasons") or ():
+        season_number = _int(season.get("number")) if isinstance(season, dict) else None
+        if season_number is None or season_number < 1:
+            continue
+        for episode in season.get("episodes") or ():
+            if not isinstance(episode, dict) or _int(episode.get("number")) is None:
+                continue
+            seen = _parse(episode.get("last_watched_at"))
+            if seen is None or (reset_at is not None and seen <= reset_at):
+                continue  # watched before the rewatch began
+            watched.add((season_number, episode["number"]))
+            if latest is None or seen > latest[0]:
+                latest = (seen, episode["last_watched_at"])
+    return watched, latest[1] if latest else None
+
+
 def build_shows(watched: Iterable[Any], show_data: Iterable[Any], hidden: Iterable[Any] = ()) -> list[ShowProgress]:
     """Watched-show rows (`seasons` of watched episodes, `reset_at`), show-data rows
-    (`{"show", "status", "updated_at", "seasons": [{"number", "episodes": [...]}], "reset_at"?}`) and the hidden shows
-    (show objects or rows with a `show`) -> one record per watched show that has show data."""
+    (`{"show", "status", "updated_at", "aired_episodes", "seasons": [{"number", "episodes": [...]}] or
+    null, "partial"?, "reset_at"?}`) and the hidden shows (show objects or rows with a `show`) -> one
+    record per watched show that has show data. `seasons` is null for a show the sync needed no
+    episodes of (finished and watched to the end, or hidden); `partial` rows hold only upcoming episodes."""
     hidden_ids = set()
     for item in hidden:
         show = item.get("show", item) if isinstance(item, dict) else None
@@ -126,27 +155,17 @@ def build_shows(watched: Iterable[Any], show_data: Iterable[Any], hidden: Iterab
         # Trakt's progress endpoint (signed in) reports the reset as well; either place counts.
         reset_at = _parse(row.get("reset_at")) or _parse(data.get("reset_at"))
         reset_text = row.get("reset_at") if _parse(row.get("reset_at")) else data.get("reset_at")
+        complete = isinstance(data.get("seasons"), list) and not data.get("partial")
         progress = ShowProgress(
             show={k: full.get(k, row["show"].get(k)) for k in SHOW_FIELDS},
             status=data.get("status", full.get("status")), hidden=trakt_id in hidden_ids,
-            episodes=_episodes(data.get("seasons"), _int(full.get("runtime"))),
-            restarted=reset_at is not None)
-        latest: tuple[datetime, str] | None = None
-        for season in row.get("seasons") or ():
-            season_number = _int(season.get("number")) if isinstance(season, dict) else None
-            if season_number is None or season_number < 1:
-                continue
-            for episode in season.get("episodes") or ():
-                if not isinstance(episode, dict) or _int(episode.get("number")) is None:
-                    continue
-                seen = _parse(episode.get("last_watched_at"))
-                if seen is None or (reset_at is not None and seen <= reset_at):
-                    continue  # watched before the rewatch began
-                progress.watched.add((season_number, episode["number"]))
-                if latest is None or seen > latest[0]:
-                    latest = (seen, episode["last_watched_at"])
+            episodes=_episodes(data.get("seasons"), _int(full.get("runtime")), partial=not complete),
+            restarted=reset_at is not None,
+            aired_count=None if complete else _int(data.get("aired_episodes", full.get("aired_episodes"))))
+        row = dict(row, reset_at=row.get("reset_at") if _parse(row.get("reset_at")) else data.get("reset_at"))
+        progress.watched, latest = watched_since_reset(row)
         if latest is not None:
-            progress.last_watched_at = latest[1]
+            progress.last_watched_at = latest
         elif reset_at is not None:
             progress.last_watched_at = reset_text
         shows.append(progress)
@@ -164,6 +183,8 @@ def up_next(shows: Iterable[ShowProgress], now: datetime, include_completed: boo
         if not left and not include_completed:
             continue
         aired = sum(1 for e in show.episodes if e.aired_at is not None and e.aired_at <= now)
+        if show.aired_count is not None:  # not every episode is known: Trakt's count as of the sync
+            aired = max(aired, show.aired_count)
         rows.append({
             "show": show.show,
             "next_episode": left[0].as_json() if left else None,

@@ -78,6 +78,8 @@ class SyncReport:
     changed: list[str] | None = None
     committed: bool = False
     last_updated: str | None = None  # the committed snapshot's `last_updated`
+    # Up next's show data (services/trakt/shows.py): its requests, and why each show got what it got.
+    show_data: dict[str, Any] | None = None
     _clock_start: float = field(default_factory=time.monotonic, repr=False)
     duration_seconds: float | None = None
     # Config.secrets(): an upstream may echo a key into a message; no recorded text keeps it.
@@ -139,6 +141,7 @@ class SyncReport:
             "endpoints": {name: r.as_json() for name, r in self.endpoints.items()},
             "warnings": list(self.warnings),
             "images": self.images,
+            "show_data": self.show_data,
         }
 
     def summary(self) -> dict[str, Any]:

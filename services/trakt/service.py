@@ -26,7 +26,7 @@ from services.trakt.client import (MAX_CONCURRENCY, REQUEST_TIMEOUT_SECONDS, SIG
                                    TraktClient, TraktError)
 from services.trakt.fetch import write_snapshot
 from services.trakt.incremental import STATE_FILE, plan_sync
-from services.trakt.shows import fetch_show_data
+from services.trakt.shows import update_show_data
 from services.trakt.lock import LOCK_FILE, ProcessLock
 from services.trakt.progress import SyncProgress
 from services.trakt.report import (
@@ -382,8 +382,8 @@ class SyncService:
                     signed_in=self._is_signed_in(client), force_full=full,
                     full_interval_hours=self.config.sync_full_interval_hours,
                     on_fetched=lambda name, total: self._progress(progress, "fetch", report, name, total))
-                if plan.commit:  # up next's show data: cached per show, only with something to commit
-                    plan.files.update(await fetch_show_data(client, user, report, self.folder.served_root()))
+                # up next's show data: fetched with the watched shows, refreshed when due, else carried
+                await update_show_data(client, user, report, plan, self.folder.served_root())
         finally:
             report.http = dict(client.totals.__dict__)
             await client.close()

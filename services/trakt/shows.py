@@ -1,104 +1,304 @@
 """The show data behind up next and the calendar (README "Up next and the calendar"), fetched after
 the sync's main fetch.
 
-Without a token it is derived from public data: the watched shows with `extended=full` (each
-show's `status` and `updated_at`, 250 a page), then each show's seasons with their episodes
-(`/shows/{id}/seasons?extended=full,episodes`: titles, `first_aired`, runtimes). A show's seasons
-are fetched again only when its `updated_at` moved since the served snapshot, so a second sync of
-an unchanged account asks for no show's seasons. Trakt's whole calendar is never walked. Every
-request goes through the shared client, so the request budget and the sync report count them.
+What each watched show needs is decided from the main fetch's watched shows (`extended=progress,full`:
+the episodes watched, and the show's `status`, `aired_episodes` and `updated_at`), so nothing is
+read twice:
+
+- hidden from progress on Trakt (signed in: `/users/hidden/progress_watched`): nothing;
+- ended or canceled, and every aired episode watched since its `reset_at`: nothing, it is finished;
+- aired episodes not watched (it may be in progress): its seasons with their episodes
+  (`/shows/{id}/seasons?extended=full,episodes`), one request per show;
+- watched to the end but still returning: without a token its seasons too (its next episodes);
+  signed in, its upcoming episodes come from `/calendars/my/shows/{start}/{days}` instead: three
+  requests for every such show together (Trakt gives 33 days per request, the calendar shows 90).
+
+`/shows/{id}/progress/watched` would cost the same one request per show as the seasons, but its
+answer changes with every play, while the seasons change only with the show's `updated_at`: a show's
+seasons are fetched again only when its `updated_at` moved, so a sync of unchanged shows asks for
+none. The watchlist's own pages (250 movies a request) bring the movie releases for less than
+`/calendars/my/movies` would (three requests for 90 days). Trakt's whole calendar is never walked.
+
+A sync whose watched shows were carried over carries the show data too (no request), except once
+every SHOW_REFRESH_HOURS: then the watched shows are read again with `extended=full` (status,
+`updated_at` and aired counts, 250 shows a request) so a newly announced episode is not left waiting
+for the weekly full re-mirror. Every request goes through the shared client (the request budget),
+and the sync report counts them with the reason of every show (`show_data`). A failed request fails
+the sync, which changes nothing that is served.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import ujson
 
+from services import times
 from services.data import layout
-from services.trakt.client import TraktClient, TraktNotFound, first_error
-from services.trakt.report import EndpointReport, SyncReport
+from services.data.upnext import FINISHED_STATUSES, watched_since_reset
+from services.trakt.client import PagedResult, TraktClient, TraktNotFound, first_error
+from services.trakt.incremental import STATE_FILE, Plan
+from services.trakt.report import EndpointReport, SyncReport, utc_now
 
 log = logging.getLogger(__name__)
 
+# A show's status and aired count are read again at least this often (README "Up next and the calendar").
+SHOW_REFRESH_HOURS = 24
+CHECKED_AT = "shows_checked_at"  # in the snapshot's sync state: when they were last read
+CALENDAR_DAYS = 33  # the most days Trakt gives per calendar request
+CALENDAR_REQUESTS = 3  # from yesterday (UTC): the 90 days a calendar may show, in any time zone
+
 UPDATED = "shows/updated"  # report entries
 SEASONS = "shows/seasons"
+HIDDEN = "shows/hidden"
+CALENDAR = "calendar/shows"
 RELEASES = "calendar/movies"
 WATCHLIST_MOVIES_PATH = "/users/{u}/watchlist/movies"
-MOVIE_FIELDS = ("title", "year", "ids", "runtime")
 WATCHED_FULL_PATH = "/users/{u}/watched/shows"
 SEASONS_PATH = "/shows/{id}/seasons"
 SEASONS_PARAMS = {"extended": "full,episodes"}
+HIDDEN_PATH = "/users/hidden/progress_watched"
+HIDDEN_PARAMS = {"type": "show"}
+CALENDAR_PATH = "/calendars/my/shows/{start}/{days}"
+MOVIE_FIELDS = ("title", "year", "ids", "runtime")
 SHOW_FIELDS = ("title", "year", "ids", "runtime")
 EPISODE_FIELDS = ("season", "number", "title", "first_aired", "runtime", "ids")
+CALENDAR_EPISODE_FIELDS = ("season", "number", "title", "ids")
+
+# Why a show gets the show data it gets (the report counts them).
+IN_PROGRESS = "aired episodes not watched"
+RETURNING = "watched to the end, returning"
+CAUGHT_UP = "watched to the end, returning: from the calendar"
+FINISHED = "watched to the end, ended"
+HIDDEN_SHOW = "hidden from progress"
+NO_COUNT = "no aired count from Trakt"
+NEEDS_SEASONS = (IN_PROGRESS, RETURNING, NO_COUNT)
 
 
-async def fetch_show_data(client: TraktClient, username: str, report: SyncReport,
-                          previous_root: Path | None) -> dict[str, Any]:
-    """{SHOW_SEASONS: one row per watched show, CALENDAR_MOVIES: the watchlist movies with their
-    release dates} for the new snapshot; reuses the served snapshot's rows of shows whose
-    `updated_at` is unchanged."""
-    path = WATCHED_FULL_PATH.format(u=username)
-    entry = report.endpoints[UPDATED] = EndpointReport(file=layout.SHOW_SEASONS, path=path)
-    watched = await client.get_all_pages(path, {"extended": "full"})
-    entry.pages, entry.items, entry.item_count_reported = watched.pages, len(watched.items), watched.item_count
-    entry.requests, entry.retries, entry.rate_limited = watched.requests, watched.retries, watched.rate_limited
+def reason_for(row: dict, hidden: set, signed_in: bool) -> str:
+    """What a watched-show row (progress and full show) needs, as one of the reasons above."""
+    show = row.get("show") or {}
+    if _trakt_id(show) in hidden:
+        return HIDDEN_SHOW
+    aired = show.get("aired_episodes")
+    if not isinstance(aired, int) or isinstance(aired, bool):
+        return NO_COUNT
+    if len(watched_since_reset(row)[0]) < aired:
+        return IN_PROGRESS
+    if str(show.get("status") or "").lower() in FINISHED_STATUSES:
+        return FINISHED
+    return CAUGHT_UP if signed_in else RETURNING
 
-    previous = await asyncio.to_thread(_previous_rows, previous_root)
-    seasons_entry = report.endpoints[SEASONS] = EndpointReport(file=layout.SHOW_SEASONS, path=SEASONS_PATH)
-    rows: list[dict | None] = []
-    stale: list[tuple[int, dict]] = []
-    for item in watched.items:
+
+async def update_show_data(client: TraktClient, username: str, report: SyncReport, plan: Plan,
+                           previous_root: Path | None) -> None:
+    """Put the show data into `plan`: fetched, refreshed or carried over (see the module docstring).
+
+    May set `plan.commit` (a due refresh commits what it found) and always records when the shows
+    were last read in `plan.state`."""
+    signed_in = bool(getattr(client, "signed_in", False))
+    previous = await asyncio.to_thread(_Previous.read, previous_root)
+    watched_file = layout.WATCHED["shows"]
+    fetched = watched_file in plan.files
+    due = previous.due()
+    hidden_moved = signed_in and _hidden_at(plan.state) != _hidden_at(previous.state)
+    summary: dict[str, Any] = {"requests": 0, "signed_in": signed_in}
+    report.show_data = summary
+    if not (fetched or due or hidden_moved or not previous.complete(signed_in)):
+        plan.state[CHECKED_AT] = previous.state.get(CHECKED_AT)
+        if plan.commit:  # something else moved: the show data stays as it was
+            for file in (layout.SHOW_SEASONS, layout.SHOW_HIDDEN):
+                previous.carry(plan, file)
+            if layout.WATCHLIST["movies"] in plan.files:
+                plan.files[layout.CALENDAR_MOVIES] = await _movie_releases(client, username, report)
+            else:
+                previous.carry(plan, layout.CALENDAR_MOVIES)
+        summary["why"] = f"unchanged: the watched shows were carried over, read at {plan.state[CHECKED_AT]}"
+        summary["requests"] = _requests(report)
+        return
+
+    if fetched:
+        watched, why = plan.files[watched_file], "the watched shows were fetched"
+    elif due:
+        watched = await _refreshed(client, username, report, await asyncio.to_thread(previous.watched))
+        why = f"refresh due: last read at {previous.state.get(CHECKED_AT) or 'never'}"
+    else:
+        watched, why = await asyncio.to_thread(previous.watched), "the hidden shows moved on Trakt"
+    checked_at = utc_now() if fetched or due else previous.state.get(CHECKED_AT)
+
+    hidden_rows = await _hidden(client, report) if signed_in else []
+    hidden = {_trakt_id(row.get("show")) for row in hidden_rows}
+    rows, stale, reasons = [], [], collections.Counter()
+    caught_up: dict[int, dict] = {}
+    for item in watched if isinstance(watched, list) else ():
         show = item.get("show") if isinstance(item, dict) else None
-        trakt_id = (show.get("ids") or {}).get("trakt") if isinstance(show, dict) else None
-        if not isinstance(trakt_id, int) or isinstance(trakt_id, bool):
+        trakt_id = _trakt_id(show)
+        if trakt_id is None:
             continue
+        reason = reason_for(item, hidden, signed_in)
+        reasons[reason] += 1
         row = {"show": {k: show.get(k) for k in SHOW_FIELDS}, "status": show.get("status"),
-               "updated_at": show.get("updated_at"), "seasons": None}
-        earlier = previous.get(trakt_id)
-        if earlier is not None and row["updated_at"] and earlier.get("updated_at") == row["updated_at"]:
-            row["seasons"] = earlier.get("seasons") or []
-        else:
-            stale.append((len(rows), row))
+               "updated_at": show.get("updated_at"), "aired_episodes": show.get("aired_episodes"), "seasons": None}
         rows.append(row)
+        if reason == CAUGHT_UP:
+            caught_up[trakt_id] = row
+        elif reason in NEEDS_SEASONS:
+            earlier = previous.rows.get(trakt_id)
+            if _still_fresh(earlier, row):
+                row["seasons"] = earlier["seasons"]
+                row["updated_at"] = earlier["updated_at"]  # Trakt's updated_at only moves forward
+            else:
+                stale.append(row)
 
-    async def seasons_of(position: int, row: dict) -> None:
+    gone = await _fetch_seasons(client, report, stale)
+    rows = [row for row in rows if id(row) not in gone]
+    if caught_up:
+        await _calendar(client, report, caught_up)
+    if layout.WATCHLIST["movies"] in plan.files or due or not previous.has(layout.CALENDAR_MOVIES):
+        plan.files[layout.CALENDAR_MOVIES] = await _movie_releases(client, username, report)
+    else:
+        previous.carry(plan, layout.CALENDAR_MOVIES)
+    plan.files[layout.SHOW_SEASONS] = rows
+    if signed_in:
+        plan.files[layout.SHOW_HIDDEN] = hidden_rows
+    plan.state[CHECKED_AT] = checked_at
+    plan.commit = True
+    fetched_now = {id(row) for row in stale}
+    summary.update(why=why, shows=len(rows), seasons_fetched=len(stale) - len(gone),
+                   seasons_cached=sum(1 for r in rows if isinstance(r["seasons"], list) and id(r) not in fetched_now
+                                      and not r.get("partial")),
+                   reasons=dict(sorted(reasons.items())), requests=_requests(report))
+    log.info("show data (%s): %d shows, %d seasons fetched, %d requests", why, len(rows), len(stale) - len(gone),
+             summary["requests"])
+
+
+# --- the requests ---------------------------------------------------------------------------
+def _entry(report: SyncReport, name: str, file: str, path: str) -> EndpointReport:
+    return report.endpoints.setdefault(name, EndpointReport(file=file, path=path))
+
+
+def _count(entry: EndpointReport, result: PagedResult) -> None:
+    entry.pages += result.pages
+    entry.requests += result.requests
+    entry.retries += result.retries
+    entry.rate_limited += result.rate_limited
+    entry.item_count_reported = result.item_count
+
+
+def _requests(report: SyncReport) -> int:
+    return sum(report.endpoints[name].requests for name in (UPDATED, SEASONS, HIDDEN, CALENDAR, RELEASES)
+               if name in report.endpoints)
+
+
+async def _refreshed(client: TraktClient, username: str, report: SyncReport, carried: list) -> list:
+    """The carried watched shows with their show objects read again (`extended=full`: status,
+    aired_episodes, updated_at; no seasons, 250 a request)."""
+    path = WATCHED_FULL_PATH.format(u=username)
+    entry = _entry(report, UPDATED, layout.SHOW_SEASONS, path)
+    result = await client.get_all_pages(path, {"extended": "full"})
+    _count(entry, result)
+    entry.items = len(result.items)
+    fresh = {_trakt_id(item.get("show")): item["show"] for item in result.items if isinstance(item, dict)}
+    return [dict(row, show=fresh[_trakt_id(row.get("show"))])
+            if isinstance(row, dict) and _trakt_id(row.get("show")) in fresh else row for row in carried]
+
+
+async def _hidden(client: TraktClient, report: SyncReport) -> list[dict]:
+    """The shows hidden from progress on Trakt (OAuth only; paginated)."""
+    entry = _entry(report, HIDDEN, layout.SHOW_HIDDEN, HIDDEN_PATH)
+    result = await client.get_all_pages(HIDDEN_PATH, HIDDEN_PARAMS)
+    _count(entry, result)
+    rows = [{"hidden_at": item.get("hidden_at"), "type": "show",
+             "show": {k: item["show"].get(k) for k in ("title", "year", "ids")}}
+            for item in result.items if isinstance(item, dict) and _trakt_id(item.get("show")) is not None]
+    entry.items = len(rows)
+    return rows
+
+
+async def _fetch_seasons(client: TraktClient, report: SyncReport, stale: list[dict]) -> set[int]:
+    """Each stale row's seasons, concurrently; returns the ids (`id(row)`) of shows gone from Trakt."""
+    entry = _entry(report, SEASONS, layout.SHOW_SEASONS, SEASONS_PATH)
+    gone: set[int] = set()
+
+    async def seasons_of(row: dict) -> None:
         trakt_id = row["show"]["ids"]["trakt"]
         try:
             data, _, stats = await client.get_with_stats(SEASONS_PATH.format(id=trakt_id), SEASONS_PARAMS)
         except TraktNotFound:
             report.warn(f"show {trakt_id} ({row['show'].get('title')!r}) is gone from Trakt: no up next for it")
-            rows[position] = None
+            gone.add(id(row))
             return
-        seasons_entry.requests += stats.requests
-        seasons_entry.retries += stats.retries
-        seasons_entry.rate_limited += stats.rate_limited
-        seasons_entry.pages += 1
+        entry.requests += stats.requests
+        entry.retries += stats.retries
+        entry.rate_limited += stats.rate_limited
+        entry.pages += 1
         row["seasons"] = _compact_seasons(data)
 
     try:
         async with asyncio.TaskGroup() as group:
-            for position, row in stale:
-                group.create_task(seasons_of(position, row))
+            for row in stale:
+                group.create_task(seasons_of(row))
     except BaseExceptionGroup as errors:
         raise first_error(errors) from None
-    kept = [row for row in rows if row is not None]
-    seasons_entry.items = len(stale)
-    log.info("show data: %d shows, %d fetched, %d unchanged", len(kept), len(stale), len(kept) - len(stale))
-    return {layout.SHOW_SEASONS: kept, layout.CALENDAR_MOVIES: await _movie_releases(client, username, report)}
+    entry.items += len(stale) - len(gone)
+    return gone
+
+
+async def _calendar(client: TraktClient, report: SyncReport, caught_up: dict[int, dict]) -> None:
+    """The upcoming episodes of the caught-up returning shows, from the signed-in calendar, as
+    partial seasons (`partial`: only these episodes are known)."""
+    start = (times.now() - timedelta(days=1)).date()
+    entry = _entry(report, CALENDAR, layout.SHOW_SEASONS, CALENDAR_PATH)
+    paths = [CALENDAR_PATH.format(start=(start + timedelta(days=CALENDAR_DAYS * n)).isoformat(), days=CALENDAR_DAYS)
+             for n in range(CALENDAR_REQUESTS)]
+
+    async def one(path: str) -> Any:
+        data, _, stats = await client.get_with_stats(path)
+        entry.requests += stats.requests
+        entry.retries += stats.retries
+        entry.rate_limited += stats.rate_limited
+        entry.pages += 1
+        return data
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(path)) for path in paths]
+    except BaseExceptionGroup as errors:
+        raise first_error(errors) from None
+    episodes: dict[int, dict[tuple, dict]] = collections.defaultdict(dict)
+    for task in tasks:
+        for item in task.result() if isinstance(task.result(), list) else ():
+            trakt_id = _trakt_id(item.get("show")) if isinstance(item, dict) else None
+            episode = item.get("episode") if trakt_id in caught_up else None
+            if not isinstance(episode, dict) or not isinstance(episode.get("season"), int):
+                continue
+            compact = {k: episode.get(k) for k in CALENDAR_EPISODE_FIELDS}
+            compact["first_aired"] = item.get("first_aired") or episode.get("first_aired")
+            compact["runtime"] = episode.get("runtime")
+            episodes[trakt_id][(episode["season"], episode.get("number"))] = compact
+    for trakt_id, row in caught_up.items():
+        by_season: dict[int, list] = collections.defaultdict(list)
+        for (season, _), episode in episodes.get(trakt_id, {}).items():
+            by_season[season].append(episode)
+        row["seasons"] = [{"number": number, "episodes": sorted(rows, key=lambda e: e.get("number") or 0)}
+                          for number, rows in sorted(by_season.items())]
+        row["partial"] = True
+    entry.items += sum(len(found) for found in episodes.values())
 
 
 async def _movie_releases(client: TraktClient, username: str, report: SyncReport) -> list[dict]:
     """The watchlist movies that have a release date (`extended=full`; the main fetch's copy has
     none), for the calendar's movie rows: a page of 250 per request."""
     path = WATCHLIST_MOVIES_PATH.format(u=username)
-    entry = report.endpoints[RELEASES] = EndpointReport(file=layout.CALENDAR_MOVIES, path=path)
+    entry = _entry(report, RELEASES, layout.CALENDAR_MOVIES, path)
     result = await client.get_all_pages(path, {"extended": "full"})
-    entry.pages, entry.item_count_reported = result.pages, result.item_count
-    entry.requests, entry.retries, entry.rate_limited = result.requests, result.retries, result.rate_limited
+    _count(entry, result)
     movies = []
     for item in result.items:
         movie = item.get("movie") if isinstance(item, dict) else None
@@ -106,6 +306,73 @@ async def _movie_releases(client: TraktClient, username: str, report: SyncReport
             movies.append({"movie": {k: movie.get(k) for k in MOVIE_FIELDS}, "released": movie["released"]})
     entry.items = len(movies)
     return movies
+
+
+# --- the served snapshot's show data ---------------------------------------------------------
+@dataclass
+class _Previous:
+    """What the served snapshot holds for the show data (everything empty without one)."""
+
+    root: Path | None = None
+    rows: dict[int, dict] = field(default_factory=dict)  # show-data rows by Trakt id
+    state: dict = field(default_factory=dict)  # sync_state.json
+    counts: dict[str, int] = field(default_factory=dict)  # index.json's files
+
+    @classmethod
+    def read(cls, root: Path | None) -> _Previous:
+        if root is None:
+            return cls()
+        state = _read_json(root / STATE_FILE)
+        index = _read_json(root / layout.INDEX)
+        files = ((index or {}).get("data") or {}).get("files") if isinstance(index, dict) else None
+        previous = cls(root=root, state=state if isinstance(state, dict) else {},
+                       counts={k: v for k, v in (files or {}).items() if isinstance(v, int)})
+        document = _read_json(root / layout.SHOW_SEASONS)
+        for row in (document or {}).get("data") or () if isinstance(document, dict) else ():
+            trakt_id = _trakt_id(row.get("show")) if isinstance(row, dict) else None
+            if trakt_id is not None:
+                previous.rows[trakt_id] = row
+        return previous
+
+    def has(self, file: str) -> bool:
+        return self.root is not None and file in self.counts and (self.root / file).is_file()
+
+    def complete(self, signed_in: bool) -> bool:
+        files = (layout.SHOW_SEASONS, layout.CALENDAR_MOVIES, *((layout.SHOW_HIDDEN,) if signed_in else ()))
+        return all(self.has(file) for file in files)
+
+    def due(self) -> bool:
+        checked = times.parse(self.state.get(CHECKED_AT))
+        return checked is None or times.now() - checked >= timedelta(hours=SHOW_REFRESH_HOURS)
+
+    def carry(self, plan: Plan, file: str) -> None:
+        if self.has(file):
+            assert self.root is not None
+            plan.carried[file] = (self.root / file, self.counts[file])
+
+    def watched(self) -> list:
+        document = _read_json(self.root / layout.WATCHED["shows"]) if self.root is not None else None
+        rows = document.get("data") if isinstance(document, dict) else None
+        return rows if isinstance(rows, list) else []
+
+
+def _still_fresh(earlier: dict | None, row: dict) -> bool:
+    """Whether the served seasons of a show still hold: complete, and its updated_at not moved."""
+    if not isinstance(earlier, dict) or not isinstance(earlier.get("seasons"), list) or earlier.get("partial"):
+        return False
+    before, now = earlier.get("updated_at"), row.get("updated_at")
+    return isinstance(before, str) and isinstance(now, str) and before >= now
+
+
+def _hidden_at(state: dict) -> Any:
+    activities = state.get("last_activities") if isinstance(state, dict) else None
+    shows = activities.get("shows") if isinstance(activities, dict) else None
+    return shows.get("hidden_at") if isinstance(shows, dict) else None
+
+
+def _trakt_id(show: Any) -> int | None:
+    trakt_id = (show.get("ids") or {}).get("trakt") if isinstance(show, dict) else None
+    return trakt_id if isinstance(trakt_id, int) and not isinstance(trakt_id, bool) else None
 
 
 def _compact_seasons(data: Any) -> list[dict]:
@@ -120,18 +387,8 @@ def _compact_seasons(data: Any) -> list[dict]:
     return seasons
 
 
-def _previous_rows(root: Path | None) -> dict[int, dict]:
-    """The served snapshot's show data by Trakt id (empty when there is none or it is unreadable)."""
-    if root is None:
-        return {}
+def _read_json(path: Path) -> Any:
     try:
-        document = ujson.loads((root / layout.SHOW_SEASONS).read_bytes())
+        return ujson.loads(path.read_bytes())
     except (OSError, ValueError):
-        return {}
-    rows = document.get("data") if isinstance(document, dict) else None
-    found = {}
-    for row in rows if isinstance(rows, list) else ():
-        trakt_id = ((row.get("show") or {}).get("ids") or {}).get("trakt") if isinstance(row, dict) else None
-        if isinstance(trakt_id, int):
-            found[trakt_id] = row
-    return found
+        return None

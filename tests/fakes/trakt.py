@@ -45,8 +45,10 @@ from tests.fakes.trakt_oauth import FakeTraktOAuth
 
 MAX_LIMIT = 250
 DEFAULT_LIMIT = 100  # a page when no `limit` is sent (2026)
-DEFAULT_LIMITS = {"comments": 10}  # endpoints whose default differs
+DEFAULT_LIMITS = {"comments": 10, "hidden/progress_watched": 10}  # endpoints whose default differs
 PROGRESS_MAX_LIMIT = 100  # `extended=progress` caps a page at this
+SHOW_CLOCK = datetime(2026, 6, 1, tzinfo=UTC)  # "now" of the shows' air dates (FakeTrakt.show_clock)
+FIRST_AIRED = datetime(2019, 1, 1, 2, tzinfo=UTC)  # episode n of every season aired n weeks later
 WATCHED_VARIANTS = ("2026", "legacy")
 
 FAULT_KINDS = (
@@ -286,7 +288,7 @@ class FakeAccount:
                 sizes[f"lists/{lst['ids']['trakt']}/items"] = len(self.list_items[lst["ids"]["trakt"]])
         return sizes
 
-    def minimum_requests(self, limit: int = MAX_LIMIT, watched_variant: str = "2026") -> int:
+    def minimum_requests(self, limit: int = MAX_LIMIT, watched_variant: str = "2026", *, signed_in: bool = False) -> int:
         """Requests a complete mirror needs at `limit` rows a page: one per page, at least one per
         endpoint, plus the profile and the stats. Watched shows come at most 100 a page (they are
         asked for with `extended=progress`); the legacy variant sends each watched list whole."""
@@ -297,15 +299,27 @@ class FakeAccount:
             else:
                 page = min(limit, PROGRESS_MAX_LIMIT) if key == "watched/shows" else limit
                 total += max(1, math.ceil(n / page))
-        return total + self.show_data_requests(limit, watched_variant)
+        return total + self.show_data_requests(limit, watched_variant, signed_in=signed_in)
 
-    def show_data_requests(self, limit: int = MAX_LIMIT, watched_variant: str = "2026") -> int:
-        """What a first sync spends on up next's show data: the watched shows with extended=full,
-        one request per show for its seasons (a later sync of unchanged shows: none), and the
-        watchlist movies with extended=full (their release dates)."""
-        pages = 1 if watched_variant == "legacy" else max(1, math.ceil(len(self.watched_shows) / limit))
+    def show_data_requests(self, limit: int = MAX_LIMIT, watched_variant: str = "2026", *,
+                           signed_in: bool = False, hidden: tuple[int, ...] = ()) -> int:
+        """What a first sync spends on up next's show data: the seasons of every watched show with
+        aired episodes not watched (every third show, by construction) and, without a token, of
+        every returning one; none for an ended show watched to the end or a hidden one. Signed in,
+        the hidden shows (a page) and the calendar's three requests stand in for the returning shows
+        watched to the end. Plus the watchlist movies with extended=full (their release dates)."""
+        seasons = caught_up = 0
+        for row in self.watched_shows:
+            facts = show_facts(row)
+            if row["show"]["ids"]["trakt"] in hidden:
+                continue
+            unwatched = sum(len(s["episodes"]) for s in row["seasons"] if s["number"] >= 1) < facts["aired_episodes"]
+            returning = facts["status"] == "returning series"
+            seasons += unwatched or (returning and not signed_in)
+            caught_up += returning and not unwatched
         releases = max(1, math.ceil(len(self.watchlist_of("movies")) / limit))  # watchlist movies, extended=full
-        return pages + len(self.watched_shows) + releases
+        extra = (1 + (3 if caught_up else 0)) if signed_in else 0  # hidden shows, calendar
+        return seasons + releases + extra
 
 
 @dataclass
@@ -343,8 +357,9 @@ class FakeTrakt(LoopbackServer):
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self.in_flight = 0  # requests being answered now (a dropped one stays counted)
-        self.show_updated_at: dict[int, str] = {}  # trakt id -> the show's updated_at (see full_show)
-        self.show_clock = datetime(2026, 6, 1, tzinfo=UTC)  # "now" of the seasons' air dates
+        self.show_updated_at: dict[int, str] = {}  # trakt id -> the show's updated_at (see show_facts)
+        self.show_clock = SHOW_CLOCK  # "now" of the seasons' air dates
+        self.hidden_shows: list[int] = []  # trakt ids hidden from progress (/users/hidden/progress_watched)
         self.max_in_flight = 0
         self._init_activities()
 
@@ -587,6 +602,8 @@ class FakeTrakt(LoopbackServer):
         parts = [p for p in path.strip("/").split("/") if p]
         if parts[:1] == ["shows"]:
             return self.resolve_show(parts[1:], query)
+        if parts[:1] == ["calendars"] or parts[:2] == ["users", "hidden"]:
+            return self.resolve_upnext(parts, query)
         if len(parts) < 2 or parts[0] != "users" or parts[1] != self.account.username:
             raise KeyError(path)
         account = self.account
@@ -610,10 +627,7 @@ class FakeTrakt(LoopbackServer):
             return "watched/movies", at_level(account.watched_movies, "movie", _extended(query))
         if head == "watched" and len(tail) == 1 and tail[0] == "shows":
             extended = _extended(query)
-            rows = at_level(self._watched_shows(extended), "show", extended)
-            # The show's status and updated_at (up next's cache key) only where the tests of up next
-            # ask for them: the watched shows with extended=full alone.
-            return "watched/shows", rows if "progress" in extended else self.with_full_shows(rows, extended)
+            return "watched/shows", at_level(self._watched_shows(extended), "show", extended, self.show_facts())
         if head == "watchlist" and not tail:
             return "watchlist", account.watchlist_of("all")
         if head == "watchlist" and len(tail) == 1 and tail[0] in ("movies", "shows"):
@@ -662,11 +676,24 @@ class FakeTrakt(LoopbackServer):
         return [{k: v for k, v in row.items() if k != "seasons"} for row in self.account.watched_shows]
 
 
-    # --- shows: seasons with episodes, full show objects (up next and the calendar) ------------------
-    # Each watched show's seasons are its watched episodes (all of them), plus, for every third
-    # show, one aired episode not yet watched and one airing a week after `show_clock`. A show's
-    # `updated_at` is SHOW_UPDATED_AT unless `show_updated_at[trakt id]` says otherwise.
+    # === up next and the calendar: shows, progress, hidden, calendars ===========================
+    # Kept apart from the rest of the fake (README "Up next and the calendar"). Each watched show's
+    # seasons are its watched episodes (all of them), plus, for every third show (trakt id % 3 == 0),
+    # one episode aired 3 days before `show_clock` and not yet watched and one airing a week after
+    # it; every other returning show gets one episode airing 10 days after `show_clock`. With `extended=full` a show is "returning series" (odd trakt id) or "ended" (even) and
+    # carries `aired_episodes` (what aired by `show_clock`, specials left out) and `updated_at`
+    # (SHOW_UPDATED_AT unless `show_updated_at[trakt id]` says otherwise): see show_facts().
+    # OAuth only, as at Trakt (401 without `Authorization: Bearer`): `/users/hidden/progress_watched`
+    # (paginated, 10 a page by default; the shows in `hidden_shows`), `/shows/{id}/progress/watched`,
+    # `/calendars/my/shows|movies/{start_date}/{days}` (days 1-33, else 400; not paginated).
+    # Public: `/shows/{id}/seasons` (episodes only with extended=episodes), `/shows/{id}/next_episode`
+    # (204 when none airs after `show_clock`).
     SHOW_UPDATED_AT = "2026-01-01T00:00:00.000Z"
+    CALENDAR_MAX_DAYS = 33
+    TOKEN_PATHS = ("/users/hidden/", "/calendars/my/")  # and /shows/{id}/progress/
+
+    def needs_token(self, path: str) -> bool:
+        return path.startswith(self.TOKEN_PATHS) or (path.startswith("/shows/") and "/progress/" in path)
 
     def show_row(self, trakt_id: int) -> dict:
         for row in self.account.watched_shows:
@@ -674,55 +701,132 @@ class FakeTrakt(LoopbackServer):
                 return row
         raise KeyError(trakt_id)
 
-    def full_show(self, show: dict) -> dict:
-        trakt_id = show["ids"]["trakt"]
-        return dict(show, status="returning series" if trakt_id % 2 else "ended", runtime=45,
-                    updated_at=self.show_updated_at.get(trakt_id, self.SHOW_UPDATED_AT))
+    def show_facts(self) -> dict[int, dict]:
+        """{trakt id: what extended=full adds to a watched show beyond full_details()}."""
+        return {row["show"]["ids"]["trakt"]: show_facts(row, self.show_updated_at, self.show_clock)
+                for row in self.account.watched_shows}
 
-    def with_full_shows(self, rows: list, extended: set[str]) -> list:
-        if "full" not in extended:
-            return rows
-        return [dict(row, show=self.full_show(row["show"])) for row in rows]
+    def full_movie(self, movie: dict) -> dict:
+        """With extended=full a movie has its `released` date: trakt id % 20 - 5 days from `show_clock`."""
+        released = self.show_clock.date() + timedelta(days=movie["ids"]["trakt"] % 20 - 5)
+        return dict(movie, released=released.isoformat(), runtime=100, overview="…")
 
     def with_full_movies(self, rows: list, extended: set[str]) -> list:
-        """With extended=full a movie has its `released` date: trakt id % 20 - 5 days from `show_clock`."""
         if "full" not in extended:
             return rows
         return [dict(row, movie=self.full_movie(row["movie"])) if "movie" in row else row for row in rows]
 
-    def full_movie(self, movie: dict) -> dict:
-        released = self.show_clock.date() + timedelta(days=movie["ids"]["trakt"] % 20 - 5)
-        return dict(movie, released=released.isoformat(), runtime=100, overview="…")
-
     def seasons_of(self, trakt_id: int) -> list:
-        row = self.show_row(trakt_id)
-        now = self.show_clock
-        seasons = []
-        for season in row["seasons"]:
-            count = len(season["episodes"])
-            episodes = [{"season": season["number"], "number": n, "title": f"Episode {n}",
-                         "first_aired": _iso(datetime(2019, 1, 1, 2, tzinfo=UTC) + timedelta(days=7 * n)),
-                         "runtime": 45, "overview": "…", "rating": 7.5,
-                         "ids": {"trakt": trakt_id * 1000 + season["number"] * 50 + n}} for n in range(1, count + 1)]
-            seasons.append({"number": season["number"], "ids": {"trakt": trakt_id * 100 + season["number"]},
-                            "episodes": episodes})
-        if trakt_id % 3 == 0 and seasons:
-            last = seasons[-1]
-            for when in (now - timedelta(days=3), now + timedelta(days=7)):
-                number = len(last["episodes"]) + 1
-                last["episodes"].append({"season": last["number"], "number": number, "title": f"Episode {number}",
-                                         "first_aired": _iso(when), "runtime": 45,
-                                         "ids": {"trakt": trakt_id * 1000 + last["number"] * 50 + number}})
-        return seasons
+        return fake_seasons(self.show_row(trakt_id), self.show_clock)
 
     def resolve_show(self, parts: list[str], query: dict[str, str]) -> tuple[str | None, Any]:
-        """`/shows/{id}/seasons` (episodes only with extended=episodes): a list, not paginated."""
-        if len(parts) != 2 or parts[1] != "seasons" or not parts[0].isdigit():
+        """`/shows/{id}/seasons`, `/shows/{id}/next_episode`, `/shows/{id}/progress/watched`: not paginated."""
+        if len(parts) < 2 or not parts[0].isdigit():
             raise KeyError("/".join(parts))
-        seasons = self.seasons_of(int(parts[0]))
-        if "episodes" not in _extended(query):
-            seasons = [{k: v for k, v in season.items() if k != "episodes"} for season in seasons]
-        return None, seasons
+        trakt_id = int(parts[0])
+        if parts[1:] == ["seasons"]:
+            seasons = self.seasons_of(trakt_id)
+            if "episodes" not in _extended(query):
+                seasons = [{k: v for k, v in season.items() if k != "episodes"} for season in seasons]
+            return None, seasons
+        if parts[1:] == ["next_episode"]:
+            upcoming = [e for s in self.seasons_of(trakt_id) for e in s["episodes"]
+                        if s["number"] >= 1 and _moment(e["first_aired"]) > self.show_clock]
+            return None, (upcoming[0] if upcoming else None)  # None: 204
+        if parts[1:] == ["progress", "watched"]:
+            return None, self.progress_of(trakt_id)
+        raise KeyError("/".join(parts))
+
+    def progress_of(self, trakt_id: int) -> dict:
+        """GET /shows/{id}/progress/watched in Trakt's shape (specials left out, as by default)."""
+        row = self.show_row(trakt_id)
+        seen = {(s["number"], e["number"]): e["last_watched_at"] for s in row["seasons"] for e in s["episodes"]}
+        seasons, aired_all, done_all, next_episode, last_episode = [], 0, 0, None, None
+        for season in self.seasons_of(trakt_id):
+            aired = [e for e in season["episodes"] if _moment(e["first_aired"]) <= self.show_clock]
+            episodes = [{"number": e["number"], "completed": (season["number"], e["number"]) in seen,
+                         "last_watched_at": seen.get((season["number"], e["number"]))} for e in aired]
+            completed = sum(1 for e in episodes if e["completed"])
+            seasons.append({"number": season["number"], "title": f"Season {season['number']}", "aired": len(aired),
+                            "completed": completed, "episodes": episodes})
+            aired_all += len(aired)
+            done_all += completed
+            for episode in aired:
+                brief = {k: episode[k] for k in ("season", "number", "title", "ids")}
+                if (season["number"], episode["number"]) in seen:
+                    last_episode = brief
+                elif next_episode is None:
+                    next_episode = brief
+        return {"aired": aired_all, "completed": done_all, "last_watched_at": row["last_watched_at"],
+                "reset_at": row.get("reset_at"), "seasons": seasons, "hidden_seasons": [],
+                "next_episode": next_episode, "last_episode": last_episode}
+
+    def resolve_upnext(self, parts: list[str], query: dict[str, str]) -> tuple[str | None, Any]:
+        """`/users/hidden/progress_watched` and `/calendars/my/{shows,movies}/{start_date}/{days}`."""
+        if parts == ["users", "hidden", "progress_watched"]:
+            if query.get("type", "show") != "show":
+                return "hidden/progress_watched", []
+            rows = [{"hidden_at": _iso(self.show_clock - timedelta(days=n + 1)), "type": "show",
+                     "show": self.show_row(trakt_id)["show"]} for n, trakt_id in enumerate(self.hidden_shows)]
+            return "hidden/progress_watched", rows
+        if len(parts) == 5 and parts[:2] == ["calendars", "my"] and parts[2] in ("shows", "movies"):
+            start = datetime.fromisoformat(parts[3]).replace(tzinfo=UTC)
+            days = int(parts[4]) if parts[4].isdigit() else 0
+            if not 1 <= days <= self.CALENDAR_MAX_DAYS:
+                raise ValueError(f"days must be 1-{self.CALENDAR_MAX_DAYS}")
+            end = start + timedelta(days=days)
+            if parts[2] == "movies":
+                movies = [self.full_movie(item["movie"]) for item in self.account.watchlist_of("movies")]
+                return None, [{"released": m["released"], "movie": {k: v for k, v in m.items() if k != "overview"}}
+                              for m in movies if start.date() <= datetime.fromisoformat(m["released"]).date() < end.date()]
+            rows = []
+            for row in self.account.watched_shows:
+                for season in self.seasons_of(row["show"]["ids"]["trakt"]):
+                    for episode in season["episodes"]:
+                        if start <= _moment(episode["first_aired"]) < end:
+                            rows.append({"first_aired": episode["first_aired"], "show": row["show"], "episode":
+                                         {k: episode[k] for k in ("season", "number", "title", "ids")}})
+            return None, sorted(rows, key=lambda r: r["first_aired"])
+        raise KeyError("/".join(parts))
+
+
+def show_facts(row: dict, updated_at: dict[int, str] | None = None, now: datetime = SHOW_CLOCK) -> dict:
+    """What extended=full adds to a watched show (a row with its `seasons`) in the fake: `status`,
+    `aired_episodes` (of fake_seasons(), aired by `now`, specials left out; counted without
+    building them) and `updated_at`."""
+    trakt_id = row["show"]["ids"]["trakt"]
+    seasons = row.get("seasons") or []
+    weeks = (now - FIRST_AIRED).days // 7
+    aired = sum(min(max((e["number"] for e in s["episodes"]), default=0), weeks) for s in seasons if s["number"] >= 1)
+    if trakt_id % 3 == 0 and seasons and seasons[-1]["number"] >= 1:
+        aired += 1  # the extra one aired 3 days before `now`
+    return {"status": "returning series" if trakt_id % 2 else "ended", "aired_episodes": aired,
+            "updated_at": (updated_at or {}).get(trakt_id, FakeTrakt.SHOW_UPDATED_AT)}
+
+
+def fake_seasons(row: dict, now: datetime) -> list:
+    """A watched show's seasons with episodes as `/shows/{id}/seasons?extended=full,episodes` answers."""
+    trakt_id = row["show"]["ids"]["trakt"]
+    seasons = []
+    for season in row["seasons"]:
+        count = max((e["number"] for e in season["episodes"]), default=0)
+        episodes = [{"season": season["number"], "number": n, "title": f"Episode {n}",
+                     "first_aired": _iso(FIRST_AIRED + timedelta(days=7 * n)),
+                     "runtime": 45, "overview": "…", "rating": 7.5,
+                     "ids": {"trakt": trakt_id * 1000 + season["number"] * 50 + n}} for n in range(1, count + 1)]
+        seasons.append({"number": season["number"], "ids": {"trakt": trakt_id * 100 + season["number"]},
+                        "episodes": episodes})
+    extras = (now - timedelta(days=3), now + timedelta(days=7)) if trakt_id % 3 == 0 else (
+        (now + timedelta(days=10),) if trakt_id % 2 else ())
+    if seasons and seasons[-1]["number"] >= 1:
+        last = seasons[-1]
+        for when in extras:
+            number = len(last["episodes"]) + 1
+            last["episodes"].append({"season": last["number"], "number": number, "title": f"Episode {number}",
+                                     "first_aired": _iso(when), "runtime": 45,
+                                     "ids": {"trakt": trakt_id * 1000 + last["number"] * 50 + number}})
+    return seasons
+# === end of up next and the calendar ======================================================
 
 
 class _FakeTraktHandler(tornado.web.RequestHandler):
@@ -773,6 +877,8 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
         if path is None:
             return self._json(401, {"error": "Unauthorized - OAuth must be provided"})
         hidden = fake.hidden_from(caller)
+        if fake.needs_token(path) and not self.request.headers.get("Authorization", "").startswith("Bearer "):
+            return self._json(401, {"error": "Unauthorized - OAuth must be provided"})
         if path.rstrip("/") == "/sync/last_activities":
             if fake.oauth is not None and caller is None:  # OAuth only, as at Trakt
                 return self._json(401, {"error": "Unauthorized - OAuth must be provided"})
@@ -790,6 +896,11 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
             key, data = fake.resolve(path, query)
         except KeyError:
             return self._json(404, {"error": "Not Found"})
+        except ValueError as exc:
+            return self._json(400, {"error": str(exc)})
+        if data is None:  # /shows/{id}/next_episode with none to come
+            self.set_status(204)
+            return self.finish()
         if fake.account.private:
             return self._private()
         if fake.private_mode is not None and path.rstrip("/") == f"/users/{fake.account.username}":
@@ -919,9 +1030,17 @@ def full_details(kind: str, title: dict) -> dict:
             "overview": f"What happens in {title['title']}."}
 
 
-def at_level(rows: list, kind: str, extended: set[str]) -> list:
-    """Watched rows as Trakt answers them for these `extended` levels."""
+def at_level(rows: list, kind: str, extended: set[str], facts: dict[int, dict] | None = None) -> list:
+    """Watched rows as Trakt answers them for these `extended` levels; a full show also has its
+    status, aired_episodes and updated_at (`facts` by trakt id, else show_facts() of the row)."""
     if "full" not in extended:
         return rows
-    return [{**row, kind: {**row[kind], **full_details(kind, row[kind])}} if isinstance(row, dict) and
-             isinstance(row.get(kind), dict) else row for row in rows]
+
+    def full(row: dict) -> dict:
+        title = row[kind]
+        extra = {}
+        if kind == "show":
+            extra = facts[title["ids"]["trakt"]] if facts is not None else show_facts(row)
+        return {**row, kind: {**title, **full_details(kind, title), **extra}}
+
+    return [full(row) if isinstance(row, dict) and isinstance(row.get(kind), dict) else row for row in rows]

@@ -241,13 +241,13 @@ async def test_a_private_account_syncs_completely_from_the_command_line_when_sig
     assert_mirrors_the_private_account(config, account)
     paths = [path for _, path, _ in fake.requests]
     # The account's own data through `me`; the incremental state comes from /sync/last_activities,
-    # up next's seasons from each show's own path.
-    assert paths and all(path in ("/users/me", "/sync/last_activities") or path.startswith(("/users/me/", "/shows/"))
-                         for path in paths)
+    # up next's seasons from each show's own path, the hidden shows and the calendar from the token's own.
+    assert paths and all(path in ("/users/me", "/sync/last_activities") or path.startswith(
+        ("/users/me/", "/shows/", "/users/hidden/", "/calendars/my/")) for path in paths)
     assert fake.last_headers["Authorization"] == f"Bearer {pair['access_token']}"
     # One request per page, nothing more: the sign-in costs no extra request while the token is fresh.
     # the minimum, and one more: the incremental state (/sync/last_activities) is read first
-    assert len(paths) == account.minimum_requests() + 1 and oauth.refresh_count == 0
+    assert len(paths) == account.minimum_requests(signed_in=True) + 1 and oauth.refresh_count == 0
     report = read_last_attempt(DataFolder(config.data_dir))
     assert report["outcome"] == "success" and report["username"] == USER
 
