@@ -1,6 +1,7 @@
 """Sync: requests made and time taken for the 10,000-history-row account, 50 ms per request:
 the full mirror, then the incremental check (README "Sync") for an unchanged account and for one
-new play, signed in (`/sync/last_activities`) and not (public signals).
+new play, signed in (`/sync/last_activities`) and not (public signals); and up next's show data of
+the scale account (`_up_next_rows`).
 
 The fake Trakt (tests/fakes/trakt.py) runs in a thread of this process with `latency=0.05`; the
 sync is the real command a user runs, `python server.py sync --data-dir D --no-images`, as its
@@ -15,9 +16,12 @@ signed in and 4 without.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import time
+from datetime import timedelta
+from unittest import mock
 
 from bench import accounts
 from bench.util import Context, Row, missing_modules, scrubbed_env, skipped, verdict
@@ -62,6 +66,7 @@ def run(ctx: Context) -> list[Row]:
             note=f"whole command incl. start-up and writing; {minimum} x 50 ms one after another would be "
                  f"{sequential:.1f} s", data={"seconds": took, "sequential_latency_s": sequential}),
         *checks,
+        *_up_next_rows(ctx),
     ]
 
 
@@ -103,3 +108,108 @@ async def _checks(fake, url: str, public_dir, ctx: Context) -> list[Row]:
             rows.append(Row(SECTION, f"{case}, {who}: time", f"{took:.2f} s", status="INFO",
                             note=f"{made} requests at {LATENCY_S * 1000:.0f} ms each", data={"seconds": took}))
     return rows
+
+
+# --- up next's show data (README "Up next and the calendar") ---------------------------------------
+UPNEXT_SCALE = 50  # the scale account's watched shows and watchlist (bench/accounts.py)
+
+
+def _up_next_rows(ctx: Context) -> list[Row]:
+    """Show-data requests and seconds of a first and a second sync of the scale account's 2,625
+    watched shows (and its watchlist), without a token and signed in; the second sync of the
+    unchanged account must spend none. Then a day later (the clock moved on in this process), the
+    daily refresh after new episodes of 1 % of the shows were announced. The rest of the account is left small: its cost is measured
+    above. The budget is lifted so the seconds are the requests' own; at TRAKT_RATE_LIMIT=400 a
+    first sync takes at least (requests - 400) / 400 x 5 min more."""
+    import json
+
+    from tests.fakes.trakt import FakeAccount, FakeTrakt
+    from tests.fakes.trakt_oauth import FakeTraktOAuth
+
+    folder, _ = accounts.account_dir(UPNEXT_SCALE, ctx.say)
+    watched = json.loads((folder / "user/watched/shows.json").read_text())["data"]
+    watchlist = json.loads((folder / "user/watchlist/all.json").read_text())["data"]
+    rows: list[Row] = []
+    for signed_in in (False, True):
+        account = FakeAccount.build(history=30, watched_movies=5, shows=0, lists=1, watchlist=0, comments=1, ratings=1)
+        account.watched_shows, account.watchlist = watched, watchlist
+        oauth = FakeTraktOAuth(username=account.username) if signed_in else None
+        fake = FakeTrakt(account, api_key=API_KEY, latency=LATENCY_S, oauth=oauth)
+        data_dir = ctx.work_dir / ("upnext-signed-in" if signed_in else "upnext-public")
+        with fake.running_in_thread() as url:
+            rows += asyncio.run(_up_next_syncs(ctx, fake, oauth, url, data_dir))
+    return rows
+
+
+async def _up_next_syncs(ctx: Context, fake, oauth, url: str, data_dir) -> list[Row]:
+    from services import times
+    from services.config import Config
+    from services.data.snapshots import DataFolder
+    from services.trakt import shows as shows_module
+    from services.trakt.auth import TokenManager, TokenStore
+    from services.trakt.oauth import Token
+    from services.trakt.service import SyncService
+
+    account = fake.account
+    signed_in = oauth is not None
+    who = "signed in" if signed_in else "not signed in"
+    config = Config(trakt_api_key=API_KEY, trakt_username="" if signed_in else account.username, trakt_api_url=url,
+                    trakt_auth_url=url, trakt_client_secret="bench-secret" if signed_in else "", data_dir=data_dir,
+                    sync_interval_hours=0, sync_check_minutes=0, trakt_rate_limit=100_000)
+    auth = None
+    if signed_in:
+        TokenStore(data_dir).save(Token.from_response(oauth.issue_token(), "bench"), username=account.username,
+                                  slug=account.username)
+        auth = TokenManager(config)
+    sync = SyncService(config, DataFolder(data_dir), auth=auth)
+    shows = len(account.watched_shows)
+    # What the sync spent before it chose per show: the watched shows again with extended=full (250 a
+    # page), every show's seasons, the watchlist's releases.
+    before = -(-shows // PAGE_LIMIT) + shows + max(1, -(-len(account.watchlist_of("movies")) // PAGE_LIMIT))
+    expected = account.show_data_requests(signed_in=signed_in)
+    # A day later, Trakt announced new episodes of 1 % of the shows (their updated_at moved).
+    announced = [row["show"]["ids"]["trakt"] for row in account.watched_shows[::100]]
+    rows = []
+    for case in ("first sync", "second sync", "a day later"):
+        ctx.say(f"up next, scale-{UPNEXT_SCALE} ({shows} shows), {who}: {case}")
+        fake.reset_counts()
+        later = times.now() + timedelta(hours=shows_module.SHOW_REFRESH_HOURS, minutes=5)
+        if case == "a day later":
+            fake.show_updated_at.update({trakt_id: "2026-06-02T00:00:00.000Z" for trakt_id in announced})
+        started = time.perf_counter()
+        with mock.patch.object(times, "now", lambda moment=later: moment) if case == "a day later" else (
+                contextlib.nullcontext()):
+            report = await sync.run_once()
+        took = time.perf_counter() - started
+        spent = (report.show_data or {}).get("requests")
+        data = {"show_data_requests": spent, "requests": fake.count(), "seconds": took, "signed_in": signed_in,
+                "outcome": report.outcome, "shows": shows, "show_data": report.show_data}
+        label = f"up next {case}, scale-{UPNEXT_SCALE}, {who}: show-data requests"
+        if not report.succeeded:
+            rows.append(Row(SECTION, label, "failed", status="FAIL", note=report.error or "", data=data))
+            return rows
+        if case == "first sync":
+            ok = spent == expected
+            rows.append(Row(SECTION, label, f"{spent} (was {before})", f"= {expected}", verdict(ok),
+                            f"{shows} shows: {_reasons(report.show_data)}", data))
+        elif case == "second sync":
+            ok = spent == 0
+            rows.append(Row(SECTION, label, f"{spent}", "= 0", verdict(ok),
+                            f"unchanged account, {report.mode} ({'committed' if report.committed else 'nothing to commit'})",
+                            data))
+        else:
+            seasons = report.show_data.get("seasons_fetched")
+            rows.append(Row(SECTION, label, f"{spent}", status="INFO" if report.committed else "FAIL",
+                            note=f"the daily refresh: watched shows re-read (extended=full), {seasons} seasons of the "
+                                 f"{len(announced)} shows with new episodes that need them, the releases", data=data))
+        at_budget = max(0.0, (fake.count() - 400) / 400 * 300)
+        budget = f"; at TRAKT_RATE_LIMIT=400 at least {at_budget / 60:.1f} min more" if at_budget else ""
+        rows.append(Row(SECTION, f"up next {case}, scale-{UPNEXT_SCALE}, {who}: time", f"{took:.1f} s", status="INFO",
+                        note=f"{fake.count()} request(s) in all at {LATENCY_S * 1000:.0f} ms{budget} (machine shared)",
+                        data={"seconds": took}))
+    return rows
+
+
+def _reasons(show_data: dict | None) -> str:
+    reasons = (show_data or {}).get("reasons") or {}
+    return ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items(), key=lambda pair: -pair[1]))
