@@ -183,8 +183,10 @@ def up_next(shows: Iterable[ShowProgress], now: datetime, include_completed: boo
         if not left and not include_completed:
             continue
         aired = sum(1 for e in show.episodes if e.aired_at is not None and e.aired_at <= now)
-        if show.aired_count is not None:  # not every episode is known: Trakt's count as of the sync
-            aired = max(aired, show.aired_count)
+        if show.aired_count is not None:
+            # Not every episode is known: Trakt's count as of the sync, when every aired one was
+            # watched (the sync needs no seasons only then), and those aired since.
+            aired = show.aired_count + len(left)
         rows.append({
             "show": show.show,
             "next_episode": left[0].as_json() if left else None,

@@ -102,3 +102,32 @@ def test_a_release_date_on_the_row_counts_as_well_as_on_the_movie():
             {"movie": {"title": "Undated", "year": 2026, "ids": {"trakt": 10}}}]
     found = calendar([], rows, NOW, LA, 14)
     assert [(r["title"], r["date"], r["type"]) for r in found] == [("Row Dated", "2026-06-12", "movie")]
+
+
+def test_a_show_the_sync_fetched_no_episodes_for_is_finished_with_trakts_aired_count():
+    # Bravo ended and was watched to the end: the sync keeps its row without seasons (README "Up next
+    # and the calendar"), with Trakt's aired_episodes, 2, for the progress bar.
+    data = [dict(row, seasons=None, aired_episodes=2) if row["show"]["ids"] == BRAVO["ids"] else row
+            for row in SHOW_DATA]
+    rows = up_next(build_shows(WATCHED_SHOWS, data, HIDDEN), NOW, include_completed=True)
+    bravo = next(r for r in rows if r["show"]["ids"] == BRAVO["ids"])
+    assert (bravo["next_episode"], bravo["aired_left"], bravo["watched"], bravo["aired"]) == (None, 0, 2, 2)
+    assert [r["show"]["title"] for r in up_next(build_shows(WATCHED_SHOWS, data, HIDDEN), NOW)] == ["Charlie", "Alpha"]
+    assert not [r for r in calendar(build_shows(WATCHED_SHOWS, data, HIDDEN), [], NOW, LA, 90)
+                if r.get("show", {}).get("ids") == BRAVO["ids"]]
+
+
+def test_upcoming_episodes_from_the_calendar_alone_air_into_up_next_and_are_never_a_finale():
+    # Echo, signed in: watched to the end, so only its upcoming episodes are known (`partial`).
+    premiere = {"season": 2, "number": 1, "title": "Episode 2x1", "first_aired": "2026-06-12T20:00:00.000Z",
+                "runtime": None, "ids": {"trakt": 201}}
+    data = [dict(row, seasons=[{"number": 2, "episodes": [premiere]}], partial=True, aired_episodes=1)
+            if row["show"]["ids"] == ECHO["ids"] else row for row in SHOW_DATA]
+    shows = build_shows(WATCHED_SHOWS, data, HIDDEN)
+    rows = [r for r in calendar(shows, [], NOW, LA, 14) if r.get("show", {}).get("ids") == ECHO["ids"]]
+    assert [(r["season"], r["number"], r["date"], r["premiere"], r["finale"], r["runtime"]) for r in rows] == [
+        (2, 1, "2026-06-12", True, False, 60)]  # the only known episode of its season, yet no finale
+    after = NOW + timedelta(days=3)
+    echo = next(r for r in up_next(shows, after) if r["show"]["ids"] == ECHO["ids"])
+    assert echo["next_episode"]["first_aired"] == "2026-06-12T20:00:00.000Z" and echo["aired_left"] == 1
+    assert (echo["watched"], echo["aired"]) == (1, 2)  # S01E01 and the premiere
