@@ -132,7 +132,15 @@ async def update_show_data(client: TraktClient, username: str, report: SyncRepor
         watched, why = await asyncio.to_thread(previous.watched), "the hidden shows moved on Trakt"
     checked_at = utc_now() if fetched or due else previous.state.get(CHECKED_AT)
 
-    hidden_rows = await _hidden(client, report) if signed_in else []
+    # The hidden shows and the calendar are read again on a full re-mirror, when due, or when they
+    # moved; a new play alone costs neither.
+    renew = due or plan.mode == "full"
+    if not signed_in:
+        hidden_rows = []
+    elif renew or hidden_moved or not previous.has(layout.SHOW_HIDDEN):
+        hidden_rows = await _hidden(client, report)
+    else:
+        hidden_rows = await asyncio.to_thread(previous.hidden)
     hidden = {_trakt_id(row.get("show")) for row in hidden_rows}
     rows, stale, reasons = [], [], collections.Counter()
     caught_up: dict[int, dict] = {}
@@ -146,15 +154,20 @@ async def update_show_data(client: TraktClient, username: str, report: SyncRepor
         row = {"show": {k: show.get(k) for k in SHOW_FIELDS}, "status": show.get("status"),
                "updated_at": show.get("updated_at"), "aired_episodes": show.get("aired_episodes"), "seasons": None}
         rows.append(row)
-        if reason == CAUGHT_UP:
+        if reason not in (*NEEDS_SEASONS, CAUGHT_UP):
+            continue
+        earlier = previous.rows.get(trakt_id)
+        # A caught-up show keeps the seasons it has (complete ones hold its next episodes too), its
+        # calendar episodes until the next renewal; the others keep complete seasons only.
+        if _still_fresh(earlier, row, partial=reason == CAUGHT_UP and not renew):
+            row["seasons"] = earlier["seasons"]
+            row["updated_at"] = earlier["updated_at"]  # Trakt's updated_at only moves forward
+            if earlier.get("partial"):
+                row["partial"] = True
+        elif reason == CAUGHT_UP:
             caught_up[trakt_id] = row
-        elif reason in NEEDS_SEASONS:
-            earlier = previous.rows.get(trakt_id)
-            if _still_fresh(earlier, row):
-                row["seasons"] = earlier["seasons"]
-                row["updated_at"] = earlier["updated_at"]  # Trakt's updated_at only moves forward
-            else:
-                stale.append(row)
+        else:
+            stale.append(row)
 
     gone = await _fetch_seasons(client, report, stale)
     rows = [row for row in rows if id(row) not in gone]
@@ -351,14 +364,23 @@ class _Previous:
             plan.carried[file] = (self.root / file, self.counts[file])
 
     def watched(self) -> list:
-        document = _read_json(self.root / layout.WATCHED["shows"]) if self.root is not None else None
+        return self._rows(layout.WATCHED["shows"])
+
+    def hidden(self) -> list:
+        return self._rows(layout.SHOW_HIDDEN)
+
+    def _rows(self, file: str) -> list:
+        document = _read_json(self.root / file) if self.root is not None else None
         rows = document.get("data") if isinstance(document, dict) else None
         return rows if isinstance(rows, list) else []
 
 
-def _still_fresh(earlier: dict | None, row: dict) -> bool:
-    """Whether the served seasons of a show still hold: complete, and its updated_at not moved."""
-    if not isinstance(earlier, dict) or not isinstance(earlier.get("seasons"), list) or earlier.get("partial"):
+def _still_fresh(earlier: dict | None, row: dict, partial: bool = False) -> bool:
+    """Whether the served seasons of a show still hold: complete (or, with `partial`, from the
+    calendar), and its updated_at not moved."""
+    if not isinstance(earlier, dict) or not isinstance(earlier.get("seasons"), list):
+        return False
+    if earlier.get("partial") and not partial:
         return False
     before, now = earlier.get("updated_at"), row.get("updated_at")
     return isinstance(before, str) and isinstance(now, str) and before >= now

@@ -187,3 +187,18 @@ async def test_the_fake_answers_the_oauth_routes_only_with_a_token_and_pages_the
     assert status == 200 and episode["first_aired"] == (fake.show_clock + timedelta(days=10)).strftime(
         "%Y-%m-%dT%H:%M:%S.000Z")
     assert datetime.fromisoformat(episode["first_aired"].replace("Z", "+00:00")) > fake.show_clock
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_signed_in_a_new_play_asks_for_neither_the_hidden_shows_nor_the_calendar(fake, account, config, oauth):
+    sign_in(config, oauth)
+    await sync(config)
+    before = served(config, layout.SHOW_SEASONS)
+    fake.add_play("episode", index=0)
+    fake.reset_counts()
+    report = await sync(config, full=False)
+    assert report.committed and "watched" in report.changed
+    assert not [p for _, p, _ in fake.requests if p.startswith(("/shows/", "/users/hidden/", "/calendars/"))]
+    assert report.show_data["requests"] == 0
+    assert served(config, layout.SHOW_SEASONS) == before
+    assert served(config, layout.SHOW_HIDDEN) == []

@@ -251,3 +251,17 @@ async def test_show_data_requests_of_a_first_and_a_second_sync_of_the_large_acco
     assert spent == [{"shows/seasons": 400, "calendar/movies": 1}, {"shows/seasons": 0, "calendar/movies": 1}]
     assert "shows/updated" not in first.endpoints and "shows/updated" not in second.endpoints
     assert account.show_data_requests() == 401  # was 604: 3 watched pages re-read, 600 seasons, 1
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_new_play_reuses_every_shows_seasons_and_the_releases(fake, account, tmp_path):
+    config = config_for(fake.url, tmp_path)
+    await sync(config)
+    before = show_data(config)
+    fake.add_play("episode", index=0)
+    fake.reset_counts()
+    report = await sync(config, full=False)
+    assert report.committed and "watched" in report.changed
+    assert show_data_requests(fake) == 0 and report.show_data["requests"] == 0
+    assert report.show_data["why"] == "the watched shows were fetched"
+    assert show_data(config) == before  # the same shows, the same seasons
