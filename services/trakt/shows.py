@@ -213,7 +213,7 @@ async def _refreshed(client: TraktClient, username: str, report: SyncReport, car
     """The carried watched shows with their show objects read again (`extended=full`: status,
     aired_episodes, updated_at; no seasons, 250 a request)."""
     path = WATCHED_FULL_PATH.format(u=username)
-    entry = _entry(report, UPDATED, layout.SHOW_SEASONS, path)
+    entry = _entry(report, UPDATED, "", path)  # a check, not a file of its own (report totals count files)
     result = await client.get_all_pages(path, {"extended": "full"})
     _count(entry, result)
     entry.items = len(result.items)
@@ -267,7 +267,7 @@ async def _calendar(client: TraktClient, report: SyncReport, caught_up: dict[int
     """The upcoming episodes of the caught-up returning shows, from the signed-in calendar, as
     partial seasons (`partial`: only these episodes are known)."""
     start = (times.now() - timedelta(days=1)).date()
-    entry = _entry(report, CALENDAR, layout.SHOW_SEASONS, CALENDAR_PATH)
+    entry = _entry(report, CALENDAR, "", CALENDAR_PATH)  # part of the seasons file
     paths = [CALENDAR_PATH.format(start=(start + timedelta(days=CALENDAR_DAYS * n)).isoformat(), days=CALENDAR_DAYS)
              for n in range(CALENDAR_REQUESTS)]
 

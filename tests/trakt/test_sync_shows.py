@@ -17,6 +17,7 @@ from services.data import layout
 from services.data.snapshots import DataFolder
 from services.trakt import shows as shows_module
 from services.trakt.client import RetryPolicy
+from services.trakt.report import read_last_attempt
 from services.trakt.service import SyncService
 from tests.fakes.trakt import FakeAccount, FakeTrakt
 
@@ -108,6 +109,8 @@ async def test_the_first_sync_asks_for_seasons_only_of_shows_in_progress_or_retu
         "watched to the end, returning": sum(1 for i in ids if returning(i) and not in_progress(i))}
     assert report.totals()["requests"] == fake.count()
     assert account.show_data_requests() == show_data_requests(fake)
+    on_disk = read_last_attempt(DataFolder(config.data_dir))["show_data"]  # the report as saved
+    assert on_disk["reasons"] == report.show_data["reasons"] and on_disk["requests"] == len(needing) + 1
 
 
 @pytest.mark.gen_test(timeout=30)
