@@ -16,11 +16,14 @@ read twice:
 `/shows/{id}/progress/watched` would cost the same one request per show as the seasons, but its
 answer changes with every play, while the seasons change only with the show's `updated_at`: a show's
 seasons are fetched again only when its `updated_at` moved, so a sync of unchanged shows asks for
-none. The watchlist's own pages (250 movies a request) bring the movie releases for less than
-`/calendars/my/movies` would (three requests for 90 days). Trakt's whole calendar is never walked.
+none. The movie releases come from the watchlist's own pages (250 movies a request), or signed in,
+when a watchlist of more than 750 movies would take more than three, from `/calendars/my/movies`
+(three requests for the 99 days). Trakt's whole calendar is never walked.
 
-A sync whose watched shows were carried over carries the show data too (no request), except once
-every SHOW_REFRESH_HOURS: then the watched shows are read again with `extended=full` (status,
+A new play reuses every show's seasons; the hidden shows and the calendar are read again only on
+a full re-mirror, on the daily refresh, or when Trakt's `shows.hidden_at` moved. A sync whose
+watched shows were carried over carries the show data too (no request), except once every
+SHOW_REFRESH_HOURS: then the watched shows are read again with `extended=full` (status,
 `updated_at` and aired counts, 250 shows a request) so a newly announced episode is not left waiting
 for the weekly full re-mirror. Every request goes through the shared client (the request budget),
 and the sync report counts them with the reason of every show (`show_data`). A failed request fails
@@ -42,7 +45,7 @@ import ujson
 from services import times
 from services.data import layout
 from services.data.upnext import FINISHED_STATUSES, watched_since_reset
-from services.trakt.client import PagedResult, TraktClient, TraktNotFound, first_error
+from services.trakt.client import PAGE_LIMIT, PagedResult, TraktClient, TraktNotFound, first_error
 from services.trakt.incremental import STATE_FILE, Plan
 from services.trakt.report import EndpointReport, SyncReport, utc_now
 
@@ -66,6 +69,7 @@ SEASONS_PARAMS = {"extended": "full,episodes"}
 HIDDEN_PATH = "/users/hidden/progress_watched"
 HIDDEN_PARAMS = {"type": "show"}
 CALENDAR_PATH = "/calendars/my/shows/{start}/{days}"
+CALENDAR_MOVIES_PATH = "/calendars/my/movies/{start}/{days}"
 MOVIE_FIELDS = ("title", "year", "ids", "runtime")
 SHOW_FIELDS = ("title", "year", "ids", "runtime")
 EPISODE_FIELDS = ("season", "number", "title", "first_aired", "runtime", "ids")
@@ -116,7 +120,7 @@ async def update_show_data(client: TraktClient, username: str, report: SyncRepor
             for file in (layout.SHOW_SEASONS, layout.SHOW_HIDDEN):
                 previous.carry(plan, file)
             if layout.WATCHLIST["movies"] in plan.files:
-                plan.files[layout.CALENDAR_MOVIES] = await _movie_releases(client, username, report)
+                plan.files[layout.CALENDAR_MOVIES] = await _movie_releases(client, username, report, plan, previous)
             else:
                 previous.carry(plan, layout.CALENDAR_MOVIES)
         summary["why"] = f"unchanged: the watched shows were carried over, read at {plan.state[CHECKED_AT]}"
@@ -174,7 +178,7 @@ async def update_show_data(client: TraktClient, username: str, report: SyncRepor
     if caught_up:
         await _calendar(client, report, caught_up)
     if layout.WATCHLIST["movies"] in plan.files or due or not previous.has(layout.CALENDAR_MOVIES):
-        plan.files[layout.CALENDAR_MOVIES] = await _movie_releases(client, username, report)
+        plan.files[layout.CALENDAR_MOVIES] = await _movie_releases(client, username, report, plan, previous)
     else:
         previous.carry(plan, layout.CALENDAR_MOVIES)
     plan.files[layout.SHOW_SEASONS] = rows
@@ -266,35 +270,18 @@ async def _fetch_seasons(client: TraktClient, report: SyncReport, stale: list[di
 async def _calendar(client: TraktClient, report: SyncReport, caught_up: dict[int, dict]) -> None:
     """The upcoming episodes of the caught-up returning shows, from the signed-in calendar, as
     partial seasons (`partial`: only these episodes are known)."""
-    start = (times.now() - timedelta(days=1)).date()
     entry = _entry(report, CALENDAR, "", CALENDAR_PATH)  # part of the seasons file
-    paths = [CALENDAR_PATH.format(start=(start + timedelta(days=CALENDAR_DAYS * n)).isoformat(), days=CALENDAR_DAYS)
-             for n in range(CALENDAR_REQUESTS)]
-
-    async def one(path: str) -> Any:
-        data, _, stats = await client.get_with_stats(path)
-        entry.requests += stats.requests
-        entry.retries += stats.retries
-        entry.rate_limited += stats.rate_limited
-        entry.pages += 1
-        return data
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(path)) for path in paths]
-    except BaseExceptionGroup as errors:
-        raise first_error(errors) from None
+    items = await _calendar_items(client, entry, CALENDAR_PATH)
     episodes: dict[int, dict[tuple, dict]] = collections.defaultdict(dict)
-    for task in tasks:
-        for item in task.result() if isinstance(task.result(), list) else ():
-            trakt_id = _trakt_id(item.get("show")) if isinstance(item, dict) else None
-            episode = item.get("episode") if trakt_id in caught_up else None
-            if not isinstance(episode, dict) or not isinstance(episode.get("season"), int):
-                continue
-            compact = {k: episode.get(k) for k in CALENDAR_EPISODE_FIELDS}
-            compact["first_aired"] = item.get("first_aired") or episode.get("first_aired")
-            compact["runtime"] = episode.get("runtime")
-            episodes[trakt_id][(episode["season"], episode.get("number"))] = compact
+    for item in items:
+        trakt_id = _trakt_id(item.get("show")) if isinstance(item, dict) else None
+        episode = item.get("episode") if trakt_id in caught_up else None
+        if not isinstance(episode, dict) or not isinstance(episode.get("season"), int):
+            continue
+        compact = {k: episode.get(k) for k in CALENDAR_EPISODE_FIELDS}
+        compact["first_aired"] = item.get("first_aired") or episode.get("first_aired")
+        compact["runtime"] = episode.get("runtime")
+        episodes[trakt_id][(episode["season"], episode.get("number"))] = compact
     for trakt_id, row in caught_up.items():
         by_season: dict[int, list] = collections.defaultdict(list)
         for (season, _), episode in episodes.get(trakt_id, {}).items():
@@ -305,20 +292,59 @@ async def _calendar(client: TraktClient, report: SyncReport, caught_up: dict[int
     entry.items += sum(len(found) for found in episodes.values())
 
 
-async def _movie_releases(client: TraktClient, username: str, report: SyncReport) -> list[dict]:
-    """The watchlist movies that have a release date (`extended=full`; the main fetch's copy has
-    none), for the calendar's movie rows: a page of 250 per request."""
+async def _movie_releases(client: TraktClient, username: str, report: SyncReport, plan: Plan,
+                          previous: _Previous) -> list[dict]:
+    """The watchlist movies that have a release date, for the calendar's movie rows: from the
+    watchlist with `extended=full` (the main fetch's copy has no dates; 250 a request), or signed
+    in, when that would take more requests than the calendar's three, from `/calendars/my/movies`
+    (every release of the 99 days a calendar may show) narrowed to the watchlist."""
     path = WATCHLIST_MOVIES_PATH.format(u=username)
-    entry = _entry(report, RELEASES, layout.CALENDAR_MOVIES, path)
-    result = await client.get_all_pages(path, {"extended": "full"})
-    _count(entry, result)
+    watchlist = plan.files.get(layout.WATCHLIST["movies"])
+    if watchlist is None:
+        watchlist = await asyncio.to_thread(previous.rows_of, layout.WATCHLIST["movies"])
+    pages = -(-len(watchlist) // PAGE_LIMIT) if isinstance(watchlist, list) else None
+    if getattr(client, "signed_in", False) and pages is not None and pages > CALENDAR_REQUESTS:
+        entry = _entry(report, RELEASES, layout.CALENDAR_MOVIES, CALENDAR_MOVIES_PATH)
+        wanted = {_trakt_id(item.get("movie")) for item in watchlist if isinstance(item, dict)}
+        items = [item for item in await _calendar_items(client, entry, CALENDAR_MOVIES_PATH, {"extended": "full"})
+                 if isinstance(item, dict) and _trakt_id(item.get("movie")) in wanted]
+        released = [{**item, "movie": {**item["movie"], "released": item.get("released")}} for item in items]
+    else:
+        entry = _entry(report, RELEASES, layout.CALENDAR_MOVIES, path)
+        result = await client.get_all_pages(path, {"extended": "full"})
+        _count(entry, result)
+        released = result.items
     movies = []
-    for item in result.items:
+    for item in released:
         movie = item.get("movie") if isinstance(item, dict) else None
         if isinstance(movie, dict) and isinstance(movie.get("released"), str):
             movies.append({"movie": {k: movie.get(k) for k in MOVIE_FIELDS}, "released": movie["released"]})
     entry.items = len(movies)
     return movies
+
+
+async def _calendar_items(client: TraktClient, entry: EndpointReport, template: str,
+                          params: dict | None = None) -> list:
+    """Every item of a signed-in calendar from yesterday (UTC), CALENDAR_REQUESTS requests of
+    CALENDAR_DAYS days, concurrently."""
+    start = (times.now() - timedelta(days=1)).date()
+    paths = [template.format(start=(start + timedelta(days=CALENDAR_DAYS * n)).isoformat(), days=CALENDAR_DAYS)
+             for n in range(CALENDAR_REQUESTS)]
+
+    async def one(path: str) -> Any:
+        data, _, stats = await client.get_with_stats(path, params)
+        entry.requests += stats.requests
+        entry.retries += stats.retries
+        entry.rate_limited += stats.rate_limited
+        entry.pages += 1
+        return data if isinstance(data, list) else []
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(path)) for path in paths]
+    except BaseExceptionGroup as errors:
+        raise first_error(errors) from None
+    return [item for task in tasks for item in task.result()]
 
 
 # --- the served snapshot's show data ---------------------------------------------------------
@@ -364,12 +390,12 @@ class _Previous:
             plan.carried[file] = (self.root / file, self.counts[file])
 
     def watched(self) -> list:
-        return self._rows(layout.WATCHED["shows"])
+        return self.rows_of(layout.WATCHED["shows"])
 
     def hidden(self) -> list:
-        return self._rows(layout.SHOW_HIDDEN)
+        return self.rows_of(layout.SHOW_HIDDEN)
 
-    def _rows(self, file: str) -> list:
+    def rows_of(self, file: str) -> list:
         document = _read_json(self.root / file) if self.root is not None else None
         rows = document.get("data") if isinstance(document, dict) else None
         return rows if isinstance(rows, list) else []

@@ -307,7 +307,8 @@ class FakeAccount:
         aired episodes not watched (every third show, by construction) and, without a token, of
         every returning one; none for an ended show watched to the end or a hidden one. Signed in,
         the hidden shows (a page) and the calendar's three requests stand in for the returning shows
-        watched to the end. Plus the watchlist movies with extended=full (their release dates)."""
+        watched to the end. Plus the watchlist movies with extended=full (their release dates), or
+        signed in, the movie calendar's three requests when those would be more."""
         seasons = caught_up = 0
         for row in self.watched_shows:
             facts = show_facts(row)
@@ -318,6 +319,8 @@ class FakeAccount:
             seasons += unwatched or (returning and not signed_in)
             caught_up += returning and not unwatched
         releases = max(1, math.ceil(len(self.watchlist_of("movies")) / limit))  # watchlist movies, extended=full
+        if signed_in:  # a watchlist of more than three pages: the movie calendar's three requests
+            releases = min(releases, 3)
         extra = (1 + (3 if caught_up else 0)) if signed_in else 0  # hidden shows, calendar
         return seasons + releases + extra
 

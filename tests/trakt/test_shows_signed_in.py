@@ -202,3 +202,25 @@ async def test_signed_in_a_new_play_asks_for_neither_the_hidden_shows_nor_the_ca
     assert report.show_data["requests"] == 0
     assert served(config, layout.SHOW_SEASONS) == before
     assert served(config, layout.SHOW_HIDDEN) == []
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_signed_in_a_long_watchlists_releases_come_from_the_movie_calendar(fake, account, config, oauth):
+    while len(account.watchlist_of("movies")) <= 3 * 250:  # more than three pages of 250
+        n = 10_000 + len(account.watchlist)
+        fake.add_to_watchlist({"title": f"Long list {n}", "year": 2026, "ids": {"trakt": n, "slug": f"long-list-{n}"}})
+    sign_in(config, oauth)
+    report = await sync(config)
+    start = (times.now() - timedelta(days=1)).date()
+    assert sorted(p for _, p, _ in fake.requests if p.startswith("/calendars/my/movies/")) == [
+        f"/calendars/my/movies/{start + timedelta(days=33 * n)}/33" for n in range(3)]
+    assert not [q for _, p, q in fake.requests if p.endswith("/watchlist/movies") and q.get("extended") == "full"]
+    assert report.endpoints["calendar/movies"].requests == 3
+    # released from yesterday on: the fake's dates are show_clock + trakt id % 20 - 5 days
+    expected = sorted(m["movie"]["ids"]["trakt"] for m in account.watchlist_of("movies")
+                      if m["movie"]["ids"]["trakt"] % 20 - 5 >= -1)
+    rows = served(config, layout.CALENDAR_MOVIES)
+    assert sorted(row["movie"]["ids"]["trakt"] for row in rows) == expected
+    first = rows[0]
+    assert first["released"] == (fake.show_clock.date() + timedelta(
+        days=first["movie"]["ids"]["trakt"] % 20 - 5)).isoformat() and first["movie"]["runtime"] == 100
