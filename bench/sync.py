@@ -208,7 +208,8 @@ async def _up_next_syncs(ctx: Context, fake, oauth, url: str, data_dir) -> list[
                             note=f"the daily refresh: watched shows re-read (extended=full), {seasons} seasons of the "
                                  f"{len(announced)} shows with new episodes that need them, the releases", data=data))
         at_budget = (fake.count() - 1) // 400 * 300.0  # each 400 beyond the first wait for the 5-minute window
-        budget = f"; at TRAKT_RATE_LIMIT=400 at least {at_budget / 60:.1f} min more" if at_budget else ""
+        budget = (f"; at TRAKT_RATE_LIMIT=400 up to {at_budget / 60:.0f} min more (less: the calendar-only seasons "
+                  "wait for the next checks)") if at_budget else ""
         rows.append(Row(SECTION, f"up next {case}, scale-{UPNEXT_SCALE}, {who}: time", f"{took:.1f} s", status="INFO",
                         note=f"{fake.count()} request(s) in all at {LATENCY_S * 1000:.0f} ms{budget} (machine shared)",
                         data={"seconds": took}))

@@ -25,7 +25,10 @@ a full re-mirror, on the daily refresh, or when Trakt's `shows.hidden_at` moved.
 watched shows were carried over carries the show data too (no request), except once every
 SHOW_REFRESH_HOURS: then the watched shows are read again with `extended=full` (status,
 `updated_at` and aired counts, 250 shows a request) so a newly announced episode is not left waiting
-for the weekly full re-mirror. Every request goes through the shared client (the request budget),
+for the weekly full re-mirror. The seasons of returning shows watched to the end (they only add
+next episodes to the calendar) wait for the next check rather than spend the last tenth of the
+request budget's window (`pending` rows), so a first sync of a large account commits within one
+window; up next's shows never wait. Every request goes through the shared client (the request budget),
 and the sync report counts them with the reason of every show (`show_data`). A failed request fails
 the sync, which changes nothing that is served.
 """
@@ -56,6 +59,10 @@ SHOW_REFRESH_HOURS = 24
 CHECKED_AT = "shows_checked_at"  # in the snapshot's sync state: when they were last read
 CALENDAR_DAYS = 33  # the most days Trakt gives per calendar request
 CALENDAR_REQUESTS = 3  # from yesterday (UTC): the 90 days a calendar may show, in any time zone
+# The seasons of returning shows watched to the end (only the calendar's) wait for a later sync rather
+# than spend more than this share of the request budget's window; at least this many stay free.
+BUDGET_RESERVE = 0.1
+BUDGET_RESERVE_MIN = 20
 
 UPDATED = "shows/updated"  # report entries
 SEASONS = "shows/seasons"
@@ -114,7 +121,8 @@ async def update_show_data(client: TraktClient, username: str, report: SyncRepor
     hidden_moved = signed_in and _hidden_at(plan.state) != _hidden_at(previous.state)
     summary: dict[str, Any] = {"requests": 0, "signed_in": signed_in}
     report.show_data = summary
-    if not (fetched or due or hidden_moved or not previous.complete(signed_in)):
+    pending = previous.pending() if _budget_room(client) > 0 else 0  # with no room, they wait on
+    if not (fetched or due or hidden_moved or pending or not previous.complete(signed_in)):
         plan.state[CHECKED_AT] = previous.state.get(CHECKED_AT)
         if plan.commit:  # something else moved: the show data stays as it was
             for file in (layout.SHOW_SEASONS, layout.SHOW_HIDDEN):
@@ -133,7 +141,8 @@ async def update_show_data(client: TraktClient, username: str, report: SyncRepor
         watched = await _refreshed(client, username, report, await asyncio.to_thread(previous.watched))
         why = f"refresh due: last read at {previous.state.get(CHECKED_AT) or 'never'}"
     else:
-        watched, why = await asyncio.to_thread(previous.watched), "the hidden shows moved on Trakt"
+        watched = await asyncio.to_thread(previous.watched)
+        why = "the hidden shows moved on Trakt" if hidden_moved else f"{pending} shows' seasons were left for later"
     checked_at = utc_now() if fetched or due else previous.state.get(CHECKED_AT)
 
     # The hidden shows and the calendar are read again on a full re-mirror, when due, or when they
@@ -147,6 +156,7 @@ async def update_show_data(client: TraktClient, username: str, report: SyncRepor
         hidden_rows = await asyncio.to_thread(previous.hidden)
     hidden = {_trakt_id(row.get("show")) for row in hidden_rows}
     rows, stale, reasons = [], [], collections.Counter()
+    reasons_by_row: dict[int, str] = {}
     caught_up: dict[int, dict] = {}
     for item in watched if isinstance(watched, list) else ():
         show = item.get("show") if isinstance(item, dict) else None
@@ -158,6 +168,7 @@ async def update_show_data(client: TraktClient, username: str, report: SyncRepor
         row = {"show": {k: show.get(k) for k in SHOW_FIELDS}, "status": show.get("status"),
                "updated_at": show.get("updated_at"), "aired_episodes": show.get("aired_episodes"), "seasons": None}
         rows.append(row)
+        reasons_by_row[id(row)] = reason
         if reason not in (*NEEDS_SEASONS, CAUGHT_UP):
             continue
         earlier = previous.rows.get(trakt_id)
@@ -173,14 +184,24 @@ async def update_show_data(client: TraktClient, username: str, report: SyncRepor
         else:
             stale.append(row)
 
-    gone = await _fetch_seasons(client, report, stale)
-    rows = [row for row in rows if id(row) not in gone]
+    # Up next needs the shows with aired episodes left now; a returning show watched to the end only
+    # adds its next episodes to the calendar, so those wait for a later sync when this one's share
+    # of the budget is spent (a first sync of a large account then commits within one window).
+    needed = [row for row in stale if reasons_by_row[id(row)] != RETURNING]
+    gone = await _fetch_seasons(client, report, needed)
     if caught_up:
         await _calendar(client, report, caught_up)
     if layout.WATCHLIST["movies"] in plan.files or due or not previous.has(layout.CALENDAR_MOVIES):
         plan.files[layout.CALENDAR_MOVIES] = await _movie_releases(client, username, report, plan, previous)
     else:
         previous.carry(plan, layout.CALENDAR_MOVIES)
+    optional = [row for row in stale if reasons_by_row[id(row)] == RETURNING]
+    room = max(0, _budget_room(client))
+    for row in optional[room:]:
+        row["pending"] = True  # no seasons yet: fetched by a later sync (the check after this one)
+    gone |= await _fetch_seasons(client, report, optional[:room])
+    stale = needed + optional[:room]
+    rows = [row for row in rows if id(row) not in gone]
     plan.files[layout.SHOW_SEASONS] = rows
     if signed_in:
         plan.files[layout.SHOW_HIDDEN] = hidden_rows
@@ -190,9 +211,10 @@ async def update_show_data(client: TraktClient, username: str, report: SyncRepor
     summary.update(why=why, shows=len(rows), seasons_fetched=len(stale) - len(gone),
                    seasons_cached=sum(1 for r in rows if isinstance(r["seasons"], list) and id(r) not in fetched_now
                                       and not r.get("partial")),
-                   reasons=dict(sorted(reasons.items())), requests=_requests(report))
-    log.info("show data (%s): %d shows, %d seasons fetched, %d requests", why, len(rows), len(stale) - len(gone),
-             summary["requests"])
+                   left_for_later=len(optional[room:]), reasons=dict(sorted(reasons.items())),
+                   requests=_requests(report))
+    log.info("show data (%s): %d shows, %d seasons fetched, %d left for later, %d requests", why, len(rows),
+             len(stale) - len(gone), len(optional[room:]), summary["requests"])
 
 
 # --- the requests ---------------------------------------------------------------------------
@@ -206,6 +228,15 @@ def _count(entry: EndpointReport, result: PagedResult) -> None:
     entry.retries += result.retries
     entry.rate_limited += result.rate_limited
     entry.item_count_reported = result.item_count
+
+
+def _budget_room(client: TraktClient) -> int:
+    """Requests this sync may still send in the budget's current window, leaving BUDGET_RESERVE of
+    it to the watcher and the next check."""
+    budget = getattr(client, "budget", None)
+    if budget is None:
+        return 1 << 30
+    return budget.limit - budget.used() - max(BUDGET_RESERVE_MIN, int(budget.limit * BUDGET_RESERVE))
 
 
 def _requests(report: SyncReport) -> int:
@@ -379,6 +410,10 @@ class _Previous:
     def complete(self, signed_in: bool) -> bool:
         files = (layout.SHOW_SEASONS, layout.CALENDAR_MOVIES, *((layout.SHOW_HIDDEN,) if signed_in else ()))
         return all(self.has(file) for file in files)
+
+    def pending(self) -> int:
+        """Shows whose seasons an earlier sync left for later."""
+        return sum(1 for row in self.rows.values() if row.get("pending"))
 
     def due(self) -> bool:
         checked = times.parse(self.state.get(CHECKED_AT))

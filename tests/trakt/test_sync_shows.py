@@ -268,3 +268,36 @@ async def test_a_new_play_reuses_every_shows_seasons_and_the_releases(fake, acco
     assert show_data_requests(fake) == 0 and report.show_data["requests"] == 0
     assert report.show_data["why"] == "the watched shows were fetched"
     assert show_data(config) == before  # the same shows, the same seasons
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_calendar_only_seasons_wait_for_the_next_check_when_the_budget_window_is_spent(tmp_path):
+    account = FakeAccount.build(history=60, watched_movies=5, shows=60, lists=1, list_items=2, watchlist=3)
+    fake = FakeTrakt(account)
+    url = await fake.start()
+    try:
+        limit, reserve = 60, 20  # TRAKT_RATE_LIMIT, and the 20 requests (at least) kept free
+        config = dataclasses.replace(config_for(url, tmp_path), trakt_rate_limit=limit)
+        ids = [row["show"]["ids"]["trakt"] for row in account.watched_shows]
+        caught_up = {i for i in ids if returning(i) and not in_progress(i)}
+        report = await sync(config)
+        assert fake.count() == limit - reserve  # the first sync stays inside one budget window
+        left = account.minimum_requests() - (limit - reserve)
+        assert 0 < left < len(caught_up) and report.show_data["left_for_later"] == left
+        pending = {row["show"]["ids"]["trakt"] for row in show_data(config) if row.get("pending")}
+        assert len(pending) == left and pending <= caught_up
+        assert all(row["seasons"] is None for row in show_data(config) if row.get("pending"))
+        asked = {int(p.split("/")[2]) for p in show_requests(fake)}
+        assert {i for i in ids if in_progress(i)} <= asked  # up next's shows never wait
+
+        fake.reset_counts()
+        report = await sync(config, full=False)  # the next check, in a new window: the rest
+        assert report.committed and sorted(show_requests(fake)) == sorted(f"/shows/{i}/seasons" for i in pending)
+        assert not [row for row in show_data(config) if row.get("pending")]
+        assert report.show_data["left_for_later"] == 0
+
+        fake.reset_counts()
+        report = await sync(config, full=False)
+        assert not report.committed and show_requests(fake) == []
+    finally:
+        await fake.stop()
