@@ -174,8 +174,12 @@ async def test_the_sync_and_the_watcher_draw_from_one_request_budget(fake_trakt,
     """README: TRAKT_RATE_LIMIT requests per 5 minutes, "shared by the sync and the watcher"."""
     from server import build_services
 
-    # the fixed files and the account's 2 lists, one page each, then up next's show data
-    sync_requests = 12 + 2 + fake_trakt.account.show_data_requests()
+    # the fixed files and the account's 2 lists, one page each, then up next's show data but the seasons
+    # of returning shows watched to the end (odd trakt ids, not every third), which wait for the next
+    # check when the budget's window is spent
+    calendar_only = sum(1 for row in fake_trakt.account.watched_shows
+                        if row["show"]["ids"]["trakt"] % 2 == 1 and row["show"]["ids"]["trakt"] % 3)
+    sync_requests = 12 + 2 + fake_trakt.account.show_data_requests() - calendar_only
     config = replace(Config(), data_dir=tmp_path / "data", trakt_api_key="test-key", trakt_username=USER,
                      trakt_api_url=fake_trakt.url, sync_interval_hours=0, trakt_rate_limit=sync_requests)
     services = build_services(config)
