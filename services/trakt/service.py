@@ -25,7 +25,7 @@ from services.trakt.auth import LOST, SIGNED_IN, TokenManager
 from services.trakt.client import (MAX_CONCURRENCY, REQUEST_TIMEOUT_SECONDS, SIGNED_IN_USER, RequestBudget, RetryPolicy,
                                    TraktClient, TraktError)
 from services.trakt.fetch import write_snapshot
-from services.trakt.incremental import STATE_FILE, plan_sync
+from services.trakt.incremental import STATE_FILE, keep_unchanged, plan_sync
 from services.trakt.shows import fetch_show_data
 from services.trakt.lock import LOCK_FILE, ProcessLock
 from services.trakt.progress import SyncProgress
@@ -389,12 +389,14 @@ class SyncService:
             await client.close()
         if not plan.commit:
             return None
+        # Unchanged files keep their bytes: a full re-mirror serves what the checks served.
+        last_updated = await asyncio.to_thread(keep_unchanged, plan)
         if not report.username:  # signed in, but the login could not read the account's name
             profile = plan.files.get(layout.PROFILE)
             report.username = str(profile.get("username") or "") if isinstance(profile, dict) else ""
         self._progress(progress, "write", report, "snapshot")
         return await write_snapshot(self.folder, report.username, plan.files, report,
-                                    carried=plan.carried, extras={STATE_FILE: plan.state})
+                                    carried=plan.carried, extras={STATE_FILE: plan.state}, last_updated=last_updated)
 
     def _is_signed_in(self, client: TraktClient) -> bool:
         if self.signed_in is not None:
