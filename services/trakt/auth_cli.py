@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -25,6 +27,8 @@ from services.trakt.oauth import AuthError, DeviceFlowFailed, OAuthClient, wait_
 from services.trakt.report import read_sync_status
 
 TRY_AGAIN = "run trakt-watch login again"
+STATUS_TIMEOUT_SECONDS = 2.0  # `status` asks the local server's /healthz; a busy one still answers in time
+MAX_HEALTH_BYTES = 1 << 20
 
 
 def missing_settings(config: Config) -> str | None:
@@ -137,17 +141,83 @@ async def _revoke(config: Config, access_token: str) -> None:
 
 # --- status ----------------------------------------------------------------------------------
 def status(config: Config, out: TextIO = sys.stdout, now: float | None = None) -> int:
-    """Exit 0, or 1 when the sign-in needs attention (lost, or a token file that is refused)."""
+    """Exit 0, or 1 when the sign-in needs attention (lost, or a token file that is refused).
+
+    The sign-in, the data and the last sync are read from the data folder; the server and its
+    watcher from the running server's own /healthz (what monitoring sees too), so a server that
+    is down is said to be down, not guessed from old files."""
     now = time.time() if now is None else now
     state = TokenManager(config).state()
     lines = [("Trakt sign-in", _sign_in_line(state, now))]
     folder = DataFolder(config.data_dir)
     lines.append(("Data", _data_line(folder, now)))
     lines.append(("Last sync", _sync_line(read_sync_status(folder), now)))
+    url = server_url(config)
+    health, problem = _ask_server(url)
+    lines.append(("Server", _server_line(url, health, problem)))
+    lines.append(("Watcher", _watcher_line(health, now)))
     width = max(len(label) for label, _ in lines) + 2
     for label, text in lines:
         _say(out, f"{label + ':':<{width}}{text}")
     return 1 if state["state"] in (LOST, REFUSED) else 0
+
+
+def server_url(config: Config) -> str:
+    """Where this machine reaches the server HOST/PORT describe (a wildcard address is loopback)."""
+    host = config.host.strip("[]") or "127.0.0.1"
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{config.port}"
+
+
+def _ask_server(url: str) -> tuple[dict | None, str | None]:
+    """(the /healthz body, None) or (None, why no server answered)."""
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=STATUS_TIMEOUT_SECONDS) as response:
+            raw = response.read(MAX_HEALTH_BYTES)
+    except urllib.error.HTTPError as exc:  # 503: no data can be served, still the health JSON
+        raw = exc.read(MAX_HEALTH_BYTES)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return None, getattr(reason, "strerror", None) or str(reason) or type(exc).__name__
+    try:
+        body = ujson.loads(raw)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or "status" not in body:
+        return None, "something else answers there (not trakt-watch's /healthz)"
+    return body, None
+
+
+def _server_line(url: str, health: dict | None, problem: str | None) -> str:
+    if health is None:
+        return (f"no trakt-watch server answers at {url} ({problem}): it is not running, or it listens "
+                "elsewhere (HOST, PORT); trakt-watch serve starts it")
+    line = f"running at {url}/, {health['status']}"
+    reasons = [str(r) for r in health.get("reasons") or []]
+    return line + (": " + "; ".join(reasons) if reasons else "")
+
+
+def _watcher_line(health: dict | None, now: float) -> str:
+    if health is None:
+        return "unknown while the server is down"
+    watcher = health.get("watcher") if isinstance(health.get("watcher"), dict) else {}
+    kind = watcher.get("status")
+    if kind == "demo":
+        return "plays the demo account's schedule"
+    if kind == "disabled" or not watcher.get("polling"):
+        return "not polling Trakt (no TRAKT_API_KEY, or neither TRAKT_USERNAME nor a sign-in)"
+    how = ("signed in: /users/me/watching" if watcher["polling"] == "signed_in"
+           else f"by username: /users/{watcher.get('user')}/watching")
+    every = watcher.get("poll_seconds")
+    line = f"polling {how}{f' every {every:g} s' if isinstance(every, (int, float)) else ''}"
+    line += f"; last poll {_when(watcher.get('last_poll_at'), now)}" if watcher.get("last_poll_at") \
+        else "; no successful poll yet"
+    playing = watcher.get("playing")
+    since = f" since {_when(watcher['playing_since'], now)}" if watcher.get("playing_since") else ""
+    line += f"; playing {playing}{since}" if playing else f"; nothing playing{since}"
+    if watcher.get("last_error"):
+        line += f"; failing: {watcher['last_error']}"
+    return line
 
 
 def _sign_in_line(state: dict[str, Any], now: float) -> str:
@@ -179,7 +249,8 @@ def _data_line(folder: DataFolder, now: float) -> str:
     if not stamp:
         return f"{served} (no last_updated in {layout.INDEX})"
     user = metadata.get("username")
-    return f"{'account ' + user + ', ' if user else ''}updated {_when(stamp, now)}"
+    # last_updated is when the mirrored data last changed; Last sync says when it was last confirmed
+    return f"{'account ' + user + ', ' if user else ''}last changed {_when(stamp, now)}"
 
 
 def _sync_line(sync: dict[str, Any], now: float) -> str:

@@ -192,7 +192,7 @@ def test_status_when_not_signed_in_shows_the_data_age_and_the_last_sync(tmp_path
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("Trakt sign-in:") and "not signed in" in lines[0] and "trakt-watch login" in lines[0]
-    assert lines[1].startswith("Data:") and "account sam, updated 2026-11-01 09:00 UTC (" in lines[1]
+    assert lines[1].startswith("Data:") and "account sam, last changed 2026-11-01 09:00 UTC (" in lines[1]
     assert lines[2].startswith("Last sync:") and lines[2].split(":", 1)[1].strip().startswith("failed ")
     assert "Trakt answered 503, giving up after 5 attempts; never succeeded" in lines[2]
     assert fake.requests == []  # status asks nobody
