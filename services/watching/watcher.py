@@ -325,9 +325,11 @@ class Watcher:
         Trakt; `user` the path's user; `playing` what it last saw ("movie 'Heat'", None for
         nothing) and `playing_since` when that began to show; `poll_seconds`."""
         polling = user = None
-        if self.mode == "trakt":
-            signed = bool(getattr(self._trakt, "signed_in", False))
-            polling, user = ("signed_in", "me") if signed else ("username", self.config.trakt_username)
+        if self.mode == "trakt":  # as the next poll will: the sign-in may have come or gone since the last
+            if getattr(self._trakt, "signed_in", False):
+                polling, user = "signed_in", "me"
+            elif self.config.trakt_username:
+                polling, user = "username", self.config.trakt_username
         return {"polling": polling, "user": user,
                 "playing": self._describe_for_log() if self._playing is not None else None,
                 "playing_since": self._playing_since, "poll_seconds": self.config.watching_poll_seconds}

@@ -125,7 +125,7 @@ async def test_a_server_started_before_login_says_sign_in_then_syncs_the_account
     oauth.script = ["pending", "approve"]
     code, out, err = await run_cli("login", cli_env(config), tmp_path)
     assert code == 0, err
-    assert f"Signed in to Trakt as {USER}" in out
+    assert f"Signed in to Trakt as {USER}" in out and str(TokenStore(config.data_dir).path) in out
     no_secret_in(out + err, oauth)
 
     async def mirrored():
@@ -167,7 +167,7 @@ def synced_and_signed_in(io_loop, config, oauth, fake):
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_token_file_others_can_read_degrades_healthz_with_the_fix_and_the_data_stays_served(
-        synced_and_signed_in, http_client, base_url, config, oauth, account):
+        synced_and_signed_in, http_client, base_url, config, oauth, account, caplog):
     code, health = await get(http_client, base_url + "/healthz")
     assert code == 200 and health["status"] == "ok", health["reasons"]
     path = TokenStore(config.data_dir).path
@@ -182,6 +182,11 @@ async def test_a_token_file_others_can_read_degrades_healthz_with_the_fix_and_th
     assert synced_and_signed_in["access_token"] not in raw and synced_and_signed_in["refresh_token"] not in raw
     code, body = await get(http_client, base_url + "/api/trakt/user/history?type=movies")
     assert code == 200 and body["data"] == account.history_movies  # the last data keeps being served
+    await asyncio.sleep(0.5)  # polls (0.2 s) and health checks meanwhile: the log says it once
+    await get(http_client, base_url + "/healthz")
+    logged = [r.getMessage() for r in caplog.records if "the Trakt sign-in is not used" in r.getMessage()]
+    assert len(logged) == 1 and f"chmod 600 {path}" in logged[0], logged
+    assert all(synced_and_signed_in["access_token"] not in r.getMessage() for r in caplog.records)
 
     path.chmod(0o600)  # fixed: healthy again at the next look, no restart
     code, health = await get(http_client, base_url + "/healthz")
@@ -205,7 +210,7 @@ async def test_status_shows_the_running_servers_watcher_and_says_when_the_server
     lines = dict(line.split(":", 1) for line in out.splitlines())
     assert lines["Server"].strip().startswith(f"running at http://127.0.0.1:{port}/, ok")
     watcher = lines["Watcher"].strip()
-    assert watcher.startswith("polling signed in: /users/me/watching every 0.2 s; last poll "), watcher
+    assert watcher.startswith("polling /users/me/watching (signed in) every 0.2 s; last poll "), watcher
     assert "playing movie 'Heat'" in watcher and "failing" not in watcher
     no_secret_in(out + err, oauth)
 
@@ -224,7 +229,9 @@ async def test_status_shows_the_running_servers_watcher_and_says_when_the_server
     code, out, err = await run_cli("status", down, tmp_path)
     assert code == 0, err
     lines = dict(line.split(":", 1) for line in out.splitlines())
-    assert lines["Server"].strip().startswith(f"no trakt-watch server answers at http://127.0.0.1:{down['PORT']} (")
-    assert "not running" in lines["Server"] and "trakt-watch serve" in lines["Server"]
+    assert lines["Server"].strip().startswith(f"not running at http://127.0.0.1:{down['PORT']} (")
+    assert "trakt-watch serve starts it" in lines["Server"]
     assert lines["Watcher"].strip() == "unknown while the server is down"
     assert lines["Trakt sign-in"].strip().startswith(f"signed in as {USER}")
+    assert lines["Last sync"].strip().startswith("success ") and lines["Last sync"].endswith(
+        "a full mirror: profile, stats, history, watched, watchlist, lists, comments, ratings changed")
