@@ -277,7 +277,7 @@ def _parser() -> argparse.ArgumentParser:
 
     for name, text in (("login", "sign in to Trakt (OAuth device flow) and store the token"),
                        ("logout", "revoke the stored Trakt token and delete it"),
-                       ("status", "who is signed in, token expiry, data age, last sync")):
+                       ("status", "who is signed in, token expiry, data age, last sync, the server and its watcher")):
         commands.add_parser(name, help=text).add_argument("--data-dir", type=Path)
     return parser
 

@@ -162,7 +162,7 @@ def status(config: Config, out: TextIO = sys.stdout, now: float | None = None) -
     url = server_url(config)
     health, problem = _ask_server(url)
     lines.append(("Server", _server_line(url, health, problem, said=state["message"])))
-    lines.append(("Watcher", _watcher_line(health, now)))
+    lines.append(("Watcher", _watcher_line(health, now, signed_in=state["state"] == SIGNED_IN and bool(config.trakt_api_key))))
     width = max(len(label) for label, _ in lines) + 2
     for label, text in lines:
         _say(out, f"{label + ':':<{width}}{text}")
@@ -205,13 +205,17 @@ def _server_line(url: str, health: dict | None, problem: str | None, said: str =
     return line + (": " + "; ".join(reasons) if reasons else "")
 
 
-def _watcher_line(health: dict | None, now: float) -> str:
+def _watcher_line(health: dict | None, now: float, *, signed_in: bool = False) -> str:
     if health is None:
         return "unknown while the server is down"
     watcher = health.get("watcher") if isinstance(health.get("watcher"), dict) else {}
     kind = watcher.get("status")
     if kind == "demo":
         return "plays the demo account's schedule"
+    if (kind == "disabled" or not watcher.get("polling")) and signed_in:
+        every = watcher.get("poll_seconds")
+        return ("not polling yet: it takes up the new sign-in at its next look"
+                + (f" (every {every:g} s)" if isinstance(every, (int, float)) else ""))
     if kind == "disabled" or not watcher.get("polling"):
         return "not polling Trakt (no TRAKT_API_KEY, or neither TRAKT_USERNAME nor a sign-in)"
     how = ("/users/me/watching (signed in)" if watcher["polling"] == "signed_in"

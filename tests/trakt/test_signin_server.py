@@ -235,3 +235,21 @@ async def test_status_shows_the_running_servers_watcher_and_says_when_the_server
     assert lines["Trakt sign-in"].strip().startswith(f"signed in as {USER}")
     assert lines["Last sync"].strip().startswith("success ") and lines["Last sync"].endswith(
         "a full mirror: profile, stats, history, watched, watchlist, lists, comments, ratings changed")
+
+
+def test_the_watcher_line_for_each_state_the_server_reports():
+    from services.trakt.auth_cli import _watcher_line
+
+    now = time.time()
+    recent = datetime.fromtimestamp(now - 4, UTC).isoformat()
+    base = {"status": "ok", "upstream_ok": True, "last_poll_at": recent, "last_error": None, "poll_seconds": 15.0,
+            "playing": None, "playing_since": None}
+    by_name = {**base, "polling": "username", "user": "sam"}
+    assert _watcher_line({"watcher": by_name}, now) == (
+        "polling /users/sam/watching (TRAKT_USERNAME, not signed in) every 15 s; last poll 4 s ago; nothing playing")
+    off = {**base, "status": "disabled", "polling": None, "user": None}
+    assert _watcher_line({"watcher": off}, now).startswith("not polling Trakt (")
+    assert _watcher_line({"watcher": off}, now, signed_in=True) == (
+        "not polling yet: it takes up the new sign-in at its next look (every 15 s)")
+    assert _watcher_line({"watcher": {**base, "status": "demo"}}, now) == "plays the demo account's schedule"
+    assert _watcher_line(None, now) == "unknown while the server is down"
