@@ -260,11 +260,9 @@ class TokenManager:
         """`state` (signed_in, signed_out, lost, refused), `username`, `slug`, `expires_at`, `message`."""
         try:
             signin = self.store.load()
-        except TokenFileRefused as exc:
-            self._note_refused(exc)
+        except TokenFileRefused as exc:  # said here; logged by what would use the token (signed_in, the header)
             return {"state": REFUSED, "username": None, "slug": None, "expires_at": None, "lost_at": None,
                     "message": str(exc)}
-        self._note_refused(None)
         if signin is None:
             return {"state": SIGNED_OUT, "username": None, "slug": None, "expires_at": None, "lost_at": None,
                     "message": "not signed in: public profiles only (trakt-watch login signs in)"}
@@ -298,10 +296,16 @@ class TokenManager:
     async def authorization_header(self) -> dict[str, str]:
         """`{"Authorization": "Bearer …"}`, refreshed first when it expires soon; {} when not signed in.
 
-        Raises TokenFileRefused (a token file others can read), and AuthError when the token has
+        A token file that is refused (others can read it) counts as not signed in, like a lost
+        sign-in: logged once, and /healthz says how to fix it. Raises AuthError when the token has
         expired and Trakt cannot refresh it right now.
         """
-        signin = self.store.load()
+        try:
+            signin = self.store.load()
+        except TokenFileRefused as exc:
+            self._note_refused(exc)
+            return {}
+        self._note_refused(None)
         if signin is None or signin.token is None:
             return {}
         token = signin.token

@@ -222,7 +222,7 @@ def _watcher_line(health: dict | None, now: float, *, signed_in: bool = False) -
            else f"/users/{watcher.get('user')}/watching (TRAKT_USERNAME, not signed in)")
     every = watcher.get("poll_seconds")
     line = f"polling {how}{f' every {every:g} s' if isinstance(every, (int, float)) else ''}"
-    line += f"; last poll {_ago(watcher.get('last_poll_at'), now)}" if watcher.get("last_poll_at") \
+    line += f"; last good poll {_ago(watcher.get('last_poll_at'), now)}" if watcher.get("last_poll_at") \
         else "; no successful poll yet"
     playing = watcher.get("playing")
     since = f" since {_ago(watcher['playing_since'], now)}" if watcher.get("playing_since") else ""

@@ -429,11 +429,11 @@ class SyncService:
             await client.close()
         if not plan.commit:
             return None
-        # Unchanged files keep their bytes: a full re-mirror serves what the checks served.
-        last_updated = await asyncio.to_thread(keep_unchanged, plan)
         if not report.username:  # signed in, but the login could not read the account's name
             profile = plan.files.get(layout.PROFILE)
             report.username = str(profile.get("username") or "") if isinstance(profile, dict) else ""
+        # Unchanged files keep their bytes: a full re-mirror serves what the checks served.
+        last_updated = await asyncio.to_thread(keep_unchanged, plan)
         self._progress(progress, "write", report, "snapshot")
         return await write_snapshot(self.folder, report.username, plan.files, report,
                                     carried=plan.carried, extras={STATE_FILE: plan.state}, last_updated=last_updated)

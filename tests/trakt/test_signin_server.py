@@ -210,7 +210,7 @@ async def test_status_shows_the_running_servers_watcher_and_says_when_the_server
     lines = dict(line.split(":", 1) for line in out.splitlines())
     assert lines["Server"].strip().startswith(f"running at http://127.0.0.1:{port}/, ok")
     watcher = lines["Watcher"].strip()
-    assert watcher.startswith("polling /users/me/watching (signed in) every 0.2 s; last poll "), watcher
+    assert watcher.startswith("polling /users/me/watching (signed in) every 0.2 s; last good poll "), watcher
     assert "playing movie 'Heat'" in watcher and "failing" not in watcher
     no_secret_in(out + err, oauth)
 
@@ -246,7 +246,7 @@ def test_the_watcher_line_for_each_state_the_server_reports():
             "playing": None, "playing_since": None}
     by_name = {**base, "polling": "username", "user": "sam"}
     assert _watcher_line({"watcher": by_name}, now) == (
-        "polling /users/sam/watching (TRAKT_USERNAME, not signed in) every 15 s; last poll 4 s ago; nothing playing")
+        "polling /users/sam/watching (TRAKT_USERNAME, not signed in) every 15 s; last good poll 4 s ago; nothing playing")
     off = {**base, "status": "disabled", "polling": None, "user": None}
     assert _watcher_line({"watcher": off}, now).startswith("not polling Trakt (")
     assert _watcher_line({"watcher": off}, now, signed_in=True) == (
