@@ -81,7 +81,7 @@ class Services:
                                 on_committed=self._snapshot_committed, on_finished=self._sync_finished,
                                 on_data_changed=self._data_changed)
         self.store = DataStore(config, self.folder, resources.demo_data_dir(), sync_status=self.sync.status,
-                               on_reload=self._data_reloaded)
+                               on_reload=self._data_reloaded, no_data_reason=self.sync.not_synced_reason)
         store = self.store
         # the in-memory image index behind /api/images; the store knows: demo images or DATA_DIR/images
         self.images = ImageIndex(config, lambda: store.images_dir)
@@ -277,7 +277,7 @@ def _parser() -> argparse.ArgumentParser:
 
     for name, text in (("login", "sign in to Trakt (OAuth device flow) and store the token"),
                        ("logout", "revoke the stored Trakt token and delete it"),
-                       ("status", "who is signed in, token expiry, data age, last sync")):
+                       ("status", "who is signed in, token expiry, data age, last sync, the server and its watcher")):
         commands.add_parser(name, help=text).add_argument("--data-dir", type=Path)
     return parser
 

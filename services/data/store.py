@@ -38,14 +38,18 @@ class DataStore:
     """Serves one data folder (or the bundled demo account) from memory."""
 
     def __init__(self, config: Config, folder: DataFolder, demo_dir: Path, *,
-                 sync_status: Callable[[], dict | None] | None = None, on_reload: Listener | None = None) -> None:
+                 sync_status: Callable[[], dict | None] | None = None, on_reload: Listener | None = None,
+                 no_data_reason: Callable[[], str] | None = None) -> None:
         """`sync_status()` is shown in /api/trakt metadata; `on_reload(store)` runs after every
-        successful (re)load and may be a coroutine function."""
+        successful (re)load and may be a coroutine function; `no_data_reason()` says why nothing
+        is synced yet (the sync's view: sign in, running, failed)."""
         self.config = config
         self.folder = folder
         self.demo_dir = demo_dir
         self._sync_status = sync_status or (lambda: None)
         self._on_reload = on_reload
+        self._no_data_reason = no_data_reason or (lambda: "No data yet: run `trakt-watch sync` (or wait for the "
+                                                          "scheduled sync), or start with --demo")
         self._dataset: Dataset | None = None
         self._index_body: Body | None = None
         self._fingerprint: tuple | None = None
@@ -118,7 +122,7 @@ class DataStore:
         served = self.folder.served_root()
         if served is not None:
             return served, False
-        if not self.config.has_trakt:
+        if not self.config.trakt_api_key:  # a Trakt key means a real account: never its look-alike
             return self.demo_dir, True
         return None, False
 
@@ -134,8 +138,7 @@ class DataStore:
                 root, is_demo = await asyncio.to_thread(self._choose_root)
                 if root is None:
                     self._swap(Dataset(root=None, is_demo=False), None)
-                    self._fail("No data yet: run `trakt-watch sync` (or wait for the scheduled sync), "
-                               "or start with --demo", logging.WARNING)
+                    self._fail(self._no_data_reason(), logging.WARNING)
                     return False
                 fingerprint, files, unusable = await asyncio.to_thread(_list_files, root)
                 contents = await asyncio.gather(*(_read(root / endpoint) for endpoint in files))
@@ -215,13 +218,17 @@ class DataStore:
         """Reload when the served folder or its files changed (a sync committed, files edited)."""
         if self._reload_lock.locked():
             return
+        nothing = False
         try:
             root, _ = await asyncio.to_thread(self._choose_root)
+            nothing = root is None
             fingerprint = None if root is None else (await asyncio.to_thread(_list_files, root))[0]
         except OSError:
             fingerprint = None
         if fingerprint != self._fingerprint:
             await self.reload()
+        elif nothing and not self.ready:
+            self._fail(self._no_data_reason(), logging.WARNING)  # signed in meanwhile, a sync running...
         else:
             self.refresh_status()
 

@@ -77,7 +77,8 @@ def compute_health(
     - the last sync failed, or the last success is older than 2 x `sync_interval_hours` while syncs
       are expected (`sync_expected`: a Trakt key and a schedule): degraded;
     - the watcher reports its upstream down: degraded;
-    - the Trakt sign-in was lost (`sign_in`, `TokenManager.state()`): degraded, with its message.
+    - the Trakt sign-in was lost, or its token file is refused (`sign_in`, `TokenManager.state()`):
+      degraded, with its message.
     """
     now = now or datetime.now(UTC)
     reasons: list[str] = []
@@ -113,8 +114,10 @@ def compute_health(
         reasons.append("now-watching: Trakt is unreachable" + (f" ({error})" if error else ""))
 
     sign_in = {key: (sign_in or {}).get(key) for key in ("state", "username", "message")}
-    if sign_in["state"] == "lost":
-        reasons.append(sign_in["message"])  # "sign in again: trakt-watch login"; the dashboard header shows it too
+    if sign_in["state"] in ("lost", "refused"):
+        # lost: "sign in again: trakt-watch login" (the dashboard header shows it too); refused: a
+        # token file others can read or that cannot be read, and how to fix it (never its contents)
+        reasons.append(sign_in["message"])
 
     status = DEGRADED if reasons else OK
     body = {
@@ -180,6 +183,6 @@ def gather_health(config: Any, store: Any, folder: Any, watcher: Any = None, syn
         sync=summary,
         sync_expected=expected and not store.is_demo,
         sync_interval_hours=interval,
-        watcher=watcher.health() if watcher is not None else None,
+        watcher={**watcher.health(), **watcher.activity()} if watcher is not None else None,
         sign_in=sync.sign_in() if hasattr(sync, "sign_in") else None,
     )

@@ -94,8 +94,9 @@ class TokenStore:
     """`DATA_DIR/auth/token.json`: read with a permission check, written atomically with mode 0600."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.path = Path(data_dir) / layout.TOKEN
-        self.lock_path = Path(data_dir) / layout.TOKEN_LOCK
+        root = Path(data_dir).absolute()  # messages name it: `chmod 600 <path>` must work from anywhere
+        self.path = root / layout.TOKEN
+        self.lock_path = root / layout.TOKEN_LOCK
         self._cache: tuple[tuple[int, int, int], SignIn] | None = None
 
     def load(self) -> SignIn | None:
@@ -248,6 +249,7 @@ class TokenManager:
         self._refreshed_after_401: set[str] = set()  # fingerprints: a second 401 on these is final
         self._refresh_failed_at: float | None = None
         self._last_failure: AuthError | None = None
+        self._refused: str | None = None  # the refused token file's message, as last logged
 
     async def close(self) -> None:
         if self._owns_oauth and self.oauth is not None:
@@ -258,7 +260,7 @@ class TokenManager:
         """`state` (signed_in, signed_out, lost, refused), `username`, `slug`, `expires_at`, `message`."""
         try:
             signin = self.store.load()
-        except TokenFileRefused as exc:
+        except TokenFileRefused as exc:  # said here; logged by what would use the token (signed_in, the header)
             return {"state": REFUSED, "username": None, "slug": None, "expires_at": None, "lost_at": None,
                     "message": str(exc)}
         if signin is None:
@@ -271,9 +273,22 @@ class TokenManager:
         """A token is stored and usable (not lost, not refused)."""
         try:
             signin = self.store.load()
-        except TokenFileRefused:
+        except TokenFileRefused as exc:
+            self._note_refused(exc)
             return False
+        self._note_refused(None)
         return signin is not None and signin.token is not None
+
+    def _note_refused(self, exc: TokenFileRefused | None) -> None:
+        """Log a refused token file once (what is wrong and the fix), and once when it is usable again."""
+        message = str(exc) if exc is not None else None
+        if message == self._refused:
+            return
+        if message is not None:
+            log.error("the Trakt sign-in is not used: %s", message)
+        elif self._refused is not None:
+            log.info("the Trakt token file can be used again")
+        self._refused = message
 
     def refresh_margin(self, token: Token) -> float:
         return min(token.expires_in * REFRESH_MARGIN_FRACTION, REFRESH_MARGIN_MAX)
@@ -281,10 +296,16 @@ class TokenManager:
     async def authorization_header(self) -> dict[str, str]:
         """`{"Authorization": "Bearer …"}`, refreshed first when it expires soon; {} when not signed in.
 
-        Raises TokenFileRefused (a token file others can read), and AuthError when the token has
+        A token file that is refused (others can read it) counts as not signed in, like a lost
+        sign-in: logged once, and /healthz says how to fix it. Raises AuthError when the token has
         expired and Trakt cannot refresh it right now.
         """
-        signin = self.store.load()
+        try:
+            signin = self.store.load()
+        except TokenFileRefused as exc:
+            self._note_refused(exc)
+            return {}
+        self._note_refused(None)
         if signin is None or signin.token is None:
             return {}
         token = signin.token

@@ -77,15 +77,16 @@ def refuse_private_profile(profile: Any, user: str) -> None:
 
 async def write_snapshot(folder: DataFolder, username: str, files: dict[str, Any], report: SyncReport, *,
                          carried: dict[str, tuple[Path, int]] | None = None,
-                         extras: dict[str, Any] | None = None) -> Path:
+                         extras: dict[str, Any] | None = None, last_updated: str | None = None) -> Path:
     """Write and commit in a worker thread; a cancellation waits for the disk work to end.
 
     `carried`: {snapshot file: (file in the served snapshot, item count)} taken over unchanged;
-    `extras`: unwrapped, unserved files beside the report (the incremental sync's state)."""
+    `extras`: unwrapped, unserved files beside the report (the incremental sync's state);
+    `last_updated`: the snapshot's, when not the time of this commit (nothing served changed)."""
     snapshot_report = dict(report.as_json(), outcome=SUCCESS, finished_at=utc_now())
 
     def write() -> Path:
-        with folder.new_snapshot(username=username, source=layout.SOURCE_TRAKT) as writer:
+        with folder.new_snapshot(username=username, source=layout.SOURCE_TRAKT, last_updated=last_updated) as writer:
             report.snapshot = writer.snapshot_id
             snapshot_report["snapshot"] = writer.snapshot_id
             report.last_updated = writer.last_updated

@@ -9,6 +9,10 @@ Without a token it reads what public endpoints tell: the stats counts, the newes
 is checked against Trakt's item count, and any collection that cannot be patched safely (a removed
 or back-dated play, a moved watchlist, rating or comment) is fetched whole. A full re-mirror runs
 every SYNC_FULL_INTERVAL_HOURS and on `trakt-watch sync --full`.
+
+A file whose data equals the served snapshot's is carried over, never written again, in a check
+and in a full re-mirror alike: its `last_updated` stays the time of the sync that last changed it,
+so a full re-mirror that finds what the checks found serves the same bytes (and ETags).
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ class Previous:
     root: Path
     state: dict
     counts: dict[str, int]  # index.json's `files`
+    last_updated: str | None = None  # index.json's: when the served data last changed
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def has(self, file: str) -> bool:
@@ -118,6 +123,7 @@ class Plan:
     state: dict = field(default_factory=dict)
     commit: bool = True
     changed: list[str] = field(default_factory=list)
+    previous: Previous | None = None
 
 
 def load_previous(folder: DataFolder, username: str) -> Previous | None:
@@ -135,7 +141,9 @@ def load_previous(folder: DataFolder, username: str) -> Previous | None:
         return None
     if index.get("metadata", {}).get("username") != username:
         return None
-    return Previous(root=root, state=state, counts={k: v for k, v in files.items() if isinstance(v, int)})
+    stamp = index.get("metadata", {}).get("last_updated")
+    return Previous(root=root, state=state, counts={k: v for k, v in files.items() if isinstance(v, int)},
+                    last_updated=stamp if isinstance(stamp, str) else None)
 
 
 def full_reason(previous: Previous | None, *, force: bool, signed_in: bool, full_interval_hours: float) -> str | None:
@@ -177,9 +185,12 @@ async def plan_sync(client: TraktClient, username: str, folder: DataFolder, repo
             await check.signed_in(activities or {})
         else:
             await check.public()
-            if check.plan.files:
-                # Something moved: a profile turned private answers empty or partly (README
-                # "Signing in"), so its data must not be committed. One request, only when needed.
+            # A profile turned private shows a stranger empty or partial data, or (Trakt's 2026
+            # watchlist leak) all of it with only the profile saying so (README "Signing in"): the
+            # check fails like a full sync. Trakt's X-Private-User header on the watchlist answer
+            # tells at no cost (`public` stops there); the profile is asked when that header is
+            # missing or something moved (its data must not be committed from a private profile).
+            if check.plan.files or check.private_user is None:
                 profile = await fetch_endpoint(client, username, ENDPOINTS["profile"], report)
                 refuse_private_profile(profile, username)
         plan = check.plan
@@ -187,9 +198,28 @@ async def plan_sync(client: TraktClient, username: str, folder: DataFolder, repo
         previous_activities = previous.state.get("last_activities")
         plan.commit = bool(plan.files) or (signed_in and activities != previous_activities)
     report.mode = plan.mode
+    plan.previous = previous
     plan.changed = await asyncio.to_thread(changed_collections, plan, previous)
     report.changed = list(plan.changed)
     return plan
+
+
+def keep_unchanged(plan: Plan) -> str | None:
+    """Carry every fetched file whose data equals the served snapshot's instead of writing it, and
+    return the `last_updated` the new snapshot keeps: the served one's when no served file changes
+    (a full re-mirror that finds nothing new, or moved activities of nothing mirrored), else None
+    (the time of this commit). Runs in a worker thread: it reads the served files."""
+    previous = plan.previous
+    if previous is None:
+        return None
+    for file in list(plan.files):
+        if previous.has(file) and plan.files[file] == previous.data(file):
+            plan.carried[file] = (previous.root / file, previous.counts[file])
+            del plan.files[file]
+    served = {file for file in previous.counts if file != layout.INDEX}
+    if not plan.files and set(plan.carried) == served:
+        return previous.last_updated
+    return None
 
 
 def changed_collections(plan: Plan, previous: Previous | None) -> list[str]:
@@ -222,6 +252,7 @@ class _Check:
         self.on_fetched = on_fetched
         self.plan = Plan(mode="incremental")
         self.decisions: dict[str, str] = {}  # endpoint name -> why
+        self.private_user: str | None = None  # Trakt's X-Private-User on the watchlist answer, lower case
 
     # --- signed in ---------------------------------------------------------------------------
     async def signed_in(self, activities: dict) -> None:
@@ -259,6 +290,8 @@ class _Check:
         if start is not None:
             jobs["window"] = self._window(window_path, start, "history")
         results = await self._gather(jobs)
+        if self.private_user == "true":  # Trakt's header on the watchlist answer: nothing more to read
+            refuse_private_profile({"private": True}, self.username)
         stats = results["stats"]
         old_stats = previous.data(layout.STATS)
         since = f"unchanged since {previous.state.get('synced_at') or 'the last snapshot'}"
@@ -343,6 +376,8 @@ class _Check:
             requests=stats.requests, retries=stats.retries, rate_limited=stats.rate_limited)
         if not isinstance(rows, list):
             raise TraktBadResponse(f"{path}: expected a JSON array, got {type(rows).__name__}")
+        private = headers.get("X-Private-User")
+        self.private_user = private.strip().lower() if isinstance(private, str) else None
         count = _int(headers.get("X-Pagination-Item-Count"))
         limit = _int(headers.get("X-Pagination-Limit"))
         pages = _int(headers.get("X-Pagination-Page-Count"))

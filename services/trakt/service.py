@@ -21,11 +21,11 @@ from services.data import layout
 from services.data.snapshots import DataFolder
 from services.errors import Conflict, NotReady
 from services.trakt import schedule
-from services.trakt.auth import LOST, SIGNED_IN, TokenManager
+from services.trakt.auth import LOST, REFUSED, SIGNED_IN, TokenManager
 from services.trakt.client import (MAX_CONCURRENCY, REQUEST_TIMEOUT_SECONDS, SIGNED_IN_USER, RequestBudget, RetryPolicy,
                                    TraktClient, TraktError)
 from services.trakt.fetch import write_snapshot
-from services.trakt.incremental import STATE_FILE, plan_sync
+from services.trakt.incremental import STATE_FILE, keep_unchanged, plan_sync
 from services.trakt.shows import update_show_data
 from services.trakt.lock import LOCK_FILE, ProcessLock
 from services.trakt.progress import SyncProgress
@@ -103,6 +103,7 @@ class SyncService:
         self._active = False
         self._current: SyncReport | None = None
         self._scheduler: asyncio.Task | None = None
+        self._waiter: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -135,7 +136,7 @@ class SyncService:
     @property
     def checks_scheduled(self) -> bool:
         """Whether `start()` runs the cheap incremental check every SYNC_CHECK_MINUTES."""
-        return self.config.has_trakt and self.config.sync_check_minutes > 0 and not self.config.demo
+        return self.configured and self.config.sync_check_minutes > 0 and not self.config.demo
 
     async def start(self) -> None:
         """Clean up after a killed sync and start the schedules when configured."""
@@ -144,27 +145,66 @@ class SyncService:
             self.last_report = await asyncio.to_thread(read_last_attempt, self.folder)
         except OSError as exc:  # an unreadable DATA_DIR: /healthz says so; the server still starts
             log.warning("cannot read the sync state in %s: %s", self.folder.root, exc.strerror or exc)
+        self._start_schedules()
+        if self._waits_for_sign_in and self._waiter is None:
+            self._waiter = asyncio.create_task(self._wait_for_sign_in(), name="sync-wait-for-sign-in")
+
+    def _start_schedules(self) -> None:
         if self.scheduled and self._scheduler is None:
             self._scheduler = asyncio.create_task(self._schedule(), name="sync-schedule")
         if self.checks_scheduled and self._checker is None:
             self._checker = asyncio.create_task(self._check_schedule(), name="sync-check")
 
+    @property
+    def _waits_for_sign_in(self) -> bool:
+        """A Trakt key and a schedule, but no account yet (no TRAKT_USERNAME, not signed in)."""
+        schedules = self.config.sync_interval_hours > 0 or self.config.sync_check_minutes > 0
+        return bool(self.config.trakt_api_key) and schedules and not self.config.demo and not self.configured
+
+    async def _wait_for_sign_in(self) -> None:
+        """`trakt-watch login` in another process writes the token file: start the schedules then,
+        without a restart (README "Signing in"). A look at one file every DATA_CHECK_SECONDS."""
+        log.info("the sync waits for a sign-in: %s", self.missing_settings())
+        while not self.configured:
+            await asyncio.sleep(self.config.data_check_seconds)
+        log.info("signed in to Trakt as %s: the sync starts now", self._account_name() or "an unknown user")
+        self._start_schedules()
+
+    def not_synced_reason(self) -> str:
+        """Why there is no data to serve yet, for a person (the answers' 503 and /healthz)."""
+        problem = self.missing_settings()
+        if problem:
+            state = self.sign_in() or {}
+            if not self.config.trakt_api_key or state.get("state") == LOST:
+                return f"No data yet: {problem}"
+            refused = f" ({state['message']})" if state.get("state") == REFUSED else ""
+            return (f"No data yet: sign in with `trakt-watch login`{refused}; the server starts syncing "
+                    "by itself, no restart needed. Or set TRAKT_USERNAME to mirror a public profile")
+        if self._active:
+            return "No data yet: the first sync is running (GET /api/trakt/sync shows its progress)"
+        last = self.last_report or {}
+        if last.get("outcome") == FAILED and last.get("error"):
+            return f"No data yet: the last sync failed: {last['error']}"
+        if self.scheduled:
+            return "No data yet: the first sync starts in a moment"
+        return "No data yet: run `trakt-watch sync` (SYNC_INTERVAL_HOURS=0: the server does not sync by itself)"
+
     async def stop(self) -> None:
         """Stop the schedules and cancel a running sync (nothing partial is committed)."""
-        tasks = [t for t in (self._scheduler, self._checker, self._follower, *self._tasks)
+        tasks = [t for t in (self._waiter, self._scheduler, self._checker, self._follower, *self._tasks)
                  if t is not None and not t.done()]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._scheduler = self._checker = self._follower = None
+        self._waiter = self._scheduler = self._checker = self._follower = None
         self._tasks.clear()
 
     def follow_playback(self) -> None:
         """Playback ended (the watcher says so): check soon, and again a few times, until a check
         commits new history (README "Sync"). A new end restarts the series."""
-        if not self.config.has_trakt or self.config.demo or not self.playback_check_delays:
+        if not self.configured or self.config.demo or not self.playback_check_delays:
             return
         if self._follower is not None and not self._follower.done():
             self._follower.cancel()
@@ -392,9 +432,11 @@ class SyncService:
         if not report.username:  # signed in, but the login could not read the account's name
             profile = plan.files.get(layout.PROFILE)
             report.username = str(profile.get("username") or "") if isinstance(profile, dict) else ""
+        # Unchanged files keep their bytes: a full re-mirror serves what the checks served.
+        last_updated = await asyncio.to_thread(keep_unchanged, plan)
         self._progress(progress, "write", report, "snapshot")
         return await write_snapshot(self.folder, report.username, plan.files, report,
-                                    carried=plan.carried, extras={STATE_FILE: plan.state})
+                                    carried=plan.carried, extras={STATE_FILE: plan.state}, last_updated=last_updated)
 
     def _is_signed_in(self, client: TraktClient) -> bool:
         if self.signed_in is not None:

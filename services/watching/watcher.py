@@ -223,6 +223,7 @@ class Watcher:
         self._on_playback_ended = on_playback_ended
 
         self._playing: _Playing | None = None
+        self._playing_since: str | None = None  # when what plays (or nothing) began to show
         self._subscribers: set[Subscriber] = set()
         self._tasks: list[asyncio.Task] = []
         self._wake = asyncio.Event()
@@ -318,6 +319,21 @@ class Watcher:
         return {"status": status, "upstream_ok": status != "upstream_down", "last_poll_at": self.last_poll_at,
                 "last_error": self.last_error}
 
+    def activity(self) -> dict:
+        """What /healthz adds to `health()` for `trakt-watch status` (README "Signing in"): `polling`
+        "signed_in" (`/users/me/watching`) or "username" (TRAKT_USERNAME's), None when not polling
+        Trakt; `user` the path's user; `playing` what it last saw ("movie 'Heat'", None for
+        nothing) and `playing_since` when that began to show; `poll_seconds`."""
+        polling = user = None
+        if self.mode == "trakt":  # as the next poll will: the sign-in may have come or gone since the last
+            if getattr(self._trakt, "signed_in", False):
+                polling, user = "signed_in", "me"
+            elif self.config.trakt_username:
+                polling, user = "username", self.config.trakt_username
+        return {"polling": polling, "user": user,
+                "playing": self._describe_for_log() if self._playing is not None else None,
+                "playing_since": self._playing_since, "poll_seconds": self.config.watching_poll_seconds}
+
     # --- subscribers -----------------------------------------------------------------------
     @property
     def clients(self) -> int:
@@ -381,6 +397,7 @@ class Watcher:
         after = playing.signature() if playing else None
         if before != after:
             if (before and before[0]) != (after and after[0]):
+                self._playing_since = times.iso_offset(self._clock())
                 log.info("now watching: %s", self._describe_for_log())
                 if before is not None and self.mode == "trakt" and self._on_playback_ended is not None:
                     try:

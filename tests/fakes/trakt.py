@@ -345,6 +345,7 @@ class FakeTrakt(LoopbackServer):
         self.account = account
         self.oauth = oauth  # signing in: see the module docstring
         self.private_mode: str | None = None  # one of PRIVATE_MODES
+        self.private_user_header = True  # X-Private-User: true|false on the account's paths, as Trakt sends it
         self.authorizations: list[str] = []  # the Authorization header of every GET ("" without one)
         self.api_key = api_key
         self.latency = latency
@@ -882,6 +883,8 @@ class _FakeTraktHandler(tornado.web.RequestHandler):
         hidden = fake.hidden_from(caller)
         if fake.needs_token(path) and not self.request.headers.get("Authorization", "").startswith("Bearer "):
             return self._json(401, {"error": "Unauthorized - OAuth must be provided"})
+        if fake.private_user_header and path.startswith(f"/users/{fake.account.username}/"):
+            self.set_header("X-Private-User", str(fake.account.private or fake.private_mode is not None).lower())
         if path.rstrip("/") == "/sync/last_activities":
             if fake.oauth is not None and caller is None:  # OAuth only, as at Trakt
                 return self._json(401, {"error": "Unauthorized - OAuth must be provided"})

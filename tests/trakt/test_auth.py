@@ -129,15 +129,21 @@ def test_expiry_is_created_at_plus_expires_in(tmp_path):
 
 
 @pytest.mark.gen_test(timeout=10)
-async def test_a_token_file_readable_by_others_is_refused_with_the_chmod_fix(config, fake):
-    sign_in(config, fake.issue_token())
+async def test_a_token_file_readable_by_others_is_refused_with_the_chmod_fix(config, fake, caplog):
+    pair = fake.issue_token()
+    sign_in(config, pair)
     path = TokenStore(config.data_dir).path
     path.chmod(0o644)
-    tokens = TokenManager(config)
     with pytest.raises(TokenFileRefused) as refused:
-        await tokens.authorization_header()
+        TokenStore(config.data_dir).load()
     assert f"chmod 600 {path}" in str(refused.value) and "0644" in str(refused.value)
+    tokens = TokenManager(config)
+    # Not used, like a lost sign-in: no token in the request, public profiles still work.
+    assert await tokens.authorization_header() == {} and not tokens.signed_in
     assert tokens.state()["state"] == REFUSED and f"chmod 600 {path}" in tokens.state()["message"]
+    logged = [r.getMessage() for r in caplog.records if "sign-in is not used" in r.getMessage()]
+    assert len(logged) == 1 and f"chmod 600 {path}" in logged[0]  # once, however often it is asked
+    assert all(pair["access_token"] not in r.getMessage() for r in caplog.records)
     path.chmod(0o600)
     assert (await tokens.authorization_header())["Authorization"].startswith("Bearer ")
     assert fake.refresh_count == 0

@@ -9,7 +9,7 @@ import hashlib
 import io
 import json
 import os
-import re
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -31,9 +31,6 @@ from tests.fakes.trakt import FakeAccount, FakeTrakt
 USER = "fakeuser"
 FAST_RETRY = RetryPolicy(retries=1, base_delay=0.01, max_delay=0.02, rate_limit_retries=1,
                          default_retry_after=0.05)
-# The data files' `last_updated` says when each was fetched: the one thing a full sync run at
-# another moment writes differently.
-LAST_UPDATED = re.compile(rb'"last_updated":"[^"]*"')
 
 
 @pytest.fixture
@@ -67,24 +64,30 @@ def service(config: Config, signed_in: bool, **kwargs) -> SyncService:
                        signed_in=lambda: signed_in, **kwargs)
 
 
-async def served_answers(config: Config) -> dict[str, bytes]:
-    """Every file the server answers with, as the bytes it writes (timestamps masked)."""
+async def served_answers(config: Config) -> dict[str, tuple[bytes, str]]:
+    """Every file the server answers with: the bytes it writes, `last_updated` included, and the ETag."""
     store = DataStore(config, DataFolder(config.data_dir), resources.demo_data_dir())
     assert await store.reload()
-    index = json.loads(b"".join(store.index().chunks))
-    answers = {"index files": json.dumps(index["data"]["files"], sort_keys=True).encode()}
-    for endpoint in index["data"]["files"]:
+
+    def sent(body) -> tuple[bytes, str]:
+        return b"".join(body.chunks), body.etag
+
+    answers = {layout.INDEX: sent(store.index())}
+    for endpoint in json.loads(answers[layout.INDEX][0])["data"]["files"]:
         if endpoint != layout.INDEX:
-            answers[endpoint] = LAST_UPDATED.sub(b'"last_updated":"-"', b"".join(store.file(endpoint).chunks))
-    answers["history both"] = LAST_UPDATED.sub(b'"last_updated":"-"', b"".join(store.both(layout.HISTORY).chunks))
+            answers[endpoint] = sent(store.file(endpoint))
+    answers["history both"] = sent(store.both(layout.HISTORY))
     return answers
 
 
-async def full_answers(config: Config, tmp_path: Path, name: str) -> dict[str, bytes]:
-    """What a full sync of the fake's current state serves, in a folder of its own."""
-    fresh = replace(config, data_dir=tmp_path / f"full-{name}")
-    report = await service(fresh, False).run_once(full=True)
-    assert report.outcome == "success", report.error
+async def full_answers(config: Config, tmp_path: Path, name: str, signed_in: bool = False) -> dict[str, tuple]:
+    """What a full re-mirror (`sync --full`) of the fake's current state serves when it runs on
+    the same data folder (a copy of it, so the incremental sequence goes on undisturbed)."""
+    copy = tmp_path / f"full-{name}"
+    shutil.copytree(config.data_dir, copy, symlinks=True)
+    fresh = replace(config, data_dir=copy)
+    report = await service(fresh, signed_in).run_once(full=True)
+    assert report.outcome == "success" and report.mode == "full", report.error
     return await served_answers(fresh)
 
 
@@ -126,7 +129,8 @@ async def test_incremental_serves_what_a_full_sync_serves_after_each_kind_of_cha
         assert report.outcome == "success", (name, report.error)
         assert report.mode == "incremental", name
         assert report.committed, name
-        assert await served_answers(config) == await full_answers(config, tmp_path, name.replace(" ", "-")), name
+        full = await full_answers(config, tmp_path, name.replace(" ", "-"), signed_in)
+        assert await served_answers(config) == full, name
 
 
 @pytest.mark.gen_test(timeout=60)
@@ -138,7 +142,32 @@ async def test_several_changes_between_two_checks_still_equal_a_full_sync(fake, 
     report = await sync.run_once()
     assert report.outcome == "success" and report.mode == "incremental"
     assert set(report.changed) == {"history", "watched", "stats", "ratings", "watchlist", "lists"}
-    assert await served_answers(config) == await full_answers(config, tmp_path, "all")
+    assert await served_answers(config) == await full_answers(config, tmp_path, "all", signed_in)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_last_updated_is_when_a_file_last_changed_and_a_full_re_mirror_of_nothing_new_keeps_every_byte(
+        fake, config, signed_in, tmp_path):
+    sync = service(config, signed_in)
+    await sync.run_once()
+    first = await served_answers(config)
+    first_stamp = json.loads(first[layout.INDEX][0])["metadata"]["last_updated"]
+    time.sleep(0.01)  # the next commit's time differs from the first's
+    fake.add_play("movie", index=2)
+    report = await sync.run_once()
+    second = await served_answers(config)
+    stamp_of = {name: json.loads(body)["metadata"]["last_updated"] for name, (body, _) in second.items()
+                if name != "history both"}
+    assert stamp_of[layout.INDEX] == report.last_updated != first_stamp
+    assert stamp_of[layout.HISTORY["movies"]] == report.last_updated
+    for endpoint in (layout.RATINGS, layout.COMMENTS, layout.WATCHLIST["all"], layout.HISTORY["shows"]):
+        assert stamp_of[endpoint] == first_stamp, endpoint  # unchanged: the first sync's time, its bytes
+        assert second[endpoint] == first[endpoint], endpoint
+    # A full re-mirror that finds nothing new commits a snapshot that serves the very same bytes.
+    report = await sync.run_once(full=True)
+    assert report.committed and report.mode == "full" and report.changed == []
+    assert report.last_updated == stamp_of[layout.INDEX]
+    assert await served_answers(config) == second
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -351,7 +380,7 @@ async def test_an_account_without_plays_is_checked_cheaply_and_its_first_play_ar
     fake.add_play("movie", index=0)
     report = await sync.run_once()
     assert "history" in report.changed
-    assert await served_answers(config) == await full_answers(config, tmp_path, "first")
+    assert await served_answers(config) == await full_answers(config, tmp_path, "first", signed_in)
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -89,6 +89,20 @@ def test_login_that_is_not_approved_exits_1_with_its_own_message_and_stores_noth
     assert not token_file(tmp_path).exists()
 
 
+def test_a_login_denied_while_signed_in_says_the_earlier_sign_in_is_kept_and_keeps_it(tmp_path, fake):
+    fake.script = ["approve"]
+    assert run(tmp_path, "login", cli_env(fake.base_url), fake).returncode == 0
+    stored = token_file(tmp_path).read_bytes()
+    fake.script = ["pending", "deny"]
+    done = run(tmp_path, "login", cli_env(fake.base_url), fake)
+    assert done.returncode == 1
+    assert "Already signed in as fakeuser; signing in again replaces that token." in done.stdout
+    assert ("Sign-in not replaced: the sign-in was denied on Trakt (418); run trakt-watch login again; you are "
+            "still signed in as fakeuser (the earlier token is kept).") in done.stderr
+    assert "Not signed in" not in done.stderr
+    assert token_file(tmp_path).read_bytes() == stored
+
+
 def test_slow_down_makes_login_poll_five_seconds_less_often(tmp_path, fake):
     fake.script = ["slow_down", "approve"]
     done = run(tmp_path, "login", cli_env(fake.base_url), fake)
@@ -192,7 +206,7 @@ def test_status_when_not_signed_in_shows_the_data_age_and_the_last_sync(tmp_path
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("Trakt sign-in:") and "not signed in" in lines[0] and "trakt-watch login" in lines[0]
-    assert lines[1].startswith("Data:") and "account sam, updated 2026-11-01 09:00 UTC (" in lines[1]
+    assert lines[1].startswith("Data:") and "account sam, last changed 2026-11-01 09:00 UTC (" in lines[1]
     assert lines[2].startswith("Last sync:") and lines[2].split(":", 1)[1].strip().startswith("failed ")
     assert "Trakt answered 503, giving up after 5 attempts; never succeeded" in lines[2]
     assert fake.requests == []  # status asks nobody

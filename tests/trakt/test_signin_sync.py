@@ -305,15 +305,16 @@ async def test_each_kind_of_private_profile_fails_without_a_token_and_keeps_the_
     good_report = read_last_attempt(DataFolder(config.data_dir))
 
     fake.private_mode = mode
-    # The cheap check first: it never commits what a private profile shows a stranger. Where only
-    # the profile says so and no count moved ("profile"), it finds nothing new and commits nothing.
+    # The cheap check first: it never commits what a private profile shows a stranger, and fails
+    # like a full sync even where only the profile says so and nothing moved ("profile"), within
+    # the 4 requests of an unchanged public check (Trakt's X-Private-User on the watchlist tells).
+    fake.reset_counts()
     err = io.StringIO()
-    expected = 0 if mode == "profile" else 1
     assert await run_sync_command(config, images=False, stdout=io.StringIO(), stderr=err,
-                                  retry=FAST_RETRY) == expected, err.getvalue()
+                                  retry=FAST_RETRY) == 1, err.getvalue()
+    assert len(fake.requests) <= 4, fake.requests
     assert served_state(config) == before
-    if expected:
-        assert "private" in err.getvalue() and "trakt-watch login" in err.getvalue()
+    assert "private" in err.getvalue() and "trakt-watch login" in err.getvalue()
     # A full re-mirror reads the profile and fails.
     err = io.StringIO()
     assert await run_sync_command(config, full=True, images=False, stdout=io.StringIO(), stderr=err,
@@ -324,6 +325,25 @@ async def test_each_kind_of_private_profile_fails_without_a_token_and_keeps_the_
     assert report["outcome"] == "failed" and report["snapshot"] is None
     assert "trakt-watch login" in report["error"] and report["error"].endswith("the served data is unchanged")
     assert good_report["outcome"] == "success"
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.parametrize("username", [USER])
+async def test_without_trakts_private_user_header_an_unchanged_check_asks_the_profile(config, fake):
+    fake.private_user_header = False  # an answer without X-Private-User: the profile decides
+    assert await run_sync_command(config, images=False, stdout=io.StringIO(), stderr=io.StringIO(),
+                                  retry=FAST_RETRY) == 0
+    before = served_state(config)
+    fake.reset_counts()
+    assert await run_sync_command(config, images=False, stdout=io.StringIO(), stderr=io.StringIO(),
+                                  retry=FAST_RETRY) == 0  # public and unchanged: nothing committed
+    assert fake.counter[f"/users/{USER}"] == 1
+    fake.private_mode = "profile"
+    err = io.StringIO()
+    assert await run_sync_command(config, images=False, stdout=io.StringIO(), stderr=err,
+                                  retry=FAST_RETRY) == 1
+    assert "is private" in err.getvalue() and "trakt-watch login" in err.getvalue()
+    assert served_state(config) == before
 
 
 # --- one refresh for the whole process ---------------------------------------------------------------
