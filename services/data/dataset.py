@@ -584,7 +584,10 @@ def _array_head(raw: bytes) -> tuple[dict, int] | None:
         metadata = None
     if metadata is None:
         text = raw.decode("utf-8")
-        metadata, data_at = _scanner(text, len(_HEAD))
+        try:
+            metadata, data_at = _scanner(text, len(_HEAD))
+        except (StopIteration, ValueError):  # not compact (`{"metadata": {…`): the caller parses it whole
+            return None
         if not text.startswith(_DATA, data_at):
             return None
         data_at = len(text[:data_at].encode())

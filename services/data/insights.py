@@ -23,6 +23,7 @@ from typing import Any, Callable
 import ujson
 
 from services import times
+from services.data.upnext import UpNextView, up_next
 
 YEAR_MIN = 1900
 YEAR_MAX = 2100
@@ -487,8 +488,9 @@ class Insights:
         """The answer for a year in range without plays or ratings (all zeros, empty lists)."""
         return InsightsCollector(self.zone, self.zone_name).zero_document(year, self.years)
 
-    def summary(self, watching: dict, now: datetime) -> dict:
-        """GET /api/trakt/user/summary: small and flat, for Homepage and Glance widgets."""
+    def summary(self, watching: dict, now: datetime, upnext: UpNextView | None = None) -> dict:
+        """GET /api/trakt/user/summary: small and flat, for Homepage and Glance widgets. `upnext`
+        (None without show data) gives `next_up`."""
         content = watching.get("content") if watching.get("isWatching") else None
         now_watching = None
         if isinstance(content, dict):
@@ -498,9 +500,10 @@ class Insights:
                             "percentage": round(float(progress.get("percentage") or 0), 1)}
         figures = self.summary_figures(now)
         streak = figures.pop("current_streak")
+        next_up = None if upnext is None else upnext.cached(("next-up",), now, lambda moment: _next_up(upnext, moment))
         return {"timezone": self.zone_name, "now_watching": now_watching, **figures,
                 "current_streak": streak["days"], "current_streak_start": streak["start"],
-                "last_watched": _last_watched(self.last_play), "next_up": None}
+                "last_watched": _last_watched(self.last_play), "next_up": next_up}
 
     def summary_figures(self, now: datetime) -> dict:
         """Plays today, this week (ISO, Monday first) and this year, minutes this year, the
@@ -518,6 +521,21 @@ class Insights:
             "minutes_this_year": sum(m for _, m in this_year),
             "current_streak": _streaks(days, today)["current"],
         }
+
+
+def _next_up(view: UpNextView, now: datetime) -> dict | None:
+    """The next episode of the show in progress watched most recently (up next's first row)."""
+    rows = up_next(view.shows, now)
+    if not rows:
+        return None
+    row = rows[0]
+    episode = row["next_episode"]
+    subtitle = f"S{episode['season']}E{episode['number']}"
+    if isinstance(episode.get("title"), str):
+        subtitle += f" - {episode['title']}"
+    return {"type": "episode", "title": row["show"].get("title"), "subtitle": subtitle,
+            "season": episode["season"], "number": episode["number"], "episode_title": episode.get("title"),
+            "aired_left": row["aired_left"]}
 
 
 def _last_watched(row: dict | None) -> dict | None:

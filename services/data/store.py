@@ -359,7 +359,8 @@ class DataStore:
 
     def summary(self, watching: dict, now: datetime | None = None) -> dict:
         """The home-dashboard summary (README "Insights"): `watching` is the Watcher's state."""
-        return self._finished().insights.summary(watching, now or times.now())
+        dataset = self._finished()
+        return dataset.insights.summary(watching, now or self.clock(), dataset.upnext)
 
     def search(self, query: str, kind: str, limit: int) -> dict:
         return self._finished().search.search(query, kind, limit)
