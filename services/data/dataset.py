@@ -218,8 +218,9 @@ class Dataset:
         self._started = False
 
     @property
-    def size(self) -> int:
-        return sum(len(raw) for raw in self.raw_files.values())
+    def large(self) -> bool:
+        """Whether the rest is worth building after ready (BACKGROUND_FROM_BYTES)."""
+        return sum(len(raw) for raw in self.raw_files.values()) >= BACKGROUND_FROM_BYTES
 
     def wait(self) -> Dataset:
         """This dataset once finished (at once, except in the seconds after start-up)."""

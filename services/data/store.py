@@ -28,7 +28,7 @@ from tornado.ioloop import PeriodicCallback
 from services import times
 from services.data import layout
 from services.config import Config
-from services.data.dataset import (BACKGROUND_FROM_BYTES, ArrayFile, Body, Dataset, LazyDocuments, combined_body,
+from services.data.dataset import (ArrayFile, Body, Dataset, LazyDocuments, combined_body,
                                    json_body, prepare_dataset)
 from services.errors import BrokenData, InvalidRequest, NotFound, NotReady
 from services.data.search import SearchIndex
@@ -164,7 +164,7 @@ class DataStore:
             dataset = await asyncio.to_thread(
                 prepare_dataset, root, readable, is_demo=is_demo, zone=self.config.timezone)
             dataset.problems.update(unusable)  # before anyone sees the dataset
-            if dataset.size < BACKGROUND_FROM_BYTES:
+            if not dataset.large:
                 await asyncio.to_thread(dataset.finish)
             else:
                 dataset.finish_in_background()
