@@ -184,6 +184,7 @@ def insights_routes(scale: int, ctx: Context) -> list[Row]:
             rest.Route("insights all time", "/api/trakt/user/insights", {}, cached=True),
             rest.Route(f"insights {year}", f"/api/trakt/user/insights?year={year}", {}, cached=True),
             # The 304s revalidate the same URIs (the ceiling answers them from the recorded 200's ETag).
+            rest.Route("304 stats", "/api/trakt/user/stats", {"If-None-Match": ""}, cached=True, expect=304),
             rest.Route("304 insights all time", "/api/trakt/user/insights", {"If-None-Match": ""}, cached=True,
                        expect=304),
             rest.Route(f"304 insights {year}", f"/api/trakt/user/insights?year={year}", {"If-None-Match": ""},
