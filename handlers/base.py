@@ -68,13 +68,14 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def write_cached(self, body: Body) -> None:
         """Answer with bytes computed at load time, never copying them; the gzip form (made at
-        load time too, with its own ETag) to a client that accepts it.
+        load time too, with its own ETag; just after start-up it may not be made yet) to a client
+        that accepts it.
 
         A small single chunk goes through `finish()` (Tornado answers a matching If-None-Match
         with 304 by itself). A large or multi-chunk body (type=all) is sent after the headers:
         Tornado would otherwise append it to the header buffer, a full copy on every request."""
         self.set_header("Vary", "Accept-Encoding")
-        if accepts_gzip(self.request.headers.get("Accept-Encoding", "")):
+        if body.gzip is not None and accepts_gzip(self.request.headers.get("Accept-Encoding", "")):
             self.set_header("Content-Encoding", "gzip")
             chunks, length, self._cached_etag = (body.gzip,), len(body.gzip), body.gzip_etag
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Awaitable
 
 from handlers.base import ApiHandler
 from services.data.queries import (CALENDAR, COLLECTION, INSIGHTS, PAGE_DEFAULT, PAGE_LIMIT_DEFAULT, SEARCH,
@@ -12,10 +12,17 @@ from services.watching.watcher import Watcher
 
 
 class StoreHandler(ApiHandler):
+    # Answers made from the rows' figures, which a large account builds after ready (README "Performance").
+    needs_rows = False
+
     def initialize(self, config: Any, store: DataStore, **kwargs: Any) -> None:
         super().initialize(config)
         self.store = store
         self.options_kwargs = kwargs
+
+    def prepare(self) -> Awaitable[None] | None:
+        super().prepare()
+        return self.store.when_finished() if self.needs_rows else None
 
 
 class IndexHandler(StoreHandler):
@@ -70,11 +77,15 @@ class ListItemsHandler(StoreHandler):
 class ActivityHandler(StoreHandler):
     """Plays per month and the weekday x hour heatmap, in the configured time zone."""
 
+    needs_rows = True
+
     def get(self) -> None:
         self.write_json(self.store.activity())
 
 
 class SearchHandler(StoreHandler):
+    needs_rows = True
+
     def get(self) -> None:
         query = SEARCH.parse(self.request.query_arguments)
         self.write_json(self.store.search(query["q"], query["type"], query["limit"]))
@@ -83,12 +94,16 @@ class SearchHandler(StoreHandler):
 class InsightsHandler(StoreHandler):
     """Year in review (`?year=`) or all time, in the configured time zone (README "Insights")."""
 
+    needs_rows = True
+
     async def get(self) -> None:
         await self.write_cached(self.store.insights(INSIGHTS.parse(self.request.query_arguments)["year"]))
 
 
 class SummaryHandler(StoreHandler):
     """A small JSON for home dashboards: what plays now (the Watcher's state) and this year's figures."""
+
+    needs_rows = True
 
     def initialize(self, config: Any, store: DataStore, watcher: Watcher) -> None:
         super().initialize(config, store)
@@ -102,6 +117,8 @@ class SummaryHandler(StoreHandler):
 class UpNextHandler(StoreHandler):
     """Shows in progress with the next episode to watch; `include=completed` adds finished ones."""
 
+    needs_rows = True
+
     async def get(self) -> None:
         query = UP_NEXT.parse(self.request.query_arguments)
         await self.write_cached(self.store.up_next(query["include"] == "completed"))
@@ -109,6 +126,8 @@ class UpNextHandler(StoreHandler):
 
 class CalendarHandler(StoreHandler):
     """Upcoming episodes and watchlist movie releases for `days` days from today (TIMEZONE)."""
+
+    needs_rows = True
 
     async def get(self) -> None:
         query = CALENDAR.parse(self.request.query_arguments)

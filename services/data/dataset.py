@@ -1,22 +1,34 @@
-"""One loaded data folder, turned into ready-to-send bytes (runs in a worker thread).
+"""One loaded data folder, turned into ready-to-send bytes (runs in worker threads).
 
-Everything a request needs is computed here once: the body and ETag of every file, item
-offsets for paging, the search index, the activity statistics, the list lookup table. Large
-files are not kept as Python objects (a 300,000-row history would cost a gigabyte of RAM);
-only their bytes, offsets and the compact title catalogue stay in memory.
+Everything a request needs is computed here once, in two parts (README "Performance"):
+`prepare_dataset` makes what the file routes need — the body and ETag of every file, item offsets
+for paging, the list lookup table — and `Dataset.finish` the rest: each row parsed once for the
+search index, the activity statistics, the insights and up next, and the gzip form of every body.
+The server is ready after the first part; for a large account the second runs afterwards in two
+background threads (`Dataset.finish_in_background`), and what needs it waits for it. Large files
+are not kept as Python objects (a 300,000-row history would cost a gigabyte of RAM); only their
+bytes, offsets and the compact title catalogue stay in memory.
 """
 
 from __future__ import annotations
 
 import bisect
+import ctypes
 import functools
+import gc
 import hashlib
 import json
 import re
 import logging
+import os
 import struct
+import sys
+import threading
+import time
+import weakref
 import zlib
 from array import array
+from concurrent.futures import Future
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
@@ -43,6 +55,11 @@ ACTIVITY_MONTHS = 24
 
 GZIP_LEVEL = 6  # zlib's default: most of level 9's saving at half its time
 PAGE_CACHE_SIZE = 64  # pages of one file kept ready (with their gzip form) per data load
+# Accounts with more bytes than this are ready after `prepare_dataset` and finished in the
+# background; smaller ones (the demo: 3 MB, a few hundred milliseconds) are finished before ready.
+BACKGROUND_FROM_BYTES = 16 * 2**20
+BACKGROUND_NICENESS = 10  # of the compressing thread
+BACKGROUND_SWITCH_SECONDS = 0.001
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no mtime, unknown OS
 _LAST_BLOCK = b"\x03\x00"  # an empty final deflate block
 
@@ -52,41 +69,71 @@ class Body:
     gzip-compressed with their own ETag, so a request only picks one (README "Performance").
 
     The gzip form is a stream of independent deflate pieces, each ending on a byte boundary, so
-    bodies joined from other bodies (`joined`) reuse their parts' compressed bytes."""
+    bodies joined from other bodies (`joined`) reuse their parts' compressed bytes. A body made
+    with `compress=False` has no gzip form (`gzip` is None: answer identity) until `compress()`."""
 
-    __slots__ = ("chunks", "etag", "length", "gzip", "gzip_etag")
+    __slots__ = ("chunks", "etag", "length", "gzip", "gzip_etag", "_parts")
 
     def __init__(self, chunks: tuple[bytes, ...], etag: str,
-                 deflated: tuple[bytes | memoryview, ...] | None = None) -> None:
+                 deflated: tuple[bytes | memoryview, ...] | None = None, *, compress: bool = True) -> None:
         self.chunks = chunks
         self.etag = etag
         self.length = sum(len(c) for c in chunks)
+        self.gzip: bytes | None = None
+        self.gzip_etag = etag[:-1] + '-gz"'
+        self._parts: tuple[bytes | Body, ...] | None = None
+        if compress:
+            self.compress(deflated)
+
+    def compress(self, deflated: tuple[bytes | memoryview, ...] | None = None) -> None:
+        """Make the gzip form (zlib releases the GIL while it works: a worker thread can do it
+        beside the event loop)."""
+        if self.gzip is not None:
+            return
+        if deflated is None and self._parts is not None:
+            for part in self._parts:
+                if isinstance(part, Body):
+                    part.compress()
+            deflated = _deflated_parts(self._parts)
         crc = 0
-        for chunk in chunks:
+        for chunk in self.chunks:
             crc = zlib.crc32(chunk, crc)
-        pieces = deflated if deflated is not None else (_deflate(*chunks),)
+        pieces = deflated if deflated is not None else _deflate_pieces(*self.chunks)
+        # One join: no intermediate copy of the compressed bytes (tens of MB for the history).
         self.gzip = b"".join((_GZIP_HEADER, *pieces, _LAST_BLOCK,
                               struct.pack("<II", crc, self.length & 0xFFFFFFFF)))
-        self.gzip_etag = etag[:-1] + '-gz"'
+        self._parts = None
 
     @property
     def deflated(self) -> memoryview:
         """The deflate pieces of the gzip form, without header, final block and trailer."""
+        self.compress()
         return memoryview(self.gzip)[len(_GZIP_HEADER):-len(_LAST_BLOCK) - 8]
 
     @classmethod
-    def joined(cls, parts: tuple[bytes | Body, ...], etag: str) -> Body:
+    def joined(cls, parts: tuple[bytes | Body, ...], etag: str, *, compress: bool = True) -> Body:
         """Bytes and other bodies one after the other, with no copy of the bodies' bytes and no
         second compression of them."""
         chunks = tuple(c for part in parts for c in (part.chunks if isinstance(part, Body) else (part,)))
-        deflated = tuple(part.deflated if isinstance(part, Body) else _deflate_separator(part) for part in parts)
-        return cls(chunks, etag, deflated)
+        if compress:
+            return cls(chunks, etag, _deflated_parts(parts))
+        body = cls(chunks, etag, compress=False)
+        body._parts = parts
+        return body
+
+
+def _deflated_parts(parts: tuple[bytes | Body, ...]) -> tuple[bytes | memoryview, ...]:
+    return tuple(part.deflated if isinstance(part, Body) else _deflate_separator(part) for part in parts)
 
 
 def _deflate(*chunks: bytes) -> bytes:
     """Raw deflate ending in a sync flush: byte-aligned and not final, so pieces concatenate."""
+    return b"".join(_deflate_pieces(*chunks))
+
+
+def _deflate_pieces(*chunks: bytes) -> list[bytes]:
     packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-    return b"".join([*(packer.compress(chunk) for chunk in chunks), packer.flush(zlib.Z_SYNC_FLUSH)])
+    return [*(packer.compress(chunk) for chunk in chunks), packer.flush(zlib.Z_SYNC_FLUSH)]
 
 
 @functools.lru_cache(maxsize=32)
@@ -145,7 +192,9 @@ class ArrayFile:
 
 @dataclass
 class Dataset:
-    """Everything served from one data folder. Never modified after it is built."""
+    """Everything served from one data folder. Never modified after it is finished; until then
+    (`finished` not done) only the fields `prepare_dataset` fills may be read, and the offsets of
+    a file may still be replaced by verified ones."""
 
     root: Path | None
     is_demo: bool
@@ -163,10 +212,95 @@ class Dataset:
     raw_files: dict[str, bytes] = field(default_factory=dict, repr=False)
     combined: dict[tuple[str, str], Body] = field(default_factory=dict, repr=False)  # type=all answers
     upnext: UpNextView | None = None  # None when the snapshot has no show data
+    zone_name: str = ""
+    # Set when everything a request may need is built (the rows' figures), and when the gzip forms are.
+    finished: Future = field(default_factory=Future, repr=False)
+    compressed: Future = field(default_factory=Future, repr=False)
 
     def __post_init__(self) -> None:
         # One mapping per dataset: users may cache derived values keyed on its identity.
         self.documents = LazyDocuments(self)
+        self._started = False
+
+    @property
+    def large(self) -> bool:
+        """Whether the rest is worth building after ready (BACKGROUND_FROM_BYTES)."""
+        return sum(len(raw) for raw in self.raw_files.values()) >= BACKGROUND_FROM_BYTES
+
+    def wait(self) -> Dataset:
+        """This dataset once finished (at once, except in the seconds after start-up)."""
+        self.finished.result()
+        return self
+
+    def finish(self) -> Dataset:
+        """Build the rest now, in this thread."""
+        self._start()
+        _run_into(self.finished, _derive, self)
+        _run_into(self.compressed, _compress_all, self)
+        return self
+
+    def finish_in_background(self) -> None:
+        """Build the rest in two worker threads: one parses the rows (Python, holding the GIL in
+        short steps), the other compresses (zlib, without the GIL: the second core, at a lower
+        priority). Meanwhile the event loop's thread asks for the GIL back after 1 ms instead of
+        5: each of a request's system calls gives it away and takes it back."""
+        self._start()
+        switch = _ShorterSwitchInterval()
+        for name, future, work, nice in (("data-finish", self.finished, _derive, 0),
+                                         ("data-compress", self.compressed, _compress_all, BACKGROUND_NICENESS)):
+            future.add_done_callback(switch.done)
+            threading.Thread(target=_run_into, args=(future, work, self, nice), name=name, daemon=True).start()
+
+    def _start(self) -> None:
+        if self._started:
+            raise RuntimeError("this dataset is already being finished")
+        self._started = True
+
+
+class _ShorterSwitchInterval:
+    """sys.setswitchinterval(BACKGROUND_SWITCH_SECONDS) until both background threads are done
+    (the interval is the process's: the last one to finish restores it)."""
+
+    _lock = threading.Lock()
+    _running = 0
+    _saved = 0.005
+
+    def __init__(self) -> None:
+        self._left = 2
+        with self._lock:
+            if _ShorterSwitchInterval._running == 0:
+                _ShorterSwitchInterval._saved = sys.getswitchinterval()
+                sys.setswitchinterval(BACKGROUND_SWITCH_SECONDS)
+            _ShorterSwitchInterval._running += 1
+
+    def done(self, _future: Future) -> None:
+        with self._lock:
+            self._left -= 1
+            if self._left:
+                return
+            _ShorterSwitchInterval._running -= 1
+            if _ShorterSwitchInterval._running == 0:
+                sys.setswitchinterval(_ShorterSwitchInterval._saved)
+
+
+def _run_into(future: Future, work: Callable[[Dataset], None], dataset: Dataset, nice: int = 0) -> None:
+    if not future.set_running_or_notify_cancel():
+        return
+    if nice and sys.platform.startswith("linux"):
+        # A lower priority for this thread alone (Linux schedules threads as tasks). Only for the
+        # thread that works without the GIL: a low-priority thread holding the GIL would be slow
+        # to hand it back.
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except OSError:
+            pass
+    try:
+        work(dataset)
+    except BaseException as exc:  # the waiting requests answer 500; the log has the traceback
+        log.exception("Building the data of %s failed", dataset.root)
+        future.set_exception(exc)
+    else:
+        future.set_result(None)
 
 
 class LazyDocuments(Mapping):
@@ -174,39 +308,56 @@ class LazyDocuments(Mapping):
     so use it for occasional work (the demo schedule), never per request."""
 
     def __init__(self, dataset: Dataset) -> None:
-        self._dataset = dataset
+        # A weak reference: no cycle, so a replaced dataset (and its bytes) is freed at once.
+        self._dataset = weakref.ref(dataset)
+
+    def _data(self) -> Dataset:
+        dataset = self._dataset()
+        if dataset is None:
+            raise KeyError("the data was replaced")
+        return dataset
 
     def __getitem__(self, endpoint: str) -> Any:
-        if endpoint in self._dataset.small_documents:
-            return self._dataset.small_documents[endpoint]
-        raw = self._dataset.raw_files.get(endpoint)
-        if raw is None or endpoint in self._dataset.problems:
+        dataset = self._data()
+        if endpoint in dataset.small_documents:
+            return dataset.small_documents[endpoint]
+        raw = dataset.raw_files.get(endpoint)
+        if raw is None or endpoint in dataset.problems:
             raise KeyError(endpoint)
         return ujson.loads(raw)
 
     def __iter__(self) -> Iterator[str]:
-        return (e for e in self._dataset.raw_files if e not in self._dataset.problems)
+        dataset = self._dataset()
+        if dataset is None:
+            return iter(())
+        return (e for e in dataset.raw_files if e not in dataset.problems)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
 
 def build_dataset(root: Path | None, files: dict[str, bytes], *, is_demo: bool, zone: str) -> Dataset:
-    """Parse every file once and prepare all responses. Bad files become `problems`, never errors."""
-    dataset = Dataset(root=root, is_demo=is_demo, raw_files=files)
-    collector = _Collector(_zone(zone), zone)
+    """Parse every file once and prepare all responses, in this thread. Bad files become
+    `problems`, never errors."""
+    return prepare_dataset(root, files, is_demo=is_demo, zone=zone).finish()
+
+
+def prepare_dataset(root: Path | None, files: dict[str, bytes], *, is_demo: bool, zone: str) -> Dataset:
+    """The first part: what the file routes answer (bytes, ETags, offsets) and the small files
+    parsed. A compact list file is split into items by its separator alone, without parsing its
+    rows (`_quick_offsets`); `finish` parses them and verifies the offsets."""
+    dataset = Dataset(root=root, is_demo=is_demo, raw_files=files, zone_name=zone)
     for endpoint in sorted(files, key=_load_order):
         raw = files[endpoint]
-        on_row = collector.row_handler(endpoint)
         try:
-            streamed = None if endpoint in SMALL_FILES else _stream_array(endpoint, raw, on_row)
+            streamed = None if endpoint in SMALL_FILES else _stream_array(endpoint, raw, None, quick=True)
             if streamed is not None:
                 dataset.arrays[endpoint] = streamed
                 dataset.bodies[endpoint] = streamed.body
                 continue
             document = ujson.loads(raw)
         except (ValueError, OverflowError, StopIteration) as exc:
-            dataset.problems[endpoint] = f"{endpoint} is not valid JSON ({exc or 'unexpected end of data'})"
+            dataset.problems[endpoint] = _invalid(endpoint, exc)
             continue
         if not isinstance(document, dict) or "data" not in document:
             dataset.problems[endpoint] = f"{endpoint} has no 'data' field (expected the metadata/data wrapper)"
@@ -222,25 +373,102 @@ def build_dataset(root: Path | None, files: dict[str, bytes], *, is_demo: bool, 
         if isinstance(data, list):
             dataset.arrays[endpoint] = _canonical_array_file(endpoint, metadata, data)
             dataset.bodies[endpoint] = dataset.arrays[endpoint].body
-            if on_row is not None:
-                for row in data:
-                    if isinstance(row, dict):
-                        on_row(row)
         else:
-            dataset.bodies[endpoint] = Body((raw,), etag_of(raw))
+            dataset.bodies[endpoint] = Body((raw,), etag_of(raw), compress=False)
         if endpoint == layout.LISTS and isinstance(data, list):
-            collector.note_lists(data, dataset.list_endpoints)
+            _note_lists(data, dataset.list_endpoints)
     for endpoint in files:
         if endpoint.startswith(layout.LISTS_DIR + "/") and endpoint.endswith(layout.LIST_ITEMS_SUFFIX):
             slug = endpoint[len(layout.LISTS_DIR) + 1:-len(layout.LIST_ITEMS_SUFFIX)]
             dataset.list_endpoints.setdefault(slug, endpoint)
-    dataset.search = SearchIndex(collector.catalogue)
-    dataset.activity = collector.activity.result(dataset.last_updated, zone)
-    dataset.insights = collector.insights.result(times.parse(dataset.last_updated) or times.now(),
-                                                 lambda stamp: _history_row(dataset, stamp))
-    dataset.insights_bodies = {year: json_body(doc) for year, doc in dataset.insights.documents.items()}
-    dataset.upnext = _up_next_view(dataset, zone)
     return dataset
+
+
+def _invalid(endpoint: str, exc: BaseException) -> str:
+    return f"{endpoint} is not valid JSON ({exc or 'unexpected end of data'})"
+
+
+def _derive(dataset: Dataset) -> None:
+    """The second part: every row parsed once (verifying the quick offsets) and fed to the search
+    catalogue, the activity statistics and the insights; then their results and up next.
+
+    The garbage collector is paused meanwhile: the rows are freed by reference counting, and a
+    collection pass over the hundreds of thousands of short-lived objects would only cost time.
+    What the build keeps is then frozen (gc.freeze): the first collection after it would otherwise
+    look at all of it at once, holding the GIL for a tenth of a second. A dataset holds no reference
+    cycle (tests/data/test_startup.py), so a replaced one is freed by reference counting alone."""
+    started = time.perf_counter()
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        zone = dataset.zone_name
+        collector = _Collector(_zone(zone), zone)
+        for endpoint in sorted(dataset.arrays, key=_derive_order):
+            if endpoint in dataset.problems:
+                continue
+            array_file = dataset.arrays[endpoint]
+            try:
+                verified = _item_offsets(array_file.body.chunks[0], collector.row_handler(endpoint))
+            except (ValueError, OverflowError, StopIteration, IndexError) as exc:
+                dataset.problems[endpoint] = _invalid(endpoint, exc)
+                continue
+            if verified is None:
+                dataset.problems[endpoint] = f"{endpoint} is not valid JSON (its items could not be read)"
+            elif verified != array_file.offsets:  # a separator inside an item: the verified ones count
+                array_file.offsets = verified
+                array_file.pages.clear()
+        dataset.activity = collector.activity.result(dataset.last_updated, zone)
+        dataset.insights = collector.insights.result(times.parse(dataset.last_updated) or times.now(),
+                                                     lambda stamp: _history_row(dataset, stamp))
+        dataset.insights_bodies = {year: json_body(doc) for year, doc in dataset.insights.documents.items()}
+        dataset.upnext = _up_next_view(dataset, zone)
+        dataset.search = SearchIndex(collector.catalogue)
+    finally:
+        if paused:
+            gc.freeze()
+            gc.enable()
+    _return_free_memory()
+    log.info("Loaded %d files from %s in %.2f s (%d titles indexed%s)", len(dataset.raw_files), dataset.root,
+             time.perf_counter() - started, len(dataset.search),
+             f", {len(dataset.problems)} unusable" if dataset.problems else "")
+
+
+def _return_free_memory() -> None:
+    """Give the heap's free pages back to the system (glibc keeps what the parsed rows used)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        pass
+
+
+def _compress_all(dataset: Dataset) -> None:
+    """The gzip form of every file, smallest first (the first answers are small ones), then the
+    `type=all` answers joined from them."""
+    for body in sorted(dataset.bodies.values(), key=lambda b: b.length):
+        body.compress()
+    for files in (layout.HISTORY, layout.WATCHED, layout.WATCHLIST):
+        movies, shows = dataset.bodies.get(files["movies"]), dataset.bodies.get(files["shows"])
+        if movies is not None and shows is not None:
+            dataset.combined[(files["movies"], files["shows"])] = combined_body(movies, shows)
+    _return_free_memory()
+
+
+def combined_body(movies: Body, shows: Body, *, compress: bool = True) -> Body:
+    """`{"movies": wrapper, "shows": wrapper}` from the two files' bytes, no re-serialising."""
+    return Body.joined((b'{"movies":', movies, b',"shows":', shows, b"}"),
+                       etag_of(movies.etag.encode(), shows.etag.encode()), compress=compress)
+
+
+def _note_lists(lists: list, list_endpoints: dict[str, str]) -> None:
+    """Map each list's numeric Trakt id to its items file."""
+    for entry in lists:
+        ids = entry.get("ids") if isinstance(entry, dict) else None
+        if isinstance(ids, dict) and layout.is_safe_slug(str(ids.get("slug", ""))):
+            endpoint = layout.list_items_endpoint(ids["slug"])
+            if ids.get("trakt") is not None:
+                list_endpoints[str(ids["trakt"])] = endpoint
 
 
 def _history_row(dataset: Dataset, watched_at: str) -> dict | None:
@@ -254,7 +482,7 @@ def _history_row(dataset: Dataset, watched_at: str) -> dict | None:
             continue
         raw, offsets = array_file.body.chunks[0], array_file.offsets
 
-        def stamp_of(item: int) -> bytes:
+        def stamp_of(item: int, raw: bytes = raw, offsets: array = offsets) -> bytes:
             found = _WATCHED_AT.search(raw, offsets[item], offsets[item + 1])
             return found.group(1) if found else b""
 
@@ -284,28 +512,26 @@ def _up_next_view(dataset: Dataset, zone_name: str) -> UpNextView | None:
     if layout.SHOW_SEASONS not in dataset.raw_files or layout.SHOW_SEASONS in dataset.problems:
         return None
 
-    def document(endpoint: str) -> dict:
-        try:
-            parsed = dataset.documents[endpoint]
-        except (KeyError, ValueError):
-            return {}
-        return parsed if isinstance(parsed, dict) else {}
+    def rows(endpoint: str) -> list:
+        # Item by item: one parse of a whole large file would hold the GIL (and the event loop) long.
+        array_file = dataset.arrays.get(endpoint)
+        if array_file is None or endpoint in dataset.problems:
+            return []
+        raw, offsets = array_file.body.chunks[0], array_file.offsets
+        return [ujson.loads(raw[offsets[k]:offsets[k + 1]].rstrip(b",")) for k in range(array_file.count)]
 
-    def rows(parsed: dict) -> list:
-        return parsed.get("data") if isinstance(parsed.get("data"), list) else []
-
-    seasons = document(layout.SHOW_SEASONS)
-    show_data = rows(seasons)
+    show_data = rows(layout.SHOW_SEASONS)
     # Watchlist movies with release dates (the sync's extended=full copy), else the watchlist itself.
-    movies = rows(document(layout.CALENDAR_MOVIES)) or rows(document(layout.WATCHLIST["movies"]))
-    reference = (seasons.get("metadata") or {}).get("last_updated")
+    movies = rows(layout.CALENDAR_MOVIES) or rows(layout.WATCHLIST["movies"])
+    seasons = dataset.arrays.get(layout.SHOW_SEASONS)
+    reference = seasons.metadata.get("last_updated") if seasons is not None else None
     if dataset.is_demo and isinstance(reference, str):
         try:  # the demo's air dates are relative to its own date: its upcoming fortnight starts today
             days = (times.now().date() - date.fromisoformat(reference[:10])).days
             show_data, movies = shift_air_dates(show_data, days), shift_release_dates(movies, days)
         except ValueError:
             pass
-    shows = build_shows(rows(document(layout.WATCHED["shows"])), show_data, rows(document(layout.SHOW_HIDDEN)))
+    shows = build_shows(rows(layout.WATCHED["shows"]), show_data, rows(layout.SHOW_HIDDEN))
     return UpNextView(shows, movies, _zone(zone_name), zone_name or "system", dataset.last_updated)
 
 
@@ -317,17 +543,45 @@ def _load_order(endpoint: str) -> tuple[int, str]:
     return (2 if endpoint == layout.RATINGS else 1, endpoint)
 
 
+def _derive_order(endpoint: str) -> tuple[int, tuple[int, str]]:
+    # The watched collections before the history: a play's minutes may be its title's runtime,
+    # which they carry (insights.InsightsCollector).
+    return (0 if endpoint in layout.WATCHED.values() else 1, _load_order(endpoint))
+
+
 _HEAD = '{"metadata":'
 _DATA = ',"data":['
 _scanner = json.JSONDecoder().scan_once  # the C scanner: one value at a time, with its end offset
 
 
-def _stream_array(endpoint: str, raw: bytes, on_row: Callable[[dict], None] | None) -> ArrayFile | None:
-    """Walk a compact `{"metadata":…,"data":[…]}` file one item at a time.
+def _stream_array(endpoint: str, raw: bytes, on_row: Callable[[dict], None] | None, *,
+                  quick: bool = False) -> ArrayFile | None:
+    """Walk a compact `{"metadata":…,"data":[…]}` file one item at a time (`quick`: split it by
+    its separator, parsing nothing, when that is safe).
 
     Only one item is alive at a time (a 200,000-row history never exists as Python objects), and
     each item's byte range is recorded for paging. Returns None when the file has another shape
     (pretty-printed, `data` first, an object): the caller then parses it whole."""
+    head = _array_head(raw)
+    if head is None:
+        return None
+    metadata, byte_start = head
+    offsets = _quick_offsets(raw, byte_start, metadata.get("count")) if quick else None
+    if offsets is None:
+        offsets = _offsets_from(raw, byte_start, on_row)
+        if offsets is None:
+            return None
+    return ArrayFile(endpoint, Body((raw,), etag_of(raw), compress=False), metadata, offsets)
+
+
+def _item_offsets(raw: bytes, on_row: Callable[[dict], None] | None) -> array | None:
+    """Every item of a compact wrapper parsed (and given to `on_row`): their exact offsets."""
+    head = _array_head(raw)
+    return None if head is None else _offsets_from(raw, head[1], on_row)
+
+
+def _array_head(raw: bytes) -> tuple[dict, int] | None:
+    """The metadata of a compact wrapper and where its first item starts, or None."""
     if not raw.startswith(_HEAD.encode()):
         return None
     data_at = raw.find(_DATA.encode())
@@ -337,13 +591,19 @@ def _stream_array(endpoint: str, raw: bytes, on_row: Callable[[dict], None] | No
         metadata = None
     if metadata is None:
         text = raw.decode("utf-8")
-        metadata, data_at = _scanner(text, len(_HEAD))
+        try:
+            metadata, data_at = _scanner(text, len(_HEAD))
+        except (StopIteration, ValueError):  # not compact (`{"metadata": {…`): the caller parses it whole
+            return None
         if not text.startswith(_DATA, data_at):
             return None
         data_at = len(text[:data_at].encode())
     if not isinstance(metadata, dict):
         return None
-    byte_start = data_at + len(_DATA)
+    return metadata, data_at + len(_DATA)
+
+
+def _offsets_from(raw: bytes, byte_start: int, on_row: Callable[[dict], None] | None) -> array | None:
     offsets, resume_at = _split_items(raw, byte_start, on_row)
     if resume_at is not None:  # the fast path stopped: the exact scanner goes on from there
         text = raw.decode("utf-8")
@@ -353,7 +613,37 @@ def _stream_array(endpoint: str, raw: bytes, on_row: Callable[[dict], None] | No
         if rest is None:
             return None
         offsets.extend(rest)
-    return ArrayFile(endpoint, Body((raw,), etag_of(raw)), metadata, offsets)
+    return offsets
+
+
+def _quick_offsets(raw: bytes, start: int, count: Any) -> array | None:
+    """Item offsets of a compact list found with the separator `},{"<first key>":` alone.
+
+    In JSON `,{` stands only between array elements, and a string cannot hold `{"` unescaped, so
+    the separator can stand inside an item only in a nested array of objects, where it makes one
+    piece more. Files we write say in their metadata how many items they hold (layout.wrap): when
+    the pieces are exactly that many, every separator is between two items. Otherwise None: the
+    items are parsed instead. `finish` parses every item anyway and keeps the exact offsets
+    should these differ (a file whose `count` lies)."""
+    end = len(raw) - 2
+    key_end = raw.find(b'":', start, start + 1000)
+    if (type(count) is not int or count < 1 or raw[end:] != b"]}" or raw[start:start + 2] != b'{"'
+            or raw[end - 1:end] != b"}" or key_end < 0):
+        return None
+    separator = b"}," + raw[start:key_end + 2]
+    offsets = array("Q")
+    append, find = offsets.append, raw.find
+    piece = start
+    while piece >= 0:
+        append(piece)
+        if len(offsets) > count:
+            return None
+        boundary = find(separator, piece, end)
+        piece = boundary + 2 if boundary >= 0 else -1
+    if len(offsets) != count:
+        return None
+    append(end)
+    return offsets
 
 
 _MAX_MERGES = 16  # a separator inside a string: join the next piece and try again, a few times
@@ -429,7 +719,7 @@ def _canonical_array_file(endpoint: str, metadata: dict, items: list) -> ArrayFi
         cursor += len(piece) + 1
     offsets.append(cursor - 1 if pieces else cursor)
     body = head + b",".join(pieces) + b"]}"
-    return ArrayFile(endpoint, Body((body,), etag_of(body)), metadata, offsets)
+    return ArrayFile(endpoint, Body((body,), etag_of(body), compress=False), metadata, offsets)
 
 
 class _Collector:
@@ -457,15 +747,6 @@ class _Collector:
         if endpoint == layout.LISTS:
             return self._user_list
         return None
-
-    def note_lists(self, lists: list, list_endpoints: dict[str, str]) -> None:
-        """Map each list's numeric Trakt id to its items file."""
-        for entry in lists:
-            ids = entry.get("ids") if isinstance(entry, dict) else None
-            if isinstance(ids, dict) and layout.is_safe_slug(str(ids.get("slug", ""))):
-                endpoint = layout.list_items_endpoint(ids["slug"])
-                if ids.get("trakt") is not None:
-                    list_endpoints[str(ids["trakt"])] = endpoint
 
     def _user_list(self, entry: dict) -> None:
         ids = entry.get("ids")

@@ -1,8 +1,9 @@
 """Year in review and all-time insights (README "Insights"), computed once per data load.
 
-`InsightsCollector` is fed one row at a time while the dataset is built (history, the watched
-collections, ratings) and keeps only a small tuple per play; `result()` then computes every year
-with plays and all time. Everything is in the configured time zone: each play's UTC time is turned
+`InsightsCollector` is fed one row at a time while the dataset is built (the watched collections
+first, then the history and the ratings) and adds each play to its year's sums at once, keeping no
+object per play (a 200,000-play history would otherwise leave its memory fragmented); `result()`
+then computes every year with plays and all time. Everything is in the configured time zone: each play's UTC time is turned
 into a local date and hour on its own (a per-UTC-hour table of offsets does it for the common case,
 and an hour in which the offset changes, a daylight-saving switch, is converted play by play), so
 half-hour zones and DST days come out right.
@@ -19,7 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Callable
 
+import ujson
+
 from services import times
+from services.data.upnext import UpNextView, up_next
 
 YEAR_MIN = 1900
 YEAR_MAX = 2100
@@ -80,7 +84,8 @@ class _Period:
     plays: int = 0
     movie_plays: int = 0
     unknown: int = 0
-    # title -> [plays, minutes, last ordinal, the episodes played (shows) or None (movies)]
+    # title -> [plays, minutes, last ordinal, the episodes played (shows) or None (movies)]; while
+    # counting, the episodes are an array of keys (no object per play), a set once counted
     titles: dict[_Title, list] = field(default_factory=dict)
     first_items: int = 0  # movies and episodes whose first play ever falls in this period
     first_play: Any = None  # watched_at while counting, then the history row
@@ -118,16 +123,15 @@ class InsightsCollector:
         self.zone = zone
         self.zone_name = zone_name
         self._buckets: dict[str, Any] = {}  # "YYYY-MM-DDTHH" (UTC) -> (low slot, high slot, split) or None
-        # One play is one entry in each of four columns: no object per play, so the hundreds of
-        # thousands of plays of a large history cost the garbage collector nothing.
-        self._stamps: list[str] = []
-        self._title_of: array = array("l")  # index in `_titles`
-        self._episode_of: list = []  # episode key, None for a movie
-        self._runtime_of: array = array("l")  # the play's own runtime, 0 when it has none
+        self._periods: dict[int, _Period] = {}
+        self._year: int | None = None  # the period plays were last added to (files are in date order)
+        self._period = _Period()
+        self._episode_keys: dict[Any, int] = {}  # an episode without a Trakt id -> a negative key
         self._titles: list[_Title] = []
         self.movies: dict[Any, _Title] = {}
         self.shows: dict[Any, _Title] = {}
-        self.ratings: list[tuple[int, int, str, dict]] = []  # (local year, rating, rated_at, row)
+        # (local year, rating, rated_at, the `highest` entry as JSON bytes: one object per rating kept)
+        self.ratings: list[tuple[int, int, str, bytes]] = []
 
     # --- local time -----------------------------------------------------------------------
     def local_slot(self, stamp: Any) -> tuple[int, int, int] | None:
@@ -175,8 +179,9 @@ class InsightsCollector:
         else:
             self.add_episode_play(row.get("watched_at"), row.get("show"), row.get("episode"))
 
-    # The next two run once per row of the largest files: they keep a small tuple and nothing
-    # more; the counting happens once, in `result`.
+    # The next three run once per row of the largest files: plain lookups and additions only. The
+    # minutes of a play without its own runtime are its title's, known by then: the watched
+    # collections are fed before the history (dataset._derive_order).
     def add_movie_play(self, watched_at: Any, movie: Any) -> None:
         if type(watched_at) is not str or type(movie) is not dict:
             return
@@ -188,10 +193,7 @@ class InsightsCollector:
                 key = _title_key(movie)
             title = self.movies.get(key) or self._new_title(self.movies, "movie", key, movie)
         runtime = movie.get("runtime")
-        self._stamps.append(watched_at)
-        self._title_of.append(title.index)
-        self._episode_of.append(None)
-        self._runtime_of.append(runtime if type(runtime) is int and 0 < runtime < 100_000 else 0)
+        self._add(watched_at, title, None, runtime if type(runtime) is int and 0 < runtime < 100_000 else 0)
 
     def add_episode_play(self, watched_at: Any, show: Any, episode: Any) -> None:
         if type(watched_at) is not str or type(show) is not dict:
@@ -207,13 +209,70 @@ class InsightsCollector:
         if type(episode) is dict:
             ids = episode.get("ids")
             episode_key = ids.get("trakt") if type(ids) is dict else None
-            if episode_key is None:
-                episode_key = (episode.get("season"), episode.get("number"))
+            if type(episode_key) is not int or episode_key < 0:
+                episode_key = self._episode_key((episode_key, episode.get("season"), episode.get("number")))
             runtime = episode.get("runtime")
-        self._stamps.append(watched_at)
-        self._title_of.append(title.index)
-        self._episode_of.append(episode_key)
-        self._runtime_of.append(runtime if type(runtime) is int and 0 < runtime < 100_000 else 0)
+        else:
+            episode_key = self._episode_key(None)
+        self._add(watched_at, title, episode_key, runtime if type(runtime) is int and 0 < runtime < 100_000 else 0)
+
+    def _episode_key(self, key: Any) -> int:
+        number = self._episode_keys.get(key)
+        if number is None:
+            number = self._episode_keys[key] = -1 - len(self._episode_keys)
+        return number
+
+    def _add(self, stamp: str, title: _Title, episode_key: int | None, runtime: int) -> None:
+        """Place one play on its local day and hour and add it to its year's sums."""
+        slot = None
+        if stamp[-1] == "Z" and len(stamp) >= 17 and stamp[13] == ":":
+            bucket = self._buckets.get(stamp[:13], _MISSING)
+            if bucket is _MISSING:
+                bucket = self._buckets[stamp[:13]] = self._bucket(stamp[:13])
+            if bucket is not None:
+                if bucket[2] == 60:
+                    slot = bucket[0]
+                elif stamp[14:16].isdigit():
+                    slot = bucket[0] if int(stamp[14:16]) < bucket[2] else bucket[1]
+        if slot is None:
+            slot = self.local_slot(stamp)
+            if slot is None:
+                return
+        year, ordinal, hour = slot
+        period = self._period
+        if year != self._year:
+            period = self._periods.get(year)
+            if period is None:
+                period = self._periods[year] = _Period()
+            self._year, self._period = year, period
+        if period.first_play is None or stamp < period.first_play:
+            period.first_play = stamp
+        if period.last_play is None or stamp > period.last_play:
+            period.last_play = stamp
+        period.plays += 1
+        minutes = runtime or title.runtime or 0
+        if not minutes:
+            period.unknown += 1
+        day = period.days.get(ordinal)
+        if day is None:
+            period.days[ordinal] = [1, minutes]
+        else:
+            day[0] += 1
+            day[1] += minutes
+        cell = period.hours[hour]
+        cell[0] += 1
+        cell[1] += minutes
+        sums = period.titles.get(title)
+        if sums is None:
+            sums = period.titles[title] = [0, 0, ordinal, None if episode_key is None else array("q")]
+        sums[0] += 1
+        sums[1] += minutes
+        if ordinal > sums[2]:
+            sums[2] = ordinal
+        if episode_key is None:
+            period.movie_plays += 1
+        else:
+            sums[3].append(episode_key)
 
     def _new_title(self, titles: dict, kind: str, key: Any, obj: dict) -> _Title:
         # Only what the answers show is kept of the object: the row it came from can be freed.
@@ -239,7 +298,7 @@ class InsightsCollector:
         rating = row.get("rating")
         slot = self.local_slot(row.get("rated_at"))
         if slot is not None and type(rating) is int and 1 <= rating <= 10:
-            self.ratings.append((slot[0], rating, row["rated_at"], row))
+            self.ratings.append((slot[0], rating, row["rated_at"], ujson.dumps(_rating_entry(row)).encode()))
 
     # --- results ----------------------------------------------------------------------------
     def result(self, reference: datetime, find_row: Callable[[str], dict | None]) -> Insights:
@@ -249,8 +308,7 @@ class InsightsCollector:
         is kept while the files load."""
         today = reference.astimezone(self.zone).date()
         periods = self._count()
-        self._stamps, self._episode_of = [], []
-        self._title_of, self._runtime_of = array("l"), array("l")
+        self._periods, self._year, self._period = {}, None, _Period()
         rating_years = {r[0] for r in self.ratings}
         everything = _Period()
         for period in periods.values():
@@ -277,73 +335,12 @@ class InsightsCollector:
         return self._document(year, years, _Period(), [], date(year, 12, 31))
 
     def _count(self) -> dict[int, _Period]:
-        """One pass over the plays: each is placed on its local day and hour and added up per year.
-        The hottest loop of the insights, so plain local names and dictionary updates only (the
-        plays come in file order, newest first, so the year changes seldom)."""
-        periods: dict[int, _Period] = {}
-        buckets, bucket_of, exact = self._buckets, self._bucket, self.local_slot
-        current_year = None
-        period = _Period()
-        days, hours, titles = period.days, period.hours, period.titles
-        plays = movie_plays = unknown = 0
-        first = last = None
-        all_titles = self._titles
-        for stamp, index, episode_key, runtime in zip(self._stamps, self._title_of, self._episode_of,
-                                                      self._runtime_of):
-            slot = None
-            if stamp[-1] == "Z" and len(stamp) >= 17 and stamp[13] == ":":
-                bucket = buckets.get(stamp[:13], _MISSING)
-                if bucket is _MISSING:
-                    bucket = buckets[stamp[:13]] = bucket_of(stamp[:13])
-                if bucket is not None:
-                    if bucket[2] == 60:
-                        slot = bucket[0]
-                    elif stamp[14:16].isdigit():
-                        slot = bucket[0] if int(stamp[14:16]) < bucket[2] else bucket[1]
-            if slot is None:
-                slot = exact(stamp)
-                if slot is None:
-                    continue
-            year, ordinal, hour = slot
-            if year != current_year:
-                _flush(period, plays, movie_plays, unknown, first, last)
-                period = periods.get(year)
-                if period is None:
-                    period = periods[year] = _Period()
-                current_year = year
-                days, hours, titles = period.days, period.hours, period.titles
-                plays = movie_plays = unknown = 0
-                first = last = stamp
-            if stamp < first:
-                first = stamp
-            elif stamp > last:
-                last = stamp
-            plays += 1
-            title = all_titles[index]
-            minutes = runtime or title.runtime or 0
-            if not minutes:
-                unknown += 1
-            day = days.get(ordinal)
-            if day is None:
-                days[ordinal] = [1, minutes]
-            else:
-                day[0] += 1
-                day[1] += minutes
-            cell = hours[hour]
-            cell[0] += 1
-            cell[1] += minutes
-            sums = titles.get(title)
-            if sums is None:
-                sums = titles[title] = [0, 0, ordinal, None if episode_key is None else set()]
-            sums[0] += 1
-            sums[1] += minutes
-            if ordinal > sums[2]:
-                sums[2] = ordinal
-            if episode_key is None:
-                movie_plays += 1
-            else:
-                sums[3].add(episode_key)
-        _flush(period, plays, movie_plays, unknown, first, last)
+        """The years' sums with each title's episodes as a set, and what each year played first."""
+        periods = self._periods
+        for period in periods.values():
+            for sums in period.titles.values():
+                if sums[3] is not None:
+                    sums[3] = set(sums[3])
         # A movie or episode played in an earlier year is a rewatch: what each year sees for the
         # first time, with set arithmetic over the years in order.
         seen: dict[_Title, set | None] = {}
@@ -491,8 +488,9 @@ class Insights:
         """The answer for a year in range without plays or ratings (all zeros, empty lists)."""
         return InsightsCollector(self.zone, self.zone_name).zero_document(year, self.years)
 
-    def summary(self, watching: dict, now: datetime) -> dict:
-        """GET /api/trakt/user/summary: small and flat, for Homepage and Glance widgets."""
+    def summary(self, watching: dict, now: datetime, upnext: UpNextView | None = None) -> dict:
+        """GET /api/trakt/user/summary: small and flat, for Homepage and Glance widgets. `upnext`
+        (None without show data) gives `next_up`."""
         content = watching.get("content") if watching.get("isWatching") else None
         now_watching = None
         if isinstance(content, dict):
@@ -502,9 +500,10 @@ class Insights:
                             "percentage": round(float(progress.get("percentage") or 0), 1)}
         figures = self.summary_figures(now)
         streak = figures.pop("current_streak")
+        next_up = None if upnext is None else upnext.cached(("next-up",), now, lambda moment: _next_up(upnext, moment))
         return {"timezone": self.zone_name, "now_watching": now_watching, **figures,
                 "current_streak": streak["days"], "current_streak_start": streak["start"],
-                "last_watched": _last_watched(self.last_play), "next_up": None}
+                "last_watched": _last_watched(self.last_play), "next_up": next_up}
 
     def summary_figures(self, now: datetime) -> dict:
         """Plays today, this week (ISO, Monday first) and this year, minutes this year, the
@@ -524,6 +523,21 @@ class Insights:
         }
 
 
+def _next_up(view: UpNextView, now: datetime) -> dict | None:
+    """The next episode of the show in progress watched most recently (up next's first row)."""
+    rows = up_next(view.shows, now)
+    if not rows:
+        return None
+    row = rows[0]
+    episode = row["next_episode"]
+    subtitle = f"S{episode['season']}E{episode['number']}"
+    if isinstance(episode.get("title"), str):
+        subtitle += f" - {episode['title']}"
+    return {"type": "episode", "title": row["show"].get("title"), "subtitle": subtitle,
+            "season": episode["season"], "number": episode["number"], "episode_title": episode.get("title"),
+            "aired_left": row["aired_left"]}
+
+
 def _last_watched(row: dict | None) -> dict | None:
     if row is None:
         return None
@@ -536,17 +550,6 @@ def _last_watched(row: dict | None) -> dict | None:
     if isinstance(episode.get("title"), str):
         subtitle += f" - {episode['title']}"
     return {"type": "episode", "title": show.get("title"), "subtitle": subtitle, "watched_at": row.get("watched_at")}
-
-
-def _flush(period: _Period, plays: int, movie_plays: int, unknown: int, first: str | None, last: str | None) -> None:
-    """Add the running counts of `_count` to their period."""
-    period.plays += plays
-    period.movie_plays += movie_plays
-    period.unknown += unknown
-    if first is not None and (period.first_play is None or first < period.first_play):
-        period.first_play = first
-    if last is not None and (period.last_play is None or last > period.last_play):
-        period.last_play = last
 
 
 def _months_between(first: str, last: str) -> list[str]:
@@ -594,19 +597,21 @@ def _brief(obj: dict) -> dict:
     return {k: obj[k] for k in ("title", "year", "ids") if k in obj}
 
 
+def _rating_entry(row: dict) -> dict:
+    entry = {"type": row.get("type"), "rating": row["rating"], "rated_at": row["rated_at"]}
+    for kind in ("movie", "show", "season", "episode"):
+        if type(row.get(kind)) is dict:
+            entry[kind] = _brief(row[kind]) if kind in ("movie", "show") else row[kind]
+    return entry
+
+
 def _ratings(ratings: list) -> dict:
     distribution = {str(n): 0 for n in range(1, 11)}
     for _, rating, _, _ in ratings:
         distribution[str(rating)] += 1
     ranked = sorted(ratings, key=lambda r: r[2], reverse=True)  # newest first among equal ratings
     ranked.sort(key=lambda r: r[1], reverse=True)
-    highest = []
-    for _, rating, rated_at, row in ranked[:TOP]:
-        entry = {"type": row.get("type"), "rating": rating, "rated_at": rated_at}
-        for kind in ("movie", "show", "season", "episode"):
-            if type(row.get(kind)) is dict:
-                entry[kind] = _brief(row[kind]) if kind in ("movie", "show") else row[kind]
-        highest.append(entry)
+    highest = [ujson.loads(entry) for _, _, _, entry in ranked[:TOP]]
     count = len(ratings)
     return {"count": count, "average": round(sum(r[1] for r in ratings) / count, 2) if count else None,
             "distribution": distribution, "highest": highest}

@@ -1,8 +1,13 @@
 """The in-memory data store behind every /api/trakt route.
 
 It reads the served data folder asynchronously (aiofiles), builds a `Dataset` of ready bytes in
-a worker thread, and swaps it in with one assignment, so a request sees either the old data or
+worker threads, and swaps it in with one assignment, so a request sees either the old data or
 the new, never a mix. It reloads by itself when a new snapshot appears on disk.
+
+At start-up a large account is served as soon as its files' bytes, ETags and offsets are ready;
+the rest (search, activity, insights, up next, gzip forms) is built after ready in the background
+(`Dataset.finish_in_background`), and a request that needs it waits for it: the handlers await
+`when_finished()` without holding the event loop. A reload builds everything before the swap.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from tornado.ioloop import PeriodicCallback
 from services import times
 from services.data import layout
 from services.config import Config
-from services.data.dataset import ArrayFile, Body, Dataset, LazyDocuments, build_dataset, etag_of, json_body
+from services.data.dataset import (ArrayFile, Body, Dataset, LazyDocuments, combined_body,
+                                   json_body, prepare_dataset)
 from services.errors import BrokenData, InvalidRequest, NotFound, NotReady
 from services.data.search import SearchIndex
 from services.data.upnext import UpNextView
@@ -107,7 +113,16 @@ class DataStore:
 
     @property
     def search_index(self) -> SearchIndex:
-        return self._require().search
+        return self._finished().search
+
+    def when_finished(self) -> Awaitable[None] | None:
+        """None when everything of the served data is built; else what to await until it is (the
+        seconds after start-up of a large account). Handlers of the answers built last await it,
+        so waiting never holds the event loop."""
+        dataset = self._dataset
+        if dataset is None or dataset.root is None or dataset.finished.done():
+            return None  # nothing to wait for (no data is a 503 at once)
+        return asyncio.wrap_future(dataset.finished)
 
     def data_age_seconds(self) -> float | None:
         stamp = times.to_epoch(self.data_last_updated)
@@ -148,14 +163,23 @@ class DataStore:
             readable = {endpoint: data for endpoint, data in zip(files, contents) if isinstance(data, bytes)}
             unusable.update({endpoint: f"{endpoint} could not be read: {_why(data)}"
                              for endpoint, data in zip(files, contents) if isinstance(data, OSError)})
+            started = time.perf_counter()
             dataset = await asyncio.to_thread(
-                build_dataset, root, readable, is_demo=is_demo, zone=self.config.timezone)
+                prepare_dataset, root, readable, is_demo=is_demo, zone=self.config.timezone)
             dataset.problems.update(unusable)  # before anyone sees the dataset
+            if not dataset.large:
+                await asyncio.to_thread(dataset.finish)
+            else:
+                dataset.finish_in_background()
+                if self.ready:  # a reload: the old data stays served until the new is complete
+                    await asyncio.wrap_future(dataset.finished)
+                    await asyncio.wrap_future(dataset.compressed)
             self._failure = self.load_error = None
             self._note_demo_fallback(is_demo, root)
             self._swap(dataset, fingerprint)
-            log.info("Loaded %d files from %s (%d titles indexed%s)", len(readable), root, len(dataset.search),
-                     f", {len(dataset.problems)} unusable" if dataset.problems else "")
+            if not dataset.finished.done():  # nothing was served yet: serve the files now, the rest follows
+                log.info("Serving %d files from %s after %.2f s (search, activity, insights and up next follow)",
+                         len(readable), root, time.perf_counter() - started)
             for problem in dataset.problems.values():
                 log.error("Data problem: %s", problem)
         await self._notify()
@@ -264,6 +288,11 @@ class DataStore:
             raise NotReady(self.load_error or "Data is still loading")
         return self._dataset
 
+    def _finished(self) -> Dataset:
+        """The served data with its rows' figures: blocks until they are built when a caller did
+        not await `when_finished()` first."""
+        return self._require().wait()
+
     def index(self) -> Body:
         dataset = self._require()
         if layout.INDEX in dataset.problems:
@@ -294,12 +323,15 @@ class DataStore:
         """`{"movies": wrapper, "shows": wrapper}` built from the two files' bytes, no re-serialising.
         The whole-file answer is made once per load; pages are made per request."""
         if page:
-            return _combine(self.page(files["movies"], page, limit), self.page(files["shows"], page, limit))
+            return combined_body(self.page(files["movies"], page, limit), self.page(files["shows"], page, limit))
         dataset = self._require()
         key = (files["movies"], files["shows"])
         combined = dataset.combined.get(key)
         if combined is None:
-            combined = dataset.combined[key] = _combine(self.file(files["movies"]), self.file(files["shows"]))
+            movies, shows = self.file(files["movies"]), self.file(files["shows"])
+            if not dataset.compressed.done():  # made with the gzip forms: until then identity only
+                return combined_body(movies, shows, compress=False)
+            combined = dataset.combined[key] = combined_body(movies, shows)
         return combined
 
     def list_items(self, list_id: str) -> Body:
@@ -321,12 +353,12 @@ class DataStore:
         return ujson.loads(array_file.page(1, limit).chunks[0])["data"]
 
     def activity(self) -> dict:
-        return self._require().activity
+        return self._finished().activity
 
     def insights(self, year: int | None) -> Body:
         """The year's insights (None: all time), made when the data loaded; a year without plays
         gets its zero document, made on first request and kept until the next load."""
-        dataset = self._require()
+        dataset = self._finished()
         body = dataset.insights_bodies.get(year)
         if body is None:
             body = dataset.insights_bodies[year] = json_body(dataset.insights.zero_document(year))
@@ -334,14 +366,15 @@ class DataStore:
 
     def summary(self, watching: dict, now: datetime | None = None) -> dict:
         """The home-dashboard summary (README "Insights"): `watching` is the Watcher's state."""
-        return self._require().insights.summary(watching, now or times.now())
+        dataset = self._finished()
+        return dataset.insights.summary(watching, now or self.clock(), dataset.upnext)
 
     def search(self, query: str, kind: str, limit: int) -> dict:
-        return self._require().search.search(query, kind, limit)
+        return self._finished().search.search(query, kind, limit)
 
     # --- up next and the calendar (README "Up next and the calendar") -------------------------
     def _upnext(self) -> UpNextView:
-        dataset = self._require()
+        dataset = self._finished()
         if layout.SHOW_SEASONS in dataset.problems:
             raise BrokenData(f"Data file is damaged: {dataset.problems[layout.SHOW_SEASONS]}")
         if dataset.upnext is None:
@@ -361,11 +394,6 @@ class DataStore:
         """The calendar's rows for the .ics feed (filters of README "Calendar feed")."""
         return self._upnext().calendar_rows(self.clock(), days, in_progress_only=in_progress_only,
                                             premieres_only=premieres_only)
-
-
-def _combine(movies: Body, shows: Body) -> Body:
-    return Body.joined((b'{"movies":', movies, b',"shows":', shows, b"}"),
-                       etag_of(movies.etag.encode(), shows.etag.encode()))
 
 
 def _list_files(root: Path) -> tuple[tuple, list[str], dict[str, str]]:

@@ -309,7 +309,17 @@ SCHEMAS: dict[str, Any] = {
                 "plays_today", "plays_this_week", "plays_this_year", "minutes_this_year", "current_streak")},
             "current_streak_start": {"type": ["string", "null"], "format": "date"},
             "last_watched": {"type": ["object", "null"], "required": ["type", "title", "subtitle", "watched_at"]},
-            "next_up": {"type": ["object", "null"], "description": "Null until up next is known."},
+            "next_up": {
+                "type": ["object", "null"],
+                "description": "The next episode of the show in progress watched most recently (the first row of "
+                               "/api/trakt/user/up-next); null when no show is in progress or without show data.",
+                "required": ["type", "title", "subtitle", "season", "number", "episode_title", "aired_left"],
+                "properties": {"type": {"const": "episode"}, "title": {"type": ["string", "null"]},
+                               "subtitle": {"type": "string", "description": "S1E2 - Episode title"},
+                               "season": {"type": "integer", "minimum": 1}, "number": {"type": "integer"},
+                               "episode_title": {"type": ["string", "null"]},
+                               "aired_left": {"type": "integer", "minimum": 1,
+                                              "description": "Aired episodes not watched yet, this one included."}}},
         },
     },
     "UpNext": {
