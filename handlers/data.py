@@ -70,8 +70,8 @@ class ListItemsHandler(StoreHandler):
 class ActivityHandler(StoreHandler):
     """Plays per month and the weekday x hour heatmap, in the configured time zone."""
 
-    def get(self) -> None:
-        self.write_json(self.store.activity())
+    async def get(self) -> None:
+        await self.write_cached(self.store.activity())
 
 
 class SearchHandler(StoreHandler):
