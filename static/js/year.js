@@ -146,7 +146,11 @@ function breakdowns(doc) {
 
 function facts(doc) {
   const { longest, current } = doc.streaks;
-  const streak = (s) => (s.days ? `${fmtNumber(s.days)} ${s.days === 1 ? "day" : "days"} (${fmtDay(s.start)} – ${fmtDay(s.end)})` : "—");
+  const streak = (s) => {
+    if (!s.days) return "—";
+    const when = s.start === s.end ? fmtDay(s.start) : `${fmtDay(s.start)} – ${fmtDay(s.end)}`;
+    return `${fmtNumber(s.days)} ${s.days === 1 ? "day" : "days"} (${when})`;
+  };
   const play = (row) => {
     if (!row) return "—";
     const title = row.movie ? row.movie.title : `${row.show?.title} S${row.episode?.season}E${row.episode?.number}`;
