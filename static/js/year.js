@@ -5,6 +5,7 @@
 import { getJSON, query } from "./api.js";
 import { fmtDuration, fmtNumber, formatter, h, replace } from "./dom.js";
 import { poster } from "./media.js";
+import { whenNear } from "./ui.js";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -24,11 +25,30 @@ function card(title, ...children) {
   return h("section", { class: "year-card", "aria-label": title }, h("h2", { class: "year-card-title" }, title), children);
 }
 
+function table(caption, headers, rows) {
+  return h("table", {}, h("caption", {}, caption),
+    h("thead", {}, h("tr", {}, headers.map((text) => h("th", { scope: "col" }, text)))),
+    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell, i) => (i === 0 ? h("th", { scope: "row" }, cell) : h("td", {}, cell)))))));
+}
+
+/** A chart's numbers as a table for screen readers, built once it nears the viewport. */
 function srTable(caption, headers, rows) {
   // The wrapper hides it: a table itself ignores the 1 px box and would stretch the page.
-  return h("div", { class: "visually-hidden" }, h("table", {}, h("caption", {}, caption),
-    h("thead", {}, h("tr", {}, headers.map((text) => h("th", { scope: "col" }, text)))),
-    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell, i) => (i === 0 ? h("th", { scope: "row" }, cell) : h("td", {}, cell))))))));
+  const slot = h("div", { class: "visually-hidden" });
+  whenNear(slot, () => slot.append(table(caption, headers, rows)));
+  return slot;
+}
+
+/** The calendar's days as a table anyone can open (a phone cannot hover for a day's plays), built
+ * on first opening: a row per day is hundreds of elements the first paint does not need. */
+function dayTable(caption, rows) {
+  const box = h("div", { class: "year-days-box", tabindex: "0", role: "region", "aria-label": caption });
+  const details = h("details", { class: "year-days no-print" },
+    h("summary", {}, `Every day as a table (${fmtNumber(rows.length)} days with plays)`), box);
+  details.addEventListener("toggle", () => {
+    if (details.open && !box.firstChild) box.append(table(caption, ["Day", "Plays"], rows));
+  });
+  return details;
 }
 
 /** Horizontal bars; `rows` are [label, value, detail]; `[what, unit]` head the table's two columns. */
@@ -107,7 +127,7 @@ function calendar(doc) {
     h("div", { class: "year-calendar-frame" },
       h("div", { class: "year-calendar-days", "aria-hidden": "true" }, WEEKDAYS.map((name, i) => h("span", {}, i % 2 ? "" : name))),
       weeksBox),
-    srTable(`Plays per day in ${year}`, ["Day", "Plays"], rows));
+    dayTable(`Plays per day in ${year}`, rows));
 }
 
 function months(doc) {

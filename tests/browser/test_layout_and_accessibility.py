@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.browser import LAYOUT_SHIFT_OBSERVER, axe_violations, layout_shift, load_every_section
+from tests.helpers.browser import LAYOUT_SHIFT_OBSERVER, axe_violations, layout_shift, load_every_section, scroll_through
 
 CLS_LIMIT = 0.02
 VIEWPORTS = {"phone": {"width": 390, "height": 844, "mobile": True},
@@ -165,11 +165,16 @@ def test_up_next_keeps_its_place_when_the_reader_jumps_to_it(dashboard, fresh_pa
 
 def year_views(page, years):
     """The views of /year/: the latest year (the default), all time, an earlier year."""
+    scroll_through(page)
     yield f"{years[0]} (default)"
+    page.locator(".year-days summary").click()
+    page.locator(".year-days table").wait_for()
+    yield f"{years[0]}, every day as a table"
     for value, heading in (("all", "All time"), (str(years[-1]), f"{years[-1]} in review")):
         page.select_option("#year-select", value)
         page.locator(f"#year-heading:text-is('{heading}')").wait_for()
         page.wait_for_selector("#main[aria-busy='false']")
+        scroll_through(page)  # the charts' tables are built as they come near
         yield value
 
 

@@ -49,7 +49,14 @@ def test_the_year_view_shows_the_api_figures(dashboard, open_page, width, height
     assert page.locator(".year-ratings-summary").get_attribute("data-ratings") == str(document["ratings"]["count"])
     # The charts' numbers are in tables a screen reader reads (the bars are hidden from it).
     captions = page.locator(".visually-hidden table caption").all_text_contents()
-    assert {"Plays per month", "Time per genre", "Plays per decade of release", f"Plays per day in {year}"} <= set(captions)
+    assert {"Plays per month", "Time per genre", "Plays per decade of release"} <= set(captions)
+    # The calendar's days, one row per day with plays, in a table anyone can open.
+    assert page.locator(".year-days table").count() == 0  # built on first opening
+    page.locator(".year-days summary").click()
+    day_rows = page.locator(f".year-days table:has(caption:text-is('Plays per day in {year}')) tbody tr")
+    day_rows.first.wait_for()  # (the toggle event comes after the click)
+    assert day_rows.count() == len(document["days"])
+    assert sum(int(n.replace(",", "")) for n in day_rows.locator("td").all_inner_texts()) == sum(document["days"].values())
     month_rows = page.locator(".visually-hidden table:has(caption:text-is('Plays per month')) tbody tr")
     assert month_rows.count() == 12
     # One column, nothing wider than the screen.
@@ -122,3 +129,11 @@ def test_the_plays_per_month_chart_links_each_of_its_years_to_the_year_view(dash
     assert plays == fmt(document["totals"]["plays"])
     assert page.locator("#year-select").input_value() == years[0]
     watched.assert_clean()
+
+
+def test_the_year_view_paints_its_first_screen_small_and_builds_the_tables_on_approach(dashboard, open_page):
+    page = open_page(f"{dashboard.url}year/", width=390, height=844).page
+    assert page.evaluate("document.getElementsByTagName('*').length") <= 1500
+    assert page.locator("table:has(caption:text-is('Plays per decade of release'))").count() == 0  # far below
+    scroll_through(page)
+    assert page.locator("table:has(caption:text-is('Plays per decade of release'))").count() == 1
