@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -132,6 +133,8 @@ def measure_account(scale: int, browser, ctx: Context) -> list[Row]:
         else:
             ctx.say(f"dashboard: Lighthouse on {label}")
             scores = lighthouse_rows(lighthouse, server.base_url + "/", label, ctx)
+            # The year view (its targets are the dashboard's): the phone preset only.
+            scores += lighthouse_rows(lighthouse, server.base_url + "/year/", f"{label} /year/", ctx, ("mobile",))
     fcp = [load["fcp"] / 1000 for load in loads if load.get("fcp") is not None]
     ready = [load["ready"] / 1000 for load in loads if load.get("ready") is not None]
     elements = [load["elements"] for load in loads if load.get("elements") is not None]
@@ -205,12 +208,13 @@ def lighthouse_once(lighthouse: Path, url: str, out: Path, desktop: bool) -> dic
     }
 
 
-def lighthouse_rows(lighthouse: Path, url: str, label: str, ctx: Context) -> list[Row]:
+def lighthouse_rows(lighthouse: Path, url: str, label: str, ctx: Context,
+                    presets: tuple[str, ...] = ("mobile", "desktop")) -> list[Row]:
     """Mobile preset (median of 3, the targets) and desktop preset (median of 3, for information)."""
     rows = []
-    for preset in ("mobile", "desktop"):
+    for preset in presets:
         try:
-            runs = [lighthouse_once(lighthouse, url, ctx.work_dir / f"lighthouse-{label}-{preset}-{n}.json",
+            runs = [lighthouse_once(lighthouse, url, ctx.work_dir / f"lighthouse-{re.sub(r'[^a-z0-9]+', '-', label)}-{preset}-{n}.json",
                                     desktop=preset == "desktop")
                     for n in range(1 if ctx.quick else 3)]
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
