@@ -7,15 +7,21 @@ first data or its inline error; the sections further down load as the reader nea
 page with `performance.now()` from a requestAnimationFrame poll, so it is not blurred by the
 round trips between Playwright and the browser.
 
+Each cold load also counts the elements on the page when the first screen is rendered and the
+bytes it fetched until the network went quiet, as sent (gzip where the server compresses) and
+decoded (what the same load would weigh uncompressed), from the page's Resource Timing entries.
+
 Lighthouse 12 (npm, installed once into LIGHTHOUSE_DIR; it drives the same chromium through
 CHROME_PATH) scores each account with its mobile preset (simulated throttling, median of 3 runs)
-and its desktop preset: performance, accessibility, LCP, TBT, CLS and the DOM size.
+and its desktop preset: performance, accessibility, LCP, TBT, CLS, the DOM size and the bytes
+transferred.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -38,6 +44,7 @@ ACCESSIBILITY_TARGET = 100
 LCP_TARGET_S = 2.0
 TBT_TARGET_MS = 100
 CLS_TARGET = 0.02
+DOM_TARGET = 1500  # elements at first paint (the sections further down are built on approach)
 
 # True once the page says everything is rendered; remembers the first moment it was seen.
 # `useFlag`: the dashboard sets data-ready itself, so wait for exactly that.
@@ -46,8 +53,19 @@ READY_PREDICATE = """(useFlag) => {
   const settled = useFlag
     ? nodes.some(n => n.dataset.ready !== undefined && n.dataset.ready !== "false")
     : (document.readyState === "complete" && !document.querySelector('[aria-busy="true"]'));
-  if (settled && window.__benchReadyAt === undefined) window.__benchReadyAt = performance.now();
+  if (settled && window.__benchReadyAt === undefined) {
+    window.__benchReadyAt = performance.now();
+    window.__benchReadyElements = document.getElementsByTagName("*").length;
+  }
   return settled;
+}"""
+
+# What the load fetched: body bytes as they came over the wire and once decoded (same origin, so
+# every entry has its sizes). The WebSocket is not a resource and is not counted.
+BYTES_SCRIPT = """() => {
+  const entries = [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")];
+  const sum = (key) => entries.reduce((total, entry) => total + (entry[key] || 0), 0);
+  return { encoded: sum("encodedBodySize"), decoded: sum("decodedBodySize"), requests: entries.length };
 }"""
 
 
@@ -74,7 +92,10 @@ def load_once(browser, url: str, timeout_s: float, use_flag: bool) -> dict:
         result = page.evaluate("""() => ({
             fcp: (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime,
             ready: window.__benchReadyAt,
+            elements: window.__benchReadyElements,
             domContentLoaded: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd })""")
+        page.wait_for_load_state("networkidle")  # the first screen's pictures too
+        result["bytes"] = page.evaluate(BYTES_SCRIPT)
     finally:
         context.close()
     result["signal"] = "data-ready" if use_flag else "no aria-busy left (the page sets no data-ready)"
@@ -112,8 +133,13 @@ def measure_account(scale: int, browser, ctx: Context) -> list[Row]:
         else:
             ctx.say(f"dashboard: Lighthouse on {label}")
             scores = lighthouse_rows(lighthouse, server.base_url + "/", label, ctx)
+            # The year view (its targets are the dashboard's): the phone preset only.
+            scores += lighthouse_rows(lighthouse, server.base_url + "/year/", f"{label} /year/", ctx, ("mobile",))
     fcp = [load["fcp"] / 1000 for load in loads if load.get("fcp") is not None]
     ready = [load["ready"] / 1000 for load in loads if load.get("ready") is not None]
+    elements = [load["elements"] for load in loads if load.get("elements") is not None]
+    sent = [load["bytes"]["encoded"] for load in loads]
+    decoded = [load["bytes"]["decoded"] for load in loads]
     problems = sorted({*loads[-1]["failures"], *loads[-1]["console_errors"]})
     missing_images = [p for p in problems if is_missing_image(p)] if scale != 1 else []
     problems = [p for p in problems if p not in missing_images]
@@ -129,6 +155,15 @@ def measure_account(scale: int, browser, ctx: Context) -> list[Row]:
             status="INFO" if not problems else "MISS",
             note="page had failed requests or console errors" if problems else "",
             data={"ready_s": ready, "problems": problems}),
+        Row(SECTION, f"{label}: elements at first screen (1280x900)",
+            f"{percentile(elements, 0.5):.0f}" if elements else "-", f"<= {DOM_TARGET}",
+            verdict(bool(elements) and percentile(elements, 0.5) <= DOM_TARGET), data={"elements": elements}),
+        Row(SECTION, f"{label}: bytes per cold load, gzip / uncompressed",
+            f"{percentile(sent, 0.5) / 1024:.0f} / {percentile(decoded, 0.5) / 1024:.0f} KiB "
+            f"({percentile(decoded, 0.5) / max(1, percentile(sent, 0.5)):.1f}x)",
+            status="INFO", note=f"{loads[-1]['bytes']['requests']} requests until the network went quiet; "
+                                "uncompressed = the same bodies decoded",
+            data={"encoded": sent, "decoded": decoded}),
     ]
 
 
@@ -153,8 +188,13 @@ def lighthouse_once(lighthouse: Path, url: str, out: Path, desktop: bool) -> dic
             "--only-categories=performance,accessibility", f"--chrome-flags={' '.join(CHROMIUM_FLAGS)}"]
     if desktop:
         argv.append("--preset=desktop")
-    subprocess.run(argv, check=True, capture_output=True, timeout=LIGHTHOUSE_SECONDS,
-                   env={**os.environ, "CHROME_PATH": CHROMIUM})
+    for _attempt in (1, 2):  # on a loaded machine a run now and then fails to start or times out
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=LIGHTHOUSE_SECONDS,
+                              env={**os.environ, "CHROME_PATH": CHROMIUM})
+        if done.returncode == 0:
+            break
+    else:
+        raise RuntimeError(f"lighthouse failed twice: {done.stderr.strip()[-300:]}")
     report = json.loads(out.read_text())
     audits, categories = report["audits"], report["categories"]
     return {
@@ -164,16 +204,22 @@ def lighthouse_once(lighthouse: Path, url: str, out: Path, desktop: bool) -> dic
         "tbt_ms": audits["total-blocking-time"]["numericValue"],
         "cls": audits["cumulative-layout-shift"]["numericValue"],
         "dom_elements": int(audits["dom-size"]["numericValue"]),
+        "bytes": int(audits["total-byte-weight"]["numericValue"]),
     }
 
 
-def lighthouse_rows(lighthouse: Path, url: str, label: str, ctx: Context) -> list[Row]:
+def lighthouse_rows(lighthouse: Path, url: str, label: str, ctx: Context,
+                    presets: tuple[str, ...] = ("mobile", "desktop")) -> list[Row]:
     """Mobile preset (median of 3, the targets) and desktop preset (median of 3, for information)."""
     rows = []
-    for preset in ("mobile", "desktop"):
-        runs = [lighthouse_once(lighthouse, url, ctx.work_dir / f"lighthouse-{label}-{preset}-{n}.json",
-                                desktop=preset == "desktop")
-                for n in range(1 if ctx.quick else 3)]
+    for preset in presets:
+        try:
+            runs = [lighthouse_once(lighthouse, url, ctx.work_dir / f"lighthouse-{re.sub(r'[^a-z0-9]+', '-', label)}-{preset}-{n}.json",
+                                    desktop=preset == "desktop")
+                    for n in range(1 if ctx.quick else 3)]
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            rows.append(Row(SECTION, f"{label}: Lighthouse {preset}", "-", status="FAIL", note=str(exc)[:300]))
+            continue
         median = {key: percentile([run[key] for run in runs], 0.5) for key in runs[0]}
         mobile = preset == "mobile"
         note = f"Lighthouse {LIGHTHOUSE_VERSION}, {preset} preset, median of {len(runs)}: " + \
@@ -186,7 +232,8 @@ def lighthouse_rows(lighthouse: Path, url: str, label: str, ctx: Context) -> lis
             ("LCP", f"{median['lcp_s']:.2f} s", f"<= {LCP_TARGET_S} s", median["lcp_s"] <= LCP_TARGET_S),
             ("TBT", f"{median['tbt_ms']:.0f} ms", f"<= {TBT_TARGET_MS} ms", median["tbt_ms"] <= TBT_TARGET_MS),
             ("CLS", f"{median['cls']:.3f}", f"<= {CLS_TARGET}", median["cls"] <= CLS_TARGET),
-            ("DOM elements", f"{median['dom_elements']:.0f}", "", True),
+            ("DOM elements", f"{median['dom_elements']:.0f}", f"<= {DOM_TARGET}", median["dom_elements"] <= DOM_TARGET),
+            ("bytes transferred", f"{median['bytes'] / 1024:.0f} KiB", "", True),
         ]
         for metric, value, target, ok in checks:
             rows.append(Row(SECTION, f"{label}: Lighthouse {preset} {metric}", value,

@@ -79,8 +79,8 @@ class ActivityHandler(StoreHandler):
 
     needs_rows = True
 
-    def get(self) -> None:
-        self.write_json(self.store.activity())
+    async def get(self) -> None:
+        await self.write_cached(self.store.activity())
 
 
 class SearchHandler(StoreHandler):

@@ -205,6 +205,7 @@ class Dataset:
     list_endpoints: dict[str, str] = field(default_factory=dict)  # slug or trakt id -> endpoint
     search: SearchIndex = field(default_factory=lambda: SearchIndex(Catalogue()))
     activity: dict = field(default_factory=dict)
+    activity_body: Body | None = None  # `activity` as ready bytes, gzip form included
     insights: Insights | None = None
     insights_bodies: dict[int | None, Body] = field(default_factory=dict, repr=False)  # year (None: all time)
     index_metadata: dict = field(default_factory=dict)
@@ -418,6 +419,7 @@ def _derive(dataset: Dataset) -> None:
                 array_file.offsets = verified
                 array_file.pages.clear()
         dataset.activity = collector.activity.result(dataset.last_updated, zone)
+        dataset.activity_body = json_body(dataset.activity)
         dataset.insights = collector.insights.result(times.parse(dataset.last_updated) or times.now(),
                                                      lambda stamp: _history_row(dataset, stamp))
         dataset.insights_bodies = {year: json_body(doc) for year, doc in dataset.insights.documents.items()}

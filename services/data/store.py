@@ -352,8 +352,9 @@ class DataStore:
             return []
         return ujson.loads(array_file.page(1, limit).chunks[0])["data"]
 
-    def activity(self) -> dict:
-        return self._finished().activity
+    def activity(self) -> Body:
+        """Plays per month and the heatmap, serialised (and compressed) once per data load."""
+        return self._finished().activity_body
 
     def insights(self, year: int | None) -> Body:
         """The year's insights (None: all time), made when the data loaded; a year without plays

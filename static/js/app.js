@@ -65,12 +65,16 @@ async function main() {
   const index = renderProfile();
   const stats = renderStats();
   const shown = reveal(Promise.allSettled([index, watching.settled]));
-  for (const id of ["history", "watchlist", "watched"]) {
-    lazySection(id, async () => (await collections()).renderCollections(id, index));
-  }
-  lazySection("upnext", async () => (await import("./upnext.js")).renderUpNext(index));
-  lazySection("lists", async () => (await import("./lists.js")).renderLists());
-  lazySection("comments", async () => (await import("./comments.js")).renderComments());
+  // Watched for only once the header has its final height: while it settles, the sections sit
+  // higher than they will, and one below the first screen would look near and be built for nothing.
+  shown.then(() => {
+    for (const id of ["history", "watchlist", "watched"]) {
+      lazySection(id, async () => (await collections()).renderCollections(id, index));
+    }
+    lazySection("upnext", async () => (await import("./upnext.js")).renderUpNext(index));
+    lazySection("lists", async () => (await import("./lists.js")).renderLists());
+    lazySection("comments", async () => (await import("./comments.js")).renderComments());
+  });
   await Promise.allSettled([index, stats, shown]);
   // The first screen has its data (or its inline errors): tests and the benchmark wait for this.
   performance.mark("dashboard-ready");

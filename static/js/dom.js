@@ -52,11 +52,24 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
-const numberFormat = new Intl.NumberFormat();
+/**
+ * An Intl formatter made on first use. The first of each kind loads the locale's data, tens of
+ * milliseconds on a slow phone: made at module evaluation they would lengthen the page's longest
+ * task, so they are made in tasks of their own just after it (below), before the data arrives.
+ */
+export function formatter(make) {
+  let made = null;
+  return () => {
+    made ??= make();
+    return made;
+  };
+}
+
+const numberFormat = formatter(() => new Intl.NumberFormat());
 
 /** 1234 -> "1,234" in the reader's locale. */
 export function fmtNumber(n) {
-  return numberFormat.format(Number(n) || 0);
+  return numberFormat().format(Number(n) || 0);
 }
 
 /** Minutes -> "74d 15h" (or "5h 20m" under a day). */
@@ -77,12 +90,20 @@ export function fmtRemaining(seconds) {
   return `${mins} min left`;
 }
 
-const dateFormat = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" });
-const dateTimeFormat = new Intl.DateTimeFormat(undefined, {
+const dateFormat = formatter(() => new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" }));
+const dateTimeFormat = formatter(() => new Intl.DateTimeFormat(undefined, {
   year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-});
-const monthYearFormat = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "long" });
-const relativeFormat = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+}));
+const monthYearFormat = formatter(() => new Intl.DateTimeFormat(undefined, { year: "numeric", month: "long" }));
+const relativeFormat = formatter(() => new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }));
+// One task per kind of locale data (numbers, dates, relative times).
+setTimeout(() => {
+  numberFormat();
+  setTimeout(() => {
+    dateTimeFormat();
+    setTimeout(relativeFormat, 0);
+  }, 0);
+}, 0);
 
 function toDate(value) {
   if (!value) return null;
@@ -92,12 +113,12 @@ function toDate(value) {
 
 export function fmtDateTime(value) {
   const d = toDate(value);
-  return d ? dateTimeFormat.format(d) : "";
+  return d ? dateTimeFormat().format(d) : "";
 }
 
 export function fmtMonthYear(value) {
   const d = toDate(value);
-  return d ? monthYearFormat.format(d) : "";
+  return d ? monthYearFormat().format(d) : "";
 }
 
 /** "3 hours ago", "yesterday", "in 2 days". */
@@ -111,7 +132,7 @@ export function fmtRelative(value, now = Date.now()) {
   ];
   const sizes = { second: 1, minute: 60, hour: 3600, day: 86400, week: 604800, month: 2592000, year: 31536000 };
   for (const [limit, unit] of steps) {
-    if (Math.abs(seconds) < limit) return relativeFormat.format(Math.round(seconds / sizes[unit]), unit);
+    if (Math.abs(seconds) < limit) return relativeFormat().format(Math.round(seconds / sizes[unit]), unit);
   }
   return "";
 }
@@ -120,8 +141,8 @@ export function fmtRelative(value, now = Date.now()) {
 export function timeEl(value, { relative = false } = {}) {
   const d = toDate(value);
   if (!d) return null;
-  return h("time", { datetime: d.toISOString(), title: dateTimeFormat.format(d) },
-    relative ? fmtRelative(d) : dateFormat.format(d));
+  return h("time", { datetime: d.toISOString(), title: dateTimeFormat().format(d) },
+    relative ? fmtRelative(d) : dateFormat().format(d));
 }
 
 /** "S03E10" style code for an episode. */

@@ -3,7 +3,7 @@
 // Charts are plain DOM (sized through CSS custom properties), each with a hidden data table
 // for screen readers.
 
-import { h, fmtNumber, fmtDuration, replace } from "./dom.js";
+import { h, fmtNumber, fmtDuration, formatter, replace } from "./dom.js";
 import { getJSON, shared } from "./api.js";
 import { runSection, empty, whenNear } from "./ui.js";
 
@@ -32,7 +32,10 @@ function renderActivity() {
   replace(heatmap, heatmapChart({ counts: [] }, "Loading…"));
   const activity = shared(() => getJSON("/api/trakt/user/activity"));
   return Promise.all([
-    runSection(months, activity, (doc) => monthsChart(doc.months || [])),
+    runSection(months, activity, (doc) => {
+      replace(document.getElementById("chart-months-years"), yearLinks(doc.months || []));
+      return monthsChart(doc.months || []);
+    }),
     runSection(heatmap, activity, (doc) => {
       document.getElementById("heatmap-zone").textContent = doc.timezone ? `day × hour, ${doc.timezone}` : "day × hour";
       return heatmapChart(doc.heatmap || {});
@@ -103,8 +106,8 @@ function ratingsChart(ratings) {
 }
 
 // --- plays per month -------------------------------------------------------------------
-const monthLabel = new Intl.DateTimeFormat(undefined, { month: "short" });
-const monthLong = new Intl.DateTimeFormat(undefined, { month: "long", year: "numeric" });
+const monthLabel = formatter(() => new Intl.DateTimeFormat(undefined, { month: "short" }));
+const monthLong = formatter(() => new Intl.DateTimeFormat(undefined, { month: "long", year: "numeric" }));
 
 function monthDate(key) {
   const [year, month] = String(key).split("-").map(Number);
@@ -132,11 +135,11 @@ function monthsChart(months) {
   const nearYear = (i) => [i - 1, i + 1].some((j) => dates[j] && dates[j].getMonth() === 0);
   const columns = months.map((m, i) => {
     const date = dates[i];
-    const label = monthLabel.format(date);
+    const label = monthLabel().format(date);
     const january = date.getMonth() === 0;
     const major = i % 3 === 0 && !nearYear(i);
     const six = i % 6 === 0 && !nearYear(i);
-    const tip = `${monthLong.format(date)}: ${fmtNumber(m.movies || 0)} movies, ${fmtNumber(m.episodes || 0)} episodes, ${fmtDuration(m.minutes || 0)}`;
+    const tip = `${monthLong().format(date)}: ${fmtNumber(m.movies || 0)} movies, ${fmtNumber(m.episodes || 0)} episodes, ${fmtDuration(m.minutes || 0)}`;
     return h("div", { class: `mc-col${major ? " mc-major" : ""}${six ? " mc-six" : ""}${january ? " mc-year" : ""}`, title: tip },
       h("span", { class: "mc-stack" },
         h("span", { class: "mc-seg mc-episodes", style: { "--h": `${((m.episodes || 0) / top) * 100}%` } }),
@@ -151,7 +154,19 @@ function monthsChart(months) {
       h("span", { class: "legend-total" }, `${fmtNumber(sum("movies") + sum("episodes"))} plays · ${fmtDuration(sum("minutes"))}`)),
     h("div", { class: "months-chart", "aria-hidden": "true" }, grid, h("div", { class: "mc-cols" }, columns)),
     lazyTable(() => dataTable("Plays per month", ["Month", "Movies", "Episodes", "Time"],
-      months.map((m) => [monthLong.format(monthDate(m.month)), fmtNumber(m.movies || 0), fmtNumber(m.episodes || 0), fmtDuration(m.minutes || 0)]))),
+      months.map((m) => [monthLong().format(monthDate(m.month)), fmtNumber(m.movies || 0), fmtNumber(m.episodes || 0), fmtDuration(m.minutes || 0)]))),
+  ];
+}
+
+/** A link to the year view (/year/#YYYY) for each year with plays in the chart. */
+function yearLinks(months) {
+  const years = [...new Set(months.filter((m) => (m.movies || 0) + (m.episodes || 0) > 0)
+    .map((m) => String(m.month).slice(0, 4)))];
+  if (!years.length) return [];
+  return [
+    h("span", { class: "chart-years-label", "aria-hidden": "true" }, "Year in review"),
+    years.map((year) => h("a", { class: "chart-year", href: `/year/#${year}`, title: `${year} in review` },
+      year, h("span", { class: "visually-hidden" }, " in review"))),
   ];
 }
 

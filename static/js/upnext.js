@@ -1,15 +1,15 @@
 // Up next and upcoming (README "Up next and the calendar"): the shows in progress with their next
 // episode, and the coming fortnight grouped by day in the server's TIMEZONE.
 
-import { h, fmtNumber, episodeCode } from "./dom.js";
+import { h, fmtNumber, episodeCode, formatter } from "./dom.js";
 import { getJSON } from "./api.js";
 import { runSection, empty } from "./ui.js";
 import { poster, titleLink, badge } from "./media.js";
 
 const UPCOMING_DAYS = 14;
 const DAY_MS = 86400000;
-const weekdayFormat = new Intl.DateTimeFormat(undefined, { weekday: "long", timeZone: "UTC" });
-const dateFormat = new Intl.DateTimeFormat(undefined, { weekday: "short", month: "short", day: "numeric", timeZone: "UTC" });
+const weekdayFormat = formatter(() => new Intl.DateTimeFormat(undefined, { weekday: "long", timeZone: "UTC" }));
+const dateFormat = formatter(() => new Intl.DateTimeFormat(undefined, { weekday: "short", month: "short", day: "numeric", timeZone: "UTC" }));
 
 export function renderUpNext(index) {
   return Promise.allSettled([
@@ -34,7 +34,7 @@ function upNextCard(row) {
   const percent = aired ? Math.round((watched / aired) * 100) : 0;
   const left = Number(row.aired_left) || 0;
   return h("li", { class: "upnext-card" },
-    poster({ kind: "show", tmdbId: show.ids?.tmdb, title: show.title, subtitle: episodeCode(next.season, next.number), size: "sm" }),
+    poster({ kind: "shows", tmdbId: show.ids?.tmdb, title: show.title, subtitle: episodeCode(next.season, next.number), size: "sm" }),
     h("div", { class: "upnext-text" },
       h("h3", { class: "upnext-title" }, titleLink("show", show, show.title || "Untitled")),
       h("p", { class: "upnext-episode" },
@@ -53,8 +53,8 @@ export function dayLabel(date, start) {
   const moment = new Date(`${date}T00:00:00Z`);
   if (days === 0) return "Today";
   if (days === 1) return "Tomorrow";
-  if (days > 1 && days < 7) return weekdayFormat.format(moment);
-  return dateFormat.format(moment);
+  if (days > 1 && days < 7) return weekdayFormat().format(moment);
+  return dateFormat().format(moment);
 }
 
 function upcomingView(calendar, indexDoc) {

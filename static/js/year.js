@@ -3,16 +3,17 @@
 // same figures a sighted reader sees.
 
 import { getJSON, query } from "./api.js";
-import { fmtDuration, fmtNumber, h, replace } from "./dom.js";
+import { fmtDuration, fmtNumber, formatter, h, replace } from "./dom.js";
 import { poster } from "./media.js";
+import { whenNear } from "./ui.js";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 // Dates in the answer are local dates of the server's TIMEZONE: shown as they are, never shifted.
-const dayFormat = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
+const dayFormat = formatter(() => new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" }));
 
 function fmtDay(iso) {
-  return iso ? dayFormat.format(new Date(`${iso}T00:00:00Z`)) : "—";
+  return iso ? dayFormat().format(new Date(`${iso}T00:00:00Z`)) : "—";
 }
 
 function fmtMonth(key) {
@@ -24,15 +25,34 @@ function card(title, ...children) {
   return h("section", { class: "year-card", "aria-label": title }, h("h2", { class: "year-card-title" }, title), children);
 }
 
-function srTable(caption, headers, rows) {
-  // The wrapper hides it: a table itself ignores the 1 px box and would stretch the page.
-  return h("div", { class: "visually-hidden" }, h("table", {}, h("caption", {}, caption),
+function table(caption, headers, rows) {
+  return h("table", {}, h("caption", {}, caption),
     h("thead", {}, h("tr", {}, headers.map((text) => h("th", { scope: "col" }, text)))),
-    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell, i) => (i === 0 ? h("th", { scope: "row" }, cell) : h("td", {}, cell))))))));
+    h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell, i) => (i === 0 ? h("th", { scope: "row" }, cell) : h("td", {}, cell)))))));
 }
 
-/** Horizontal bars; `rows` are [label, value, detail]. */
-function bars(caption, rows, unit) {
+/** A chart's numbers as a table for screen readers, built once it nears the viewport. */
+function srTable(caption, headers, rows) {
+  // The wrapper hides it: a table itself ignores the 1 px box and would stretch the page.
+  const slot = h("div", { class: "visually-hidden" });
+  whenNear(slot, () => slot.append(table(caption, headers, rows)));
+  return slot;
+}
+
+/** The calendar's days as a table anyone can open (a phone cannot hover for a day's plays), built
+ * on first opening: a row per day is hundreds of elements the first paint does not need. */
+function dayTable(caption, rows) {
+  const box = h("div", { class: "year-days-box", tabindex: "0", role: "region", "aria-label": caption });
+  const details = h("details", { class: "year-days no-print" },
+    h("summary", {}, `Every day as a table (${fmtNumber(rows.length)} days with plays)`), box);
+  details.addEventListener("toggle", () => {
+    if (details.open && !box.firstChild) box.append(table(caption, ["Day", "Plays"], rows));
+  });
+  return details;
+}
+
+/** Horizontal bars; `rows` are [label, value, detail]; `[what, unit]` head the table's two columns. */
+function bars(caption, rows, [what, unit]) {
   const most = Math.max(1, ...rows.map((row) => row[1]));
   const list = h("ul", { class: "year-bars", "aria-hidden": "true" }, rows.map(([label, value, detail]) => {
     const fill = h("span", { class: "year-bar-fill" });
@@ -42,7 +62,7 @@ function bars(caption, rows, unit) {
       h("span", { class: "year-bar-track" }, fill),
       h("span", { class: "year-bar-value", "data-value": value }, detail || fmtNumber(value)));
   }));
-  return [list, srTable(caption, ["", unit], rows.map(([label, value, detail]) => [label, detail || fmtNumber(value)]))];
+  return [list, srTable(caption, [what, unit], rows.map(([label, value, detail]) => [label, detail || fmtNumber(value)]))];
 }
 
 function bigNumbers(doc) {
@@ -91,16 +111,28 @@ function calendar(doc) {
   monthRow.style.setProperty("--weeks", String(weeks));
   grid.style.setProperty("--weeks", String(weeks));
   const rows = Object.entries(days).map(([iso, plays]) => [fmtDay(iso), fmtNumber(plays)]);
+  // On a phone the weeks do not fit at a readable size: the weeks scroll sideways (the weekday
+  // names stay), starting at the latest week with plays.
+  const weeksBox = h("div", { class: "year-calendar-body", tabindex: "0", role: "group", "aria-label": `Calendar of ${year}` },
+    monthRow, grid);
+  const lastPlayed = [...cells].reverse().find((cell) => Number(cell.dataset.plays) > 0);
+  if (lastPlayed) {
+    requestAnimationFrame(() => {
+      if (weeksBox.scrollWidth > weeksBox.clientWidth) {
+        weeksBox.scrollLeft = lastPlayed.offsetLeft + lastPlayed.offsetWidth - weeksBox.clientWidth + 24;
+      }
+    });
+  }
   return card("Every day of the year",
     h("div", { class: "year-calendar-frame" },
       h("div", { class: "year-calendar-days", "aria-hidden": "true" }, WEEKDAYS.map((name, i) => h("span", {}, i % 2 ? "" : name))),
-      h("div", { class: "year-calendar-body" }, monthRow, grid)),
-    srTable(`Plays per day in ${year}`, ["Day", "Plays"], rows));
+      weeksBox),
+    dayTable(`Plays per day in ${year}`, rows));
 }
 
 function months(doc) {
   const rows = doc.by_month.map((m) => [fmtMonth(m.month), m.plays, `${fmtNumber(m.plays)} · ${fmtDuration(m.minutes)}`]);
-  return card("Plays per month", bars("Plays per month", rows, "Plays and time"));
+  return card("Plays per month", bars("Plays per month", rows, ["Month", "Plays and time"]));
 }
 
 function topTitles(doc) {
@@ -123,18 +155,22 @@ function breakdowns(doc) {
   const genres = doc.genres.slice(0, 12).map((g) => [g.genre.replace(/-/g, " "), g.minutes, fmtDuration(g.minutes)]);
   const decades = doc.decades.map((d) => [`${d.decade}s`, d.plays]);
   const out = [
-    card("Genres", genres.length ? bars("Time per genre", genres, "Time") : h("p", { class: "state state-empty" }, "No genres known.")),
-    card("Decades", decades.length ? bars("Plays per decade of release", decades, "Plays") : h("p", { class: "state state-empty" }, "No release years known.")),
+    card("Genres", genres.length ? bars("Time per genre", genres, ["Genre", "Time"]) : h("p", { class: "state state-empty" }, "No genres known.")),
+    card("Decades", decades.length ? bars("Plays per decade of release", decades, ["Decade", "Plays"]) : h("p", { class: "state state-empty" }, "No release years known.")),
   ];
   if (doc.countries.length) {
-    out.push(card("Countries", bars("Plays per country", doc.countries.slice(0, 8).map((c) => [c.country.toUpperCase(), c.plays]), "Plays")));
+    out.push(card("Countries", bars("Plays per country", doc.countries.slice(0, 8).map((c) => [c.country.toUpperCase(), c.plays]), ["Country", "Plays"])));
   }
   return out;
 }
 
 function facts(doc) {
   const { longest, current } = doc.streaks;
-  const streak = (s) => (s.days ? `${fmtNumber(s.days)} days (${fmtDay(s.start)} – ${fmtDay(s.end)})` : "—");
+  const streak = (s) => {
+    if (!s.days) return "—";
+    const when = s.start === s.end ? fmtDay(s.start) : `${fmtDay(s.start)} – ${fmtDay(s.end)}`;
+    return `${fmtNumber(s.days)} ${s.days === 1 ? "day" : "days"} (${when})`;
+  };
   const play = (row) => {
     if (!row) return "—";
     const title = row.movie ? row.movie.title : `${row.show?.title} S${row.episode?.season}E${row.episode?.number}`;
@@ -166,7 +202,7 @@ function ratings(doc) {
   return card("Ratings given",
     h("p", { class: "year-ratings-summary", "data-ratings": r.count },
       `${fmtNumber(r.count)} ratings, ${r.average.toFixed(1)} on average`),
-    bars("Ratings given by score", distribution, "Ratings"),
+    bars("Ratings given by score", distribution, ["Score", "Ratings"]),
     h("ol", { class: "year-best" }, best));
 }
 
@@ -194,9 +230,11 @@ function wantedYear(years) {
   return years.length ? years[0] : null;
 }
 
+// Kept here: it leaves the page once the first answer is in, and comes back to say why one failed.
+const loadingState = document.getElementById("year-loading");
+
 async function show(years) {
   const main = document.getElementById("main");
-  const loadingState = document.getElementById("year-loading");
   const year = wantedYear(years);
   document.getElementById("year-select").value = year === null ? "all" : String(year);
   main.setAttribute("aria-busy", "true");

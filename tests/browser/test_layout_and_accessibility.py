@@ -1,11 +1,11 @@
-"""The dashboard as a phone and a desktop see it: nothing moves during a cold load (layout shift
-≤ 0.02), and axe-core finds no accessibility violation in any view, light or dark."""
+"""The dashboard and the year view as a phone and a desktop see them: nothing moves during a cold
+load (layout shift ≤ 0.02), and axe-core finds no accessibility violation in any view, light or dark."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.helpers.browser import LAYOUT_SHIFT_OBSERVER, axe_violations, layout_shift, load_every_section
+from tests.helpers.browser import LAYOUT_SHIFT_OBSERVER, axe_violations, layout_shift, load_every_section, scroll_through
 
 CLS_LIMIT = 0.02
 VIEWPORTS = {"phone": {"width": 390, "height": 844, "mobile": True},
@@ -99,5 +99,111 @@ def test_axe_finds_no_violation_in_any_view(dashboard, fresh_page, viewport, col
     problems = {"every section": axe_violations(page)}
     for view in other_views(page):
         problems[view] = axe_violations(page)
+    found = {view: rules for view, rules in problems.items() if rules}
+    assert not found, f"{viewport}, {color_scheme}: " + "; ".join(f"{view}: {rules}" for view, rules in found.items())
+
+
+# Which shifted nodes lie inside the up next section (LAYOUT_SHIFT_OBSERVER names them only).
+SHIFTS_INSIDE_UPNEXT = """
+window.__upnextShifts = [];
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    for (const source of entry.sources || []) {
+      if (source.node && source.node.closest && source.node.closest("#upnext")) {
+        window.__upnextShifts.push(source.node.id || source.node.className || source.node.nodeName);
+      }
+    }
+  }
+}).observe({ type: "layout-shift", buffered: true });
+"""
+
+
+def assert_up_next_is_populated(page, dashboard) -> None:
+    """The demo account has both, so the section really was filled in on screen."""
+    rows = dashboard.get_json("/api/trakt/user/up-next")["data"]
+    assert rows and page.locator("#upnext-body .upnext-card").count() == len(rows)
+    assert page.locator("#upcoming-body .upcoming-item").count() > 0
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_up_next_and_upcoming_arrive_without_moving_anything(dashboard, fresh_page, viewport):
+    """A cold load, then the reader scrolls down to up next and upcoming (half a screen at a time)."""
+    page = fresh_page(viewport)
+    page.goto(dashboard.url)
+    page.wait_for_selector("html[data-ready='true']")
+    page.wait_for_timeout(300)
+    if viewport == "phone":  # a desktop's first screen reaches it
+        assert page.locator("#upnext").get_attribute("data-loaded") is None, "built only when the reader nears it"
+    target = page.locator("#upnext").evaluate("section => section.getBoundingClientRect().bottom + scrollY")
+    y = 0
+    while y < target:
+        y += VIEWPORTS[viewport]["height"] // 2
+        page.evaluate(f"window.scrollTo(0, {y})")
+        page.wait_for_timeout(150)
+    page.wait_for_selector("#upnext[data-loaded='true']", state="attached")
+    page.wait_for_timeout(500)  # its posters
+    assert_up_next_is_populated(page, dashboard)
+    assert_steady(page, f"{viewport}, up next and upcoming")
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_up_next_keeps_its_place_when_the_reader_jumps_to_it(dashboard, fresh_page, viewport):
+    """Straight to the section before its data is in (a fling): the up next row fills exactly the
+    room kept for it, so the Upcoming heading and list below it stay where they were. (How long
+    the upcoming list is cannot be known before it arrives: what lies below it may move.)"""
+    page = fresh_page(viewport)
+    page.add_init_script(SHIFTS_INSIDE_UPNEXT)
+    page.goto(dashboard.url)
+    page.wait_for_selector("html[data-ready='true']")
+    page.wait_for_timeout(300)
+    page.locator("#upnext").evaluate("section => section.scrollIntoView()")
+    page.wait_for_selector("#upnext[data-loaded='true']", state="attached")
+    page.wait_for_timeout(500)
+    assert_up_next_is_populated(page, dashboard)
+    assert page.evaluate("window.__upnextShifts") == []
+
+
+def year_views(page, years):
+    """The views of /year/: the latest year (the default), all time, an earlier year."""
+    scroll_through(page)
+    yield f"{years[0]} (default)"
+    page.locator(".year-days summary").click()
+    page.locator(".year-days table").wait_for()
+    yield f"{years[0]}, every day as a table"
+    for value, heading in (("all", "All time"), (str(years[-1]), f"{years[-1]} in review")):
+        page.select_option("#year-select", value)
+        page.locator(f"#year-heading:text-is('{heading}')").wait_for()
+        page.wait_for_selector("#main[aria-busy='false']")
+        scroll_through(page)  # the charts' tables are built as they come near
+        yield value
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_a_cold_load_of_the_year_view_moves_nothing(dashboard, fresh_page, viewport):
+    page = fresh_page(viewport)
+    page.goto(f"{dashboard.url}year/")
+    page.wait_for_selector("html[data-ready='true']")
+    page.wait_for_timeout(500)  # the top titles' posters
+    assert page.locator(".year-day[data-date]").count() >= 365, "the year was drawn"
+    assert_steady(page, f"{viewport}, year view")
+    step = VIEWPORTS[viewport]["height"] // 2
+    y = 0
+    while y < page.evaluate("document.documentElement.scrollHeight - innerHeight"):
+        y += step
+        page.evaluate(f"window.scrollTo(0, {y})")
+        page.wait_for_timeout(100)
+    page.wait_for_load_state("networkidle")
+    assert_steady(page, f"{viewport}, year view scrolled to the end")
+
+
+@pytest.mark.parametrize("color_scheme", ["dark", "light"])
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_axe_finds_no_violation_in_the_year_view(dashboard, fresh_page, viewport, color_scheme):
+    years = dashboard.get_json("/api/trakt/user/insights")["years"]
+    assert len(years) >= 2, "the demo account has several years to show"
+    page = fresh_page(viewport, color_scheme)
+    page.goto(f"{dashboard.url}year/")
+    page.wait_for_selector("html[data-ready='true']")
+    problems = {view: axe_violations(page) for view in year_views(page, years)}
     found = {view: rules for view, rules in problems.items() if rules}
     assert not found, f"{viewport}, {color_scheme}: " + "; ".join(f"{view}: {rules}" for view, rules in found.items())

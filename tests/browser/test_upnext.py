@@ -76,3 +76,17 @@ def test_the_subscribe_hint_shows_when_a_calendar_token_is_set_but_never_the_tok
     hint.wait_for()
     assert "/calendar.ics?token=" in hint.inner_text()
     assert FEED_TOKEN not in page.content()
+
+
+def test_up_next_shows_the_posters_the_image_index_holds(dashboard, open_page):
+    rows = dashboard.get_json("/api/trakt/user/up-next")["data"]
+    indexed = set(dashboard.get_json("/api/images/available")["shows"]["posters"])
+    expected = [row["show"]["title"] for row in rows if row["show"]["ids"].get("tmdb") in indexed]
+    assert expected, "the demo has artwork for shows in progress"
+    page = open_page(dashboard.url).page
+    page.locator("#upnext").scroll_into_view_if_needed()
+    page.wait_for_load_state("networkidle")
+    loaded = page.locator("#upnext-body .upnext-card").evaluate_all("""cards => cards
+        .filter(card => card.querySelector('.poster img')?.naturalWidth > 0)
+        .map(card => card.querySelector('.upnext-title').textContent.trim())""")
+    assert loaded == expected

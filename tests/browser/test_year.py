@@ -49,7 +49,14 @@ def test_the_year_view_shows_the_api_figures(dashboard, open_page, width, height
     assert page.locator(".year-ratings-summary").get_attribute("data-ratings") == str(document["ratings"]["count"])
     # The charts' numbers are in tables a screen reader reads (the bars are hidden from it).
     captions = page.locator(".visually-hidden table caption").all_text_contents()
-    assert {"Plays per month", "Time per genre", "Plays per decade of release", f"Plays per day in {year}"} <= set(captions)
+    assert {"Plays per month", "Time per genre", "Plays per decade of release"} <= set(captions)
+    # The calendar's days, one row per day with plays, in a table anyone can open.
+    assert page.locator(".year-days table").count() == 0  # built on first opening
+    page.locator(".year-days summary").click()
+    day_rows = page.locator(f".year-days table:has(caption:text-is('Plays per day in {year}')) tbody tr")
+    day_rows.first.wait_for()  # (the toggle event comes after the click)
+    assert day_rows.count() == len(document["days"])
+    assert sum(int(n.replace(",", "")) for n in day_rows.locator("td").all_inner_texts()) == sum(document["days"].values())
     month_rows = page.locator(".visually-hidden table:has(caption:text-is('Plays per month')) tbody tr")
     assert month_rows.count() == 12
     # One column, nothing wider than the screen.
@@ -60,7 +67,8 @@ def test_the_year_view_shows_the_api_figures(dashboard, open_page, width, height
 
 def test_the_picker_switches_to_all_time_and_back(dashboard, open_page):
     everything = dashboard.get_json("/api/trakt/user/insights")
-    page = open_page(f"{dashboard.url}year/").page
+    watched = open_page(f"{dashboard.url}year/")
+    page = watched.page
     latest = everything["years"][0]
     assert page.locator("#year-heading").inner_text() == f"{latest} in review"
     options = page.locator("#year-select option").evaluate_all("options => options.map(o => o.value)")
@@ -70,6 +78,11 @@ def test_the_picker_switches_to_all_time_and_back(dashboard, open_page):
     plays = page.locator(".year-big-item[data-total=plays] dd").inner_text()
     assert plays == fmt(everything["totals"]["plays"])
     assert page.locator(".year-calendar").count() == 0  # a calendar is per year
+    page.select_option("#year-select", str(latest))
+    page.locator(f"#year-heading:text-is('{latest} in review')").wait_for()
+    assert page.locator("#main").get_attribute("aria-busy") == "false"
+    assert page.locator(".year-calendar").count() == 1
+    watched.assert_clean()
 
 
 def test_a_year_without_plays_shows_zeros_and_the_header_links_to_the_view(dashboard, open_page):
@@ -92,3 +105,35 @@ def test_printed_on_a4_portrait_every_card_fits_a_page_and_the_picker_is_gone(da
     assert heights and max(heights) < 1031  # so `break-inside: avoid` can keep each card whole
     pdf = page.pdf(path=str(tmp_path / "year.pdf"), format="A4", print_background=True)
     assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= 2
+
+
+def test_the_plays_per_month_chart_links_each_of_its_years_to_the_year_view(dashboard, open_page):
+    months = dashboard.get_json("/api/trakt/user/activity")["months"]
+    years = sorted({m["month"][:4] for m in months if m["movies"] + m["episodes"]})
+    assert len(years) >= 2, "the demo's last 24 months span several years"
+    watched = open_page(dashboard.url, every_section=False)
+    page = watched.page
+    links = page.locator("#chart-months figcaption a")
+    assert links.evaluate_all("links => links.map(a => a.getAttribute('href'))") == [f"/year/#{y}" for y in years]
+    # Each says where it leads to a screen reader too, and is reachable from the keyboard.
+    for year in years:
+        page.get_by_role("link", name=f"{year} in review", exact=True).wait_for()
+    earliest = page.get_by_role("link", name=f"{years[0]} in review", exact=True)
+    earliest.focus()  # (scrolled to, it brings sections near enough to load)
+    page.wait_for_load_state("networkidle")  # leaving the page would abort what it still fetches
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/year/#{years[0]}")
+    page.locator(f"#year-heading:text-is('{years[0]} in review')").wait_for()
+    plays = page.locator(".year-big-item[data-total=plays] dd").inner_text()
+    document = dashboard.get_json(f"/api/trakt/user/insights?year={years[0]}")
+    assert plays == fmt(document["totals"]["plays"])
+    assert page.locator("#year-select").input_value() == years[0]
+    watched.assert_clean()
+
+
+def test_the_year_view_paints_its_first_screen_small_and_builds_the_tables_on_approach(dashboard, open_page):
+    page = open_page(f"{dashboard.url}year/", width=390, height=844).page
+    assert page.evaluate("document.getElementsByTagName('*').length") <= 1500
+    assert page.locator("table:has(caption:text-is('Plays per decade of release'))").count() == 0  # far below
+    scroll_through(page)
+    assert page.locator("table:has(caption:text-is('Plays per decade of release'))").count() == 1

@@ -64,6 +64,17 @@ async def test_a_cached_answer_is_gzip_for_who_asks_with_its_own_etag_and_304(ht
                                 (data_dir / layout.STATS).read_bytes())
 
 
+
+@pytest.mark.gen_test
+async def test_activity_is_a_cached_answer_gzip_with_its_own_etag_and_304(http_client, base_url, data_dir, services):
+    plain = await get(http_client, base_url, "/api/trakt/user/activity")
+    totals = json.loads(plain.body)["totals"]
+    history = {kind: json.loads((data_dir / path).read_text())["data"] for kind, path in layout.HISTORY.items()}
+    assert (totals["movies"], totals["episodes"]) == (len(history["movies"]), len(history["shows"]))
+    await assert_both_encodings(http_client, base_url, "/api/trakt/user/activity", plain.body)
+    # Serialised and compressed once per data load, not per request.
+    assert services.store.activity() is services.store.activity()
+
 @pytest.mark.gen_test
 async def test_a_large_answer_joined_from_two_files_is_one_valid_gzip_stream(http_client, base_url, data_dir, services):
     from handlers.base import INLINE_BODY_LIMIT
