@@ -1,10 +1,13 @@
 // The Trakt sign-in in the page header: when /healthz says the sign-in was lost (Trakt refused to
-// refresh it), the header says what the server says — "sign in again: trakt-watch login" — until
-// the next check finds it fixed (README "Signing in"). Nothing is shown otherwise.
+// refresh it) or its token file is refused (others can read it), the header says what the server
+// says — "sign in again: trakt-watch login", "chmod 600 …" — until the next check finds it fixed
+// (README "Signing in"). Nothing is shown otherwise.
 
 import { getJSON } from "./api.js";
 
 const CHECK_MS = 60000;
+// States of the sign-in that only the person can fix (/healthz `sign_in.state`).
+const NEEDS_YOU = new Set(["lost", "refused"]);
 
 function notice() {
   let element = document.getElementById("signin-notice");
@@ -31,7 +34,7 @@ async function check() {
   }
   const signIn = health && health.sign_in;
   const element = notice();
-  const lost = Boolean(signIn && signIn.state === "lost" && signIn.message);
+  const lost = Boolean(signIn && NEEDS_YOU.has(signIn.state) && signIn.message);
   element.textContent = lost ? `Trakt: ${signIn.message}` : "";
   element.hidden = !lost;
 }
