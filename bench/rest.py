@@ -27,6 +27,7 @@ from urllib.parse import quote
 from bench import accounts
 from bench.ceiling import Fixture, save_fixtures
 from bench.util import (
+    SERVER_CPU,
     BenchError,
     Context,
     Row,
@@ -141,7 +142,7 @@ def start_ceiling(fixtures: dict[str, Fixture], ctx: Context) -> ServerProcess:
     save_fixtures(folder, fixtures)
     port = free_port()
     argv = [sys.executable, "-m", "bench.ceiling", "--port", str(port), "--fixtures", str(folder)]
-    return ServerProcess(argv, name="ceiling", log_dir=ctx.work_dir, port=port, cwd=accounts.REPO)
+    return ServerProcess(argv, name="ceiling", log_dir=ctx.work_dir, port=port, cwd=accounts.REPO, cpu=SERVER_CPU)
 
 
 LARGE_BODY = 2**20  # from here on, throughput is counted in bytes (see measure())
@@ -234,7 +235,7 @@ def run(ctx: Context) -> list[Row]:
         images_uri = image_target(served, data_dir / "images")
     route_list = routes(served, images_uri)
     rows: list[Row] = []
-    ours = our_server(data_dir, log_dir=ctx.work_dir, name="rest-ours")
+    ours = our_server(data_dir, log_dir=ctx.work_dir, name="rest-ours", cpu=SERVER_CPU)
     ceiling: ServerProcess | None = None
     try:
         ours.start()
@@ -306,7 +307,7 @@ def without_access_log(wrk: str, data_dir: Path, ceiling: ServerProcess, route_l
     """The cheapest routes again with LOG_LEVEL=WARNING (no access line per request): how much of
     the gap to the ceiling is the access log."""
     quiet = our_server(data_dir, log_dir=ctx.work_dir, name="rest-ours-warning",
-                       env=scrubbed_env({"LOG_LEVEL": "WARNING"}))
+                       env=scrubbed_env({"LOG_LEVEL": "WARNING"}), cpu=SERVER_CPU)
     rows = []
     with quiet:
         quiet.wait_ready()
