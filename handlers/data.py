@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from handlers.base import ApiHandler
@@ -22,8 +23,8 @@ class IndexHandler(StoreHandler):
     """GET: index.json with sync status; POST (admin): reload everything from disk and say what
     could not be loaded."""
 
-    async def get(self) -> None:
-        await self.write_cached(self.store.index())
+    def get(self) -> Awaitable[None] | None:
+        return self.write_cached(self.store.index())
 
     async def post(self) -> None:
         self.require_admin()
@@ -37,8 +38,8 @@ class FileHandler(StoreHandler):
         super().initialize(config, store)
         self.endpoint = endpoint
 
-    async def get(self) -> None:
-        await self.write_cached(self.store.file(self.endpoint))
+    def get(self) -> Awaitable[None] | None:
+        return self.write_cached(self.store.file(self.endpoint))
 
 
 class TypedCollectionHandler(StoreHandler):
@@ -48,8 +49,8 @@ class TypedCollectionHandler(StoreHandler):
         super().initialize(config, store)
         self.files = files
 
-    async def get(self) -> None:
-        query = COLLECTION.parse(self.request.query_arguments)
+    def get(self) -> Awaitable[None] | None:
+        query = self.parsed(COLLECTION)
         kind, page, limit = query["type"], query["page"], query["limit"]
         if page is not None or limit is not None:
             page, limit = page or PAGE_DEFAULT, limit or PAGE_LIMIT_DEFAULT
@@ -59,12 +60,12 @@ class TypedCollectionHandler(StoreHandler):
             body = self.store.page(self.files[kind], page, limit)
         else:
             body = self.store.file(self.files[kind])
-        await self.write_cached(body)
+        return self.write_cached(body)
 
 
 class ListItemsHandler(StoreHandler):
-    async def get(self, list_id: str) -> None:
-        await self.write_cached(self.store.list_items(list_id))
+    def get(self, list_id: str) -> Awaitable[None] | None:
+        return self.write_cached(self.store.list_items(list_id))
 
 
 class ActivityHandler(StoreHandler):
@@ -76,15 +77,15 @@ class ActivityHandler(StoreHandler):
 
 class SearchHandler(StoreHandler):
     def get(self) -> None:
-        query = SEARCH.parse(self.request.query_arguments)
+        query = self.parsed(SEARCH)
         self.write_json(self.store.search(query["q"], query["type"], query["limit"]))
 
 
 class InsightsHandler(StoreHandler):
     """Year in review (`?year=`) or all time, in the configured time zone (README "Insights")."""
 
-    async def get(self) -> None:
-        await self.write_cached(self.store.insights(INSIGHTS.parse(self.request.query_arguments)["year"]))
+    def get(self) -> Awaitable[None] | None:
+        return self.write_cached(self.store.insights(self.parsed(INSIGHTS)["year"]))
 
 
 class SummaryHandler(StoreHandler):
@@ -102,14 +103,14 @@ class SummaryHandler(StoreHandler):
 class UpNextHandler(StoreHandler):
     """Shows in progress with the next episode to watch; `include=completed` adds finished ones."""
 
-    async def get(self) -> None:
-        query = UP_NEXT.parse(self.request.query_arguments)
-        await self.write_cached(self.store.up_next(query["include"] == "completed"))
+    def get(self) -> Awaitable[None] | None:
+        query = self.parsed(UP_NEXT)
+        return self.write_cached(self.store.up_next(query["include"] == "completed"))
 
 
 class CalendarHandler(StoreHandler):
     """Upcoming episodes and watchlist movie releases for `days` days from today (TIMEZONE)."""
 
-    async def get(self) -> None:
-        query = CALENDAR.parse(self.request.query_arguments)
-        await self.write_cached(self.store.calendar(query["days"]))
+    def get(self) -> Awaitable[None] | None:
+        query = self.parsed(CALENDAR)
+        return self.write_cached(self.store.calendar(query["days"]))
