@@ -176,6 +176,23 @@ def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def uvloop_version() -> str | None:
+    """The uvloop a server started from here would run on (`serve` uses it when installed), or None."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.__version__
+
+
+def without_uvloop(env: dict[str, str], folder: Path) -> dict[str, str]:
+    """`env` for a process that must run on asyncio's own loop although uvloop is installed: a
+    `uvloop` module that fails to import comes first on its PYTHONPATH."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "uvloop.py").write_text('raise ImportError("hidden by the benchmark: measuring the asyncio loop")\n')
+    return {**env, "PYTHONPATH": str(folder) + os.pathsep + env.get("PYTHONPATH", "")}
+
+
 # --- processes ---------------------------------------------------------------------------------
 
 class ServerProcess:
@@ -437,6 +454,7 @@ class Context:
     quick: bool
     work_dir: Path
     verbose: bool = True
+    smoke: bool = False  # seconds, not minutes: the demo account, a few routes, one run each (the tests)
 
     def say(self, message: str) -> None:
         if self.verbose:
