@@ -44,7 +44,6 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def initialize(self, config: Config, **_: Any) -> None:
         self.config = config
-        self._cached_etag: str | None = None
 
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
@@ -88,25 +87,29 @@ class BaseHandler(tornado.web.RequestHandler):
     def write_cached(self, body: Body) -> Awaitable[None] | None:
         """Answer with bytes computed at load time, never copying them; the gzip form (made at
         load time too, with its own ETag) to a client that accepts it. The handler returns what
-        this returns: None once a small answer is written, an awaitable for a large one.
+        this returns: None once the answer is written, an awaitable for a large one.
 
-        A small single chunk goes through `finish()` (Tornado answers a matching If-None-Match
-        with 304 by itself), with no coroutine on the way (README "Performance"). A large or
-        multi-chunk body (type=all) is sent after the headers: Tornado would otherwise append it
-        to the header buffer, a full copy on every request."""
-        self.set_header("Vary", "Accept-Encoding")
-        if accepts_gzip(self.request.headers.get("Accept-Encoding", "")):
+        The ETag is set here and a revalidation answered here (README "Performance"): an
+        If-None-Match equal to it is a 304 without Tornado's parse of the header (any other one
+        goes through `check_etag_header`, which knows lists, weak tags and `*`), and `finish()`
+        then neither asks `compute_etag` nor checks again. A large or multi-chunk body (type=all)
+        is sent after the headers: Tornado would otherwise append it to the header buffer, a full
+        copy on every request."""
+        headers = self.request.headers
+        if accepts_gzip(headers.get("Accept-Encoding", "")):
             self.set_header("Content-Encoding", "gzip")
-            chunks, length, self._cached_etag = (body.gzip,), len(body.gzip), body.gzip_etag
+            chunks, length, etag = (body.gzip,), len(body.gzip), body.gzip_etag
         else:
-            chunks, length, self._cached_etag = body.chunks, body.length, body.etag
-        if len(chunks) == 1 and length <= INLINE_BODY_LIMIT:
-            self.finish(chunks[0])
-            return None
-        self.set_etag_header()
-        if self.check_etag_header():
+            chunks, length, etag = body.chunks, body.length, body.etag
+        self.set_header("Vary", "Accept-Encoding")
+        self.set_header("Etag", etag)
+        sent = headers.get("If-None-Match")
+        if sent is not None and (sent == etag or self.check_etag_header()):
             self.set_status(304)
             self.finish()
+            return None
+        if len(chunks) == 1 and length <= INLINE_BODY_LIMIT:
+            self.finish(chunks[0])
             return None
         return self._write_large(chunks, length)
 
@@ -117,11 +120,6 @@ class BaseHandler(tornado.web.RequestHandler):
             self.write(chunk)
             await self.flush()
         self.finish()
-
-    def compute_etag(self) -> str | None:
-        if self._cached_etag is not None:
-            return self._cached_etag
-        return super().compute_etag()
 
     # --- errors --------------------------------------------------------------------------
     # Tornado turns every exception a handler raises into `log_exception` then `send_error`, which
@@ -267,7 +265,10 @@ def _default_message(status_code: int) -> str:
 def refuse_large_body(request: Any, limit: int) -> None:
     """413 when `Content-Length` says more than `limit` bytes; a chunked body is cut off by the
     connection once it passes `limit` (call from `prepare()` of a `stream_request_body` handler)."""
-    length = request.headers.get("Content-Length", "").strip()
+    headers = request.headers
+    if "Content-Length" not in headers and "Transfer-Encoding" not in headers:
+        return  # HTTP/1.1 has no body without one of them (RFC 9112 §6.3): nothing to limit
+    length = headers.get("Content-Length", "").strip()
     if length.isdigit() and int(length) > limit:
         raise tornado.web.HTTPError(413, reason=f"Request body too large: at most {limit} bytes")
     request.connection.set_max_body_size(limit)
