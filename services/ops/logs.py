@@ -122,8 +122,8 @@ class LogHandler(logging.StreamHandler):
 
     def __init__(self, stream: TextIO, log_format: str, secrets: Iterable[str]) -> None:
         super().__init__(stream)
-        self.json = log_format == "json"
-        self.setFormatter(JsonFormatter() if self.json else logging.Formatter(TEXT_FORMAT))
+        self.as_json = log_format == "json"
+        self.setFormatter(JsonFormatter() if self.as_json else logging.Formatter(TEXT_FORMAT))
         self.redacting = RedactingFilter(secrets)
         self.addFilter(self.redacting)
         self.text_stamp = _SecondStamps(_local_second, logging.Formatter.default_msec_format)
@@ -138,7 +138,7 @@ class LogHandler(logging.StreamHandler):
         if redact:
             message, path = redact(message), redact(path)
         now = time.time()
-        if self.json:
+        if self.as_json:
             line = json.dumps({"time": self.formatter.stamp(now), "level": logging.getLevelName(level),
                                "logger": logger, "message": message, "method": method, "path": path,
                                "status": status, "ms": ms, "route": route, "remote_ip": remote_ip},
