@@ -46,7 +46,13 @@ setup(
         "icalendar>=6,<8",
     ],
     extras_require={
+        # README "Performance": `serve` runs on uvloop when it is installed. 0.18 brought uvloop.run;
+        # a 0.x minor may change what Tornado relies on, so the next one is taken after a bench run.
+        "fast": ["uvloop>=0.18,<0.24"],
         "test": [
+            # the uvloop path of `serve` runs in CI, which installs this extra only; the asyncio path
+            # is what every in-process test runs on (and tests/test_server_loop.py hides uvloop once)
+            "uvloop>=0.18,<0.24",
             "pytest>=8",
             "pytest-tornado==0.8.1",
             # pytest-tornado imports pkg_resources, which setuptools 82 removed

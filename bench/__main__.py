@@ -62,7 +62,10 @@ def raise_file_limit(wanted: int = 65536) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short durations and fewer clients (smoke test)")
+    parser.add_argument("--quick", action="store_true", help="short durations and fewer clients (a few minutes)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds, for the test suite: --quick, and the REST section on the bundled demo "
+                             "account with three routes measured once (the numbers mean little)")
     parser.add_argument("--only", type=parse_sections, default=list(SECTIONS),
                         help=f"comma-separated sections: {','.join(SECTIONS)}")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json", help="where to write the JSON")
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             section_started = time.perf_counter()
             work_dir = Path(scratch) / name
             work_dir.mkdir()
-            ctx = Context(quick=args.quick, work_dir=work_dir)
+            ctx = Context(quick=args.quick or args.smoke, work_dir=work_dir, smoke=args.smoke)
             try:
                 module = importlib.import_module(MODULES[name])
                 rows.extend(module.run(ctx))
@@ -105,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json(args.output, {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
+        "smoke": args.smoke,
         "sections": args.only,
         "seconds": {"total": total, **timings},
         "machine": machine,

@@ -131,6 +131,16 @@ async def _serve(port: int, fixtures: dict[str, Fixture]) -> None:
     server.stop()
 
 
+def event_loop_runner():
+    """The loop `serve` would run on here (server.run_loop's rule: uvloop when it can be imported),
+    so the ratio compares like with like."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    return uvloop.run
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve recorded fixtures on 127.0.0.1 until SIGTERM."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -139,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     fixtures = load_fixtures(args.fixtures)
     fixtures.setdefault(READY_URI, READY_FIXTURE)  # so the runner can wait for it like for our server
-    asyncio.run(_serve(args.port, fixtures))
+    event_loop_runner()(_serve(args.port, fixtures))
 
 
 if __name__ == "__main__":

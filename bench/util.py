@@ -23,6 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 SERVER_PY = REPO / "server.py"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Servers under test on one core, the load generator on another, so neither steals the other's
+# time slices (README "Performance"); on a one-core machine, or without taskset, nothing is pinned.
+SERVER_CPU, LOAD_CPU = "0", "1"
 
 # Variables that would make a server we start talk to the outside world or need credentials.
 _EXTERNAL_VARIABLES = ("TRAKT_API_KEY", "TRAKT_USERNAME", "TMDB_API_KEY", "ADMIN_TOKEN")
@@ -153,6 +156,14 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime) / CLK_TCK
 
 
+def pinned(argv: list[str], cpu: str) -> list[str]:
+    """`argv` run on `cpu` only (taskset), when the machine has a second core to spare."""
+    taskset = shutil.which("taskset")
+    if taskset is None or (os.cpu_count() or 1) < 2:
+        return argv
+    return [taskset, "-c", cpu, *argv]
+
+
 def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for a server we start: no Trakt/TMDB credentials, so nothing external is contacted."""
     env = dict(os.environ)
@@ -165,14 +176,32 @@ def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def uvloop_version() -> str | None:
+    """The uvloop a server started from here would run on (`serve` uses it when installed), or None."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.__version__
+
+
+def without_uvloop(env: dict[str, str], folder: Path) -> dict[str, str]:
+    """`env` for a process that must run on asyncio's own loop although uvloop is installed: a
+    `uvloop` module that fails to import comes first on its PYTHONPATH."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "uvloop.py").write_text('raise ImportError("hidden by the benchmark: measuring the asyncio loop")\n')
+    return {**env, "PYTHONPATH": str(folder) + os.pathsep + env.get("PYTHONPATH", "")}
+
+
 # --- processes ---------------------------------------------------------------------------------
 
 class ServerProcess:
     """A server run as its own process, with its output in a log file and a readiness probe."""
 
     def __init__(self, argv: list[str], *, name: str, log_dir: Path, env: dict[str, str] | None = None,
-                 cwd: Path | None = None, port: int) -> None:
+                 cwd: Path | None = None, port: int, cpu: str | None = None) -> None:
         self.argv = argv
+        self.cpu_pin = cpu  # run on this core only (the REST section: see SERVER_CPU)
         self.name = name
         self.port = port
         self.env = env if env is not None else scrubbed_env()
@@ -196,7 +225,8 @@ class ServerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
             self.started_at = time.perf_counter()
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+            argv = pinned(self.argv, self.cpu_pin) if self.cpu_pin else self.argv
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
                                          cwd=str(self.cwd) if self.cwd else None, start_new_session=True)
 
     def wait_ready(self, path: str = "/healthz", timeout: float = 60.0, expect: int = 200,
@@ -276,14 +306,14 @@ class ServerProcess:
 
 
 def our_server(data_dir: Path, *, log_dir: Path, name: str = "ours", extra_args: Iterable[str] = (),
-               env: dict[str, str] | None = None) -> ServerProcess:
+               env: dict[str, str] | None = None, cpu: str | None = None) -> ServerProcess:
     """`python server.py serve` on a free port for `data_dir`, run from an empty folder (no .env)."""
     port = free_port()
     argv = [sys.executable, str(SERVER_PY), "serve", "--host", "127.0.0.1", "--port", str(port),
             "--data-dir", str(data_dir), *extra_args]
     cwd = log_dir / f"{name}-cwd"
     cwd.mkdir(parents=True, exist_ok=True)
-    return ServerProcess(argv, name=name, log_dir=log_dir, env=env or scrubbed_env(), cwd=cwd, port=port)
+    return ServerProcess(argv, name=name, log_dir=log_dir, env=env or scrubbed_env(), cwd=cwd, port=port, cpu=cpu)
 
 
 def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 30.0
@@ -401,7 +431,7 @@ def run_wrk(wrk: str, url: str, *, connections: int, duration: float, threads: i
     if latency:
         argv.append("--latency")
     argv.append(url)
-    done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=duration + timeout_s + 30)
+    done = subprocess.run(pinned(argv, LOAD_CPU), check=False, capture_output=True, text=True, timeout=duration + timeout_s + 30)
     if done.returncode != 0:
         raise BenchError(f"wrk failed ({done.returncode}): {done.stderr.strip()[:300]}")
     return parse_wrk(done.stdout)
@@ -424,6 +454,7 @@ class Context:
     quick: bool
     work_dir: Path
     verbose: bool = True
+    smoke: bool = False  # seconds, not minutes: the demo account, a few routes, one run each (the tests)
 
     def say(self, message: str) -> None:
         if self.verbose:

@@ -6,6 +6,8 @@ import hmac
 import logging
 import socket
 from http import HTTPStatus
+from collections.abc import Awaitable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +18,7 @@ from services.config import Config, is_loopback
 from services.data.dataset import Body
 from services.errors import BrokenData, Conflict, InvalidRequest, NotFound, NotReady, ServiceError
 from services.data.snapshots import dumps
+from services.query import Query
 
 log = logging.getLogger("trakt_watch.http")
 
@@ -29,6 +32,8 @@ CROSS_SITE_FETCHES = ("cross-site", "same-site")
 # small JSON. Anything larger is refused from its headers (413) before a byte is read.
 API_BODY_LIMIT = 4 * 1024
 SERVER_BODY_LIMIT = 64 * 1024  # the HTTPServer's own cap, for routes outside this stack
+PARSED_KEPT = 4096  # parsed query strings remembered (BaseHandler.parsed)
+_PARSED: dict[tuple[int, str], dict[str, Any]] = {}
 
 
 @tornado.web.stream_request_body  # prepare() runs on the headers, before any body is read
@@ -39,7 +44,6 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def initialize(self, config: Config, **_: Any) -> None:
         self.config = config
-        self._cached_etag: str | None = None
 
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
@@ -60,46 +64,63 @@ class BaseHandler(tornado.web.RequestHandler):
         if result is not None:
             await result
 
+    # --- query parameters -----------------------------------------------------------------------
+    def parsed(self, query: Query) -> dict[str, Any]:
+        """`query.parse()` of this request's query string, remembered per string: the same URIs
+        come back again and again (posters, pages), and parsing is most of a cached answer's own
+        work (README "Performance"). The dict is shared: read it, never change it."""
+        key = (id(query), self.request.query)
+        values = _PARSED.get(key)
+        if values is None:
+            values = query.parse(self.request.query_arguments)  # an invalid query raises: never kept
+            if len(_PARSED) >= PARSED_KEPT:
+                _PARSED.clear()  # query strings clients invent: start over rather than grow
+            _PARSED[key] = values
+        return values
+
     # --- writing -----------------------------------------------------------------------
     def write_json(self, obj: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", JSON_TYPE)
         self.finish(dumps(obj).encode())
 
-    async def write_cached(self, body: Body) -> None:
+    def write_cached(self, body: Body) -> Awaitable[None] | None:
         """Answer with bytes computed at load time, never copying them; the gzip form (made at
         load time too, with its own ETag; just after start-up it may not be made yet) to a client
-        that accepts it.
+        that accepts it. The handler returns what this returns: None once the answer is written,
+        an awaitable for a large one.
 
-        A small single chunk goes through `finish()` (Tornado answers a matching If-None-Match
-        with 304 by itself). A large or multi-chunk body (type=all) is sent after the headers:
-        Tornado would otherwise append it to the header buffer, a full copy on every request."""
-        self.set_header("Vary", "Accept-Encoding")
-        if body.gzip is not None and accepts_gzip(self.request.headers.get("Accept-Encoding", "")):
+        The ETag is set here and a revalidation answered here (README "Performance"): an
+        If-None-Match equal to it is a 304 without Tornado's parse of the header (any other one
+        goes through `check_etag_header`, which knows lists, weak tags and `*`), and `finish()`
+        then neither asks `compute_etag` nor checks again. A large or multi-chunk body (type=all)
+        is sent after the headers: Tornado would otherwise append it to the header buffer, a full
+        copy on every request."""
+        headers = self.request.headers
+        if body.gzip is not None and accepts_gzip(headers.get("Accept-Encoding", "")):
             self.set_header("Content-Encoding", "gzip")
-            chunks, length, self._cached_etag = (body.gzip,), len(body.gzip), body.gzip_etag
+            chunks, length, etag = (body.gzip,), len(body.gzip), body.gzip_etag
         else:
-            chunks, length, self._cached_etag = body.chunks, body.length, body.etag
-        self.set_header("Content-Type", JSON_TYPE)
-        if len(chunks) == 1 and length <= INLINE_BODY_LIMIT:
-            self.finish(chunks[0])
-            return
-        self.set_etag_header()
-        if self.check_etag_header():
+            chunks, length, etag = body.chunks, body.length, body.etag
+        self.set_header("Vary", "Accept-Encoding")
+        self.set_header("Etag", etag)
+        sent = headers.get("If-None-Match")
+        if sent is not None and (sent == etag or self.check_etag_header()):
             self.set_status(304)
             self.finish()
-            return
+            return None
+        if len(chunks) == 1 and length <= INLINE_BODY_LIMIT:
+            self.finish(chunks[0])
+            return None
+        return self._write_large(chunks, length)
+
+    async def _write_large(self, chunks: tuple[bytes, ...], length: int) -> None:
         self.set_header("Content-Length", length)
         await self.flush()  # the headers alone
         for chunk in chunks:
             self.write(chunk)
             await self.flush()
         self.finish()
-
-    def compute_etag(self) -> str | None:
-        if self._cached_etag is not None:
-            return self._cached_etag
-        return super().compute_etag()
 
     # --- errors --------------------------------------------------------------------------
     # Tornado turns every exception a handler raises into `log_exception` then `send_error`, which
@@ -245,7 +266,10 @@ def _default_message(status_code: int) -> str:
 def refuse_large_body(request: Any, limit: int) -> None:
     """413 when `Content-Length` says more than `limit` bytes; a chunked body is cut off by the
     connection once it passes `limit` (call from `prepare()` of a `stream_request_body` handler)."""
-    length = request.headers.get("Content-Length", "").strip()
+    headers = request.headers
+    if "Content-Length" not in headers and "Transfer-Encoding" not in headers:
+        return  # HTTP/1.1 has no body without one of them (RFC 9112 §6.3): nothing to limit
+    length = headers.get("Content-Length", "").strip()
     if length.isdigit() and int(length) > limit:
         raise tornado.web.HTTPError(413, reason=f"Request body too large: at most {limit} bytes")
     request.connection.set_max_body_size(limit)
@@ -262,9 +286,12 @@ def _names_this_machine(host_name: str) -> bool:
             or name == socket.gethostname().lower())
 
 
+@lru_cache(maxsize=256)  # clients send a handful of different headers, again and again
 def accepts_gzip(accept_encoding: str) -> bool:
     """Whether an Accept-Encoding header admits gzip (RFC 9110 §12.5.3: `gzip;q=0` refuses it,
     `*` stands for any coding not named)."""
+    if not accept_encoding:
+        return False
     weights = {}
     for item in accept_encoding.lower().split(","):
         name, _, params = item.partition(";")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Awaitable
+from collections.abc import Awaitable
+from typing import Any
 
 from handlers.base import ApiHandler
 from services.data.queries import (CALENDAR, COLLECTION, INSIGHTS, PAGE_DEFAULT, PAGE_LIMIT_DEFAULT, SEARCH,
@@ -29,8 +30,8 @@ class IndexHandler(StoreHandler):
     """GET: index.json with sync status; POST (admin): reload everything from disk and say what
     could not be loaded."""
 
-    async def get(self) -> None:
-        await self.write_cached(self.store.index())
+    def get(self) -> Awaitable[None] | None:
+        return self.write_cached(self.store.index())
 
     async def post(self) -> None:
         self.require_admin()
@@ -44,8 +45,8 @@ class FileHandler(StoreHandler):
         super().initialize(config, store)
         self.endpoint = endpoint
 
-    async def get(self) -> None:
-        await self.write_cached(self.store.file(self.endpoint))
+    def get(self) -> Awaitable[None] | None:
+        return self.write_cached(self.store.file(self.endpoint))
 
 
 class TypedCollectionHandler(StoreHandler):
@@ -55,8 +56,8 @@ class TypedCollectionHandler(StoreHandler):
         super().initialize(config, store)
         self.files = files
 
-    async def get(self) -> None:
-        query = COLLECTION.parse(self.request.query_arguments)
+    def get(self) -> Awaitable[None] | None:
+        query = self.parsed(COLLECTION)
         kind, page, limit = query["type"], query["page"], query["limit"]
         if page is not None or limit is not None:
             page, limit = page or PAGE_DEFAULT, limit or PAGE_LIMIT_DEFAULT
@@ -66,12 +67,12 @@ class TypedCollectionHandler(StoreHandler):
             body = self.store.page(self.files[kind], page, limit)
         else:
             body = self.store.file(self.files[kind])
-        await self.write_cached(body)
+        return self.write_cached(body)
 
 
 class ListItemsHandler(StoreHandler):
-    async def get(self, list_id: str) -> None:
-        await self.write_cached(self.store.list_items(list_id))
+    def get(self, list_id: str) -> Awaitable[None] | None:
+        return self.write_cached(self.store.list_items(list_id))
 
 
 class ActivityHandler(StoreHandler):
@@ -79,15 +80,15 @@ class ActivityHandler(StoreHandler):
 
     needs_rows = True
 
-    async def get(self) -> None:
-        await self.write_cached(self.store.activity())
+    def get(self) -> Awaitable[None] | None:
+        return self.write_cached(self.store.activity())
 
 
 class SearchHandler(StoreHandler):
     needs_rows = True
 
     def get(self) -> None:
-        query = SEARCH.parse(self.request.query_arguments)
+        query = self.parsed(SEARCH)
         self.write_json(self.store.search(query["q"], query["type"], query["limit"]))
 
 
@@ -96,8 +97,8 @@ class InsightsHandler(StoreHandler):
 
     needs_rows = True
 
-    async def get(self) -> None:
-        await self.write_cached(self.store.insights(INSIGHTS.parse(self.request.query_arguments)["year"]))
+    def get(self) -> Awaitable[None] | None:
+        return self.write_cached(self.store.insights(self.parsed(INSIGHTS)["year"]))
 
 
 class SummaryHandler(StoreHandler):
@@ -119,9 +120,9 @@ class UpNextHandler(StoreHandler):
 
     needs_rows = True
 
-    async def get(self) -> None:
-        query = UP_NEXT.parse(self.request.query_arguments)
-        await self.write_cached(self.store.up_next(query["include"] == "completed"))
+    def get(self) -> Awaitable[None] | None:
+        query = self.parsed(UP_NEXT)
+        return self.write_cached(self.store.up_next(query["include"] == "completed"))
 
 
 class CalendarHandler(StoreHandler):
@@ -129,6 +130,6 @@ class CalendarHandler(StoreHandler):
 
     needs_rows = True
 
-    async def get(self) -> None:
-        query = CALENDAR.parse(self.request.query_arguments)
-        await self.write_cached(self.store.calendar(query["days"]))
+    def get(self) -> Awaitable[None] | None:
+        query = self.parsed(CALENDAR)
+        return self.write_cached(self.store.calendar(query["days"]))

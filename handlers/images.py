@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import os
 import stat
+from collections.abc import Awaitable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -29,7 +30,7 @@ class ImageRedirectHandler(ApiHandler):
         self.index = index
 
     def get(self) -> None:
-        query = IMAGE.parse(self.request.query_arguments)
+        query = self.parsed(IMAGE)
         relative = self.index.lookup(query["type"], query["category"], query["tmdb_id"], query["season"])
         if relative is None:
             raise tornado.web.HTTPError(404, reason="Image not found")
@@ -66,8 +67,8 @@ class AvailableImagesHandler(ApiHandler):
         super().initialize(config, **kwargs)
         self.index = index
 
-    async def get(self) -> None:
-        await self.write_cached(self.index.available())
+    def get(self) -> Awaitable[None] | None:
+        return self.write_cached(self.index.available())
 
 
 class ImageReloadHandler(ApiHandler):

@@ -1,4 +1,5 @@
-"""The benchmark's own logic on fixed inputs: the wrk report parser, the ceiling app, the table."""
+"""The benchmark's own logic on fixed inputs (the wrk report parser, the ceiling app, the table), and
+one real run of it for a few seconds."""
 
 from __future__ import annotations
 
@@ -226,3 +227,36 @@ def test_marking_an_account_as_synced_changes_only_the_index_source(tmp_path):
     marked = json.loads((tmp_path / layout.INDEX).read_text())
     assert marked["metadata"] == {"source": layout.SOURCE_TRAKT, "count": 1}
     assert marked["data"] == index["data"]
+
+
+# --- the real bench, for seconds --------------------------------------------------------------------
+
+def test_the_bench_runs_for_real_and_fills_its_table_and_json(tmp_path):
+    """`python -m bench --smoke --only rest`: our server and the ceiling on the demo account, wrk
+    against both on loopback; a broken bench (an import, a parser, a section's plumbing) fails here."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from bench.util import REPO
+
+    output = tmp_path / "latest.json"
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--only", "rest", "--output", str(output)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - started
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert took < 90, f"the smoke run took {took:.0f} s"
+    result = json.loads(output.read_text())
+    assert result["smoke"] is True and result["sections"] == ["rest"]
+    rows = {row["metric"]: row for row in result["rows"]}
+    for name in ("stats", "304 history all", "image redirect"):
+        throughput = rows[f"{name} req/s @64"]
+        assert throughput["status"] in ("PASS", "MISS") and throughput["target"] == ">= 0.95x"
+        assert throughput["data"]["rps_ours"] > 0 and throughput["data"]["rps_ceiling"] > 0
+        assert rows[f"{name} p50/p99 @4"]["status"] in ("PASS", "MISS")
+    assert not [row for row in result["rows"] if row["status"] in ("FAIL", "SKIP")]
+    table = done.stdout
+    assert table.splitlines()[0].split() == ["section", "metric", "value", "target", "status", "note"]
+    assert "stats req/s @64" in table and result["table"] in table

@@ -14,6 +14,8 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from itertools import islice, repeat
+from operator import contains
 from typing import Any, Iterable, Sequence
 
 SOURCES = ("watched", "watchlist", "history", "list")
@@ -112,7 +114,6 @@ def _slim(media: dict) -> dict:
 
 _AFTER_EVERYTHING = "\U0010ffff"  # sorts after any continuation of a prefix
 SUBSTRING_MIN_LENGTH = 3  # shorter queries match the start of a title or of a word only
-_FIND_LOOP_LIMIT = 2000  # above this many occurrences one pass over all titles is cheaper
 
 
 class _TypeIndex:
@@ -142,40 +143,62 @@ class _TypeIndex:
             offset += len(title) + 1
         self.starts.append(offset)
 
-    def matches(self, query: str) -> tuple[Sequence[int], Sequence[int], list[int], list[int]]:
-        """Indices of entries by match class: exact, prefix, word, substring (each alphabetical)."""
-        titles = self.titles
+    def matches(self, query: str) -> _Matches:
+        """The titles matching `query`, by class: counted now, listed on demand (`first`)."""
+        return _Matches(self, query)
+
+
+class _Matches:
+    """What one query matches in one _TypeIndex. Counting is C-speed work (bisects, a set built from
+    a slice, a split of the joined titles); listing a class walks only as far as the rows asked for,
+    so a query that matches thousands of titles costs about what one that matches fifty does."""
+
+    def __init__(self, index: _TypeIndex, query: str) -> None:
+        self.index, self.query = index, query
+        titles = index.titles
         low = bisect_left(titles, query)
         high = bisect_left(titles, query + _AFTER_EVERYTHING, low)
         exact_end = low
         while exact_end < high and titles[exact_end] == query:
             exact_end += 1
-        starts_with = range(low, high)
-        word_low = bisect_left(self.suffixes, query)
-        word_high = bisect_left(self.suffixes, query + _AFTER_EVERYTHING, word_low)
-        word_set = set(self.suffix_owners[word_low:word_high]).difference(starts_with)
-        substring: list[int] = []
-        if len(query) >= SUBSTRING_MIN_LENGTH:
-            found = self._containing(query)
-            found.difference_update(starts_with)
-            found.difference_update(word_set)
-            substring = sorted(found)
-        return range(low, exact_end), range(exact_end, high), sorted(word_set), substring
+        self.starts_with = range(low, high)
+        self.exact, self.prefix = range(low, exact_end), range(exact_end, high)
+        word_low = bisect_left(index.suffixes, query)
+        word_high = bisect_left(index.suffixes, query + _AFTER_EVERYTHING, word_low)
+        self.words = set(index.suffix_owners[word_low:word_high])
+        self.words.difference_update(self.starts_with)
+        self.substring = len(query) >= SUBSTRING_MIN_LENGTH
+        # Every title of the other classes contains the query too: all of them are the titles containing it.
+        self.total = self._containing() if self.substring else len(self.starts_with) + len(self.words)
 
-    def _containing(self, query: str) -> set[int]:
-        """Every title containing `query`: a find loop when it is rare, one pass when it is common."""
-        occurrences = self.haystack.count(query)
-        if occurrences == 0:
-            return set()
-        if occurrences > _FIND_LOOP_LIMIT:
-            return {i for i, title in enumerate(self.titles) if query in title}
-        found = set()
-        starts, find = self.starts, self.haystack.find
-        position = find(query)
-        while position != -1:
+    def _containing(self) -> int:
+        """How many titles contain the query: one more than the gaps between its occurrences that
+        cross a line end (the query itself never holds one)."""
+        pieces = self.index.haystack.split(self.query)
+        if len(pieces) == 1:
+            return 0
+        return 1 + sum(map(contains, islice(pieces, 1, len(pieces) - 1), repeat("\n")))
+
+    def first(self, class_number: int, count: int) -> Sequence[int]:
+        """The first `count` entries of a class (0 exact, 1 prefix, 2 word, 3 substring), alphabetical."""
+        if count <= 0:
+            return ()
+        if class_number == 0:
+            return self.exact[:count]
+        if class_number == 1:
+            return self.prefix[:count]
+        if class_number == 2:
+            return sorted(self.words)[:count]
+        if not self.substring:
+            return ()
+        found: list[int] = []
+        starts, find, better = self.index.starts, self.index.haystack.find, self.starts_with
+        position = find(self.query)
+        while position != -1 and len(found) < count:
             line = bisect_right(starts, position) - 1
-            found.add(line)
-            position = find(query, starts[line + 1])
+            if line not in better and line not in self.words:
+                found.append(line)
+            position = find(self.query, starts[line + 1])  # the next title: each one counts once
         return found
 
 
@@ -197,13 +220,13 @@ class SearchIndex:
         if needle:
             types = TYPES if kind == "all" else (kind,)
             matched = {t: self._by_type[t].matches(needle) for t in types}
-            total = sum(len(indices) for classes in matched.values() for indices in classes)
+            total = sum(m.total for m in matched.values())
             # `limit` caps the rows of the whole answer: better classes of either type come first.
             budget = limit
             for class_number, score in enumerate(("exact", "prefix", "word", "substring")):
                 for type_name in types:
                     entries = self._by_type[type_name].entries
-                    for i in matched[type_name][class_number][:budget]:
+                    for i in matched[type_name].first(class_number, budget):
                         results[type_name].append(entries[i].row(score))
                     budget = limit - len(results["movies"]) - len(results["shows"])
         return {"query": query, "type": kind, "results": results, "total_results": total}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -9,11 +10,12 @@ import logging
 import os
 
 import pytest
+import tornado.httpserver
 import tornado.web
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.config import Config
-from services.ops.logs import REDACTED, RedactingFilter, access_log_function, setup_logging
+from services.ops.logs import ACCESS_LOGGER, REDACTED, RedactingFilter, access_log_function, setup_logging
 from services.ops.metrics import AppMetrics
 
 SECRETS = {"trakt_api_key": "trakt-key-5f1c9e", "tmdb_api_key": "tmdb-key-77aa01", "admin_token": "adm-3c3c3c3c"}
@@ -35,6 +37,21 @@ def captured():
     root = logging.getLogger()
     for handler in buffers:
         root.removeHandler(handler)
+
+
+@contextlib.contextmanager
+def alone():
+    """Our handler as the only one on the root logger, as in `serve` (pytest adds its own while a
+    test runs, which makes access lines go through records)."""
+    root = logging.getLogger()
+    others = [h for h in root.handlers if h.get_name() != "trakt-watch"]
+    for handler in others:
+        root.removeHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in others:
+            root.addHandler(handler)
 
 
 def test_secrets_are_redacted_in_messages_arguments_and_tracebacks(captured):
@@ -243,3 +260,140 @@ def test_full_run_never_logs_a_secret(tmp_path):
     assert any(line["path"] == "/api/trakt/search" for line in access)
     assert any("502" in line["message"] or "fail" in line["message"].lower() for line in json_lines
                if line["level"] in ("WARNING", "ERROR") and line["logger"] != "trakt_watch.access")
+
+
+# --- access lines written by our handler directly (README "Performance") --------------------------
+
+class _CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def _direct_app(metrics: AppMetrics) -> tornado.web.Application:
+    return tornado.web.Application([(r"/status/(?P<code>[0-9]{3})", _Status), (r"/ok", _Status)],
+                                   log_function=access_log_function(metrics))
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_direct_access_lines_look_like_records_and_are_redacted(captured):
+    import asyncio
+
+    from tornado.httpclient import AsyncHTTPClient
+    from tornado.testing import bind_unused_port
+
+    buffer = captured()
+    sock, port = bind_unused_port()
+    server = tornado.httpserver.HTTPServer(_direct_app(AppMetrics()))
+    server.add_sockets([sock])
+    client = AsyncHTTPClient()
+    with alone():
+        await client.fetch(f"http://127.0.0.1:{port}/ok")
+        await client.fetch(f"http://127.0.0.1:{port}/status/404", raise_error=False)
+        await client.fetch(f"http://127.0.0.1:{port}/x{SECRETS['admin_token']}?q=1", raise_error=False)
+        await asyncio.sleep(0)
+    server.stop()
+    lines = buffer.getvalue().splitlines()
+    assert len(lines) == 3
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+    import re
+    assert re.fullmatch(stamp + r" INFO trakt_watch\.access: GET /ok 200 \d+\.\d\dms 127\.0\.0\.1", lines[0]), lines[0]
+    assert re.fullmatch(stamp + r" WARNING trakt_watch\.access: GET /status/404 404 \d+\.\d\dms 127\.0\.0\.1",
+                        lines[1]), lines[1]
+    assert " GET /x[REDACTED] 404 " in lines[2] and SECRETS["admin_token"] not in buffer.getvalue()
+    assert "q=1" not in lines[2]  # the path, never the query string
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_direct_json_access_lines_carry_the_record_fields(captured):
+    import asyncio
+
+    from tornado.httpclient import AsyncHTTPClient
+    from tornado.testing import bind_unused_port
+
+    buffer = captured(log_format="json")
+    sock, port = bind_unused_port()
+    server = tornado.httpserver.HTTPServer(_direct_app(AppMetrics()))
+    server.add_sockets([sock])
+    with alone():
+        await AsyncHTTPClient().fetch(f"http://127.0.0.1:{port}/status/201")
+        await asyncio.sleep(0)
+    server.stop()
+    line = json.loads(buffer.getvalue())
+    assert set(line) == {"time", "level", "logger", "message", "method", "path", "status", "ms", "route",
+                         "remote_ip"}
+    assert (line["level"], line["logger"], line["method"], line["path"], line["status"], line["route"],
+            line["remote_ip"]) == ("INFO", "trakt_watch.access", "GET", "/status/201", 201, "/status/{code}",
+                                   "127.0.0.1")
+    assert line["message"] == f"GET /status/201 201 {line['ms']:.2f}ms 127.0.0.1"
+    assert re_time(line["time"])
+
+
+def re_time(text: str) -> bool:
+    import re
+    return re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", text) is not None
+
+
+class _FakeRequest:
+    def __init__(self, path: str) -> None:
+        self.method, self.path, self.remote_ip = "GET", path, "127.0.0.1"
+
+    def request_time(self) -> float:
+        return 0.0012
+
+
+class _FakeHandler:
+    def __init__(self, path: str, status: int = 200) -> None:
+        self.request, self.status = _FakeRequest(path), status
+        self.application = tornado.web.Application([(r"/.*", _Status)])
+
+    def get_status(self) -> int:
+        return self.status
+
+
+def test_lines_of_one_loop_iteration_are_one_write_in_order_with_other_records():
+    import asyncio
+
+    stream = _CountingStream()
+    config = dataclasses.replace(Config())
+    handler = setup_logging(config, stream=stream)
+    try:
+        log_request = access_log_function()
+
+        async def one_iteration() -> None:
+            for n in range(5):
+                log_request(_FakeHandler(f"/n{n}"))
+            assert stream.getvalue() == ""  # gathered, not written yet
+            await asyncio.sleep(0)
+            assert stream.writes == 1
+            log_request(_FakeHandler("/before"))
+            logging.getLogger("trakt_watch.test").warning("a record")
+            log_request(_FakeHandler("/after"))
+            handler.flush()  # what logging.shutdown() does at exit
+
+        with alone():
+            asyncio.run(one_iteration())
+    finally:
+        logging.getLogger().removeHandler(handler)
+    paths = [line.split()[5] if "access" in line else "record" for line in stream.getvalue().splitlines()]
+    assert paths == ["/n0", "/n1", "/n2", "/n3", "/n4", "/before", "record", "/after"]
+
+
+def test_access_lines_follow_the_level_and_any_other_handler_gets_records(captured):
+    buffer = captured(log_level="WARNING")
+    log_request = access_log_function()
+    extra = _Records()
+    with alone():
+        log_request(_FakeHandler("/quiet"))  # INFO: below the level, no event loop needed
+        logging.getLogger(ACCESS_LOGGER).addHandler(extra)
+        try:
+            log_request(_FakeHandler("/missing", 404))
+        finally:
+            logging.getLogger(ACCESS_LOGGER).removeHandler(extra)
+    assert "/quiet" not in buffer.getvalue()
+    assert [r.path for r in extra.records] == ["/missing"]  # a record, since another handler wants it
+    assert " GET /missing 404 1.20ms 127.0.0.1" in buffer.getvalue()
