@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
+from services import times
+
 # No `*_created` companion series: they would double every counter and histogram in the scrape with
 # series the README does not document (a process-wide switch; this process exposes only our registry).
 disable_created_metrics()
@@ -214,9 +216,15 @@ class AppMetrics:
                                         "How long the last finished sync took.", registry=self.registry)
         self.sync_last_finished = Gauge("trakt_watch_sync_last_finished_timestamp_seconds",
                                         "Unix time the last sync finished (0: none yet).", registry=self.registry)
+        # Read at scrape time: a sync the systemd timer ran in its own process counts too (its
+        # report is on disk), so an alert on this gauge does not depend on where syncs run.
+        self._success_in_process = 0.0
+        self._sync = services.sync if services is not None else None
         self.sync_last_success = Gauge("trakt_watch_sync_last_success_timestamp_seconds",
-                                       "Unix time the last successful sync finished (0: none in this process).",
+                                       "Unix time the last successful sync finished, in this process or "
+                                       "another (its report in DATA_DIR/sync/; 0: none known).",
                                        registry=self.registry)
+        self.sync_last_success.set_function(self._last_success)
         self.registry.register(process or ProcessCollector())
         if services is not None:
             self.registry.register(services)
@@ -233,7 +241,16 @@ class AppMetrics:
         finished = time.time()
         self.sync_last_finished.set(finished)
         if outcome == "success":
-            self.sync_last_success.set(finished)
+            self._success_in_process = finished
+
+    def _last_success(self) -> float:
+        on_disk = None
+        if self._sync is not None:
+            try:
+                on_disk = times.parse(self._sync.status().get("last_success_at"))
+            except OSError:  # an unreadable DATA_DIR: /healthz says so
+                on_disk = None
+        return max(self._success_in_process, on_disk.timestamp() if on_disk is not None else 0.0)
 
     def render(self) -> str:
         return generate_latest(self.registry).decode()

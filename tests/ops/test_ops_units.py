@@ -121,6 +121,9 @@ class _Watcher:
 class _Sync:
     running = True
 
+    def status(self) -> dict:
+        return {"last_success_at": None, "running": True}
+
 
 class _Images:
     def stats(self) -> dict:
@@ -408,3 +411,19 @@ def test_csp_without_cdn_or_proxy_has_only_tmdb_and_avatar_hosts():
     assert "wsrv.nl" not in headers["Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_the_last_successful_sync_counts_one_another_process_ran():
+    """A sync run by the systemd timer is its own process: only its report on disk knows it."""
+
+    class SyncOnDisk:
+        running = False
+
+        def status(self):
+            return {"last_success_at": "2026-11-27T03:12:09.000Z", "running": False}
+
+    metrics = AppMetrics(ServicesCollector(sync=SyncOnDisk()))
+    expected = datetime(2026, 11, 27, 3, 12, 9, tzinfo=UTC).timestamp()
+    assert parsed(metrics.render())[("trakt_watch_sync_last_success_timestamp_seconds",)] == expected
+    metrics.observe_sync({"outcome": "success", "duration_seconds": 1})  # a newer one in this process
+    assert parsed(metrics.render())[("trakt_watch_sync_last_success_timestamp_seconds",)] > expected
