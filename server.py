@@ -32,7 +32,7 @@ from handlers.ops import HealthHandler, MetricsHandler, OpenApiHandler
 from handlers.watching import WatchingHandler, WatchingSocket
 from handlers.calendar import CalendarFeedHandler
 from handlers.data import (ActivityHandler, CalendarHandler, FileHandler, IndexHandler, InsightsHandler, ListItemsHandler,
-                           SearchHandler, SummaryHandler, TypedCollectionHandler, UpNextHandler)
+                           PagedFileHandler, SearchHandler, SummaryHandler, TypedCollectionHandler, UpNextHandler)
 from services import resources
 from services.data import layout
 from services.config import Config, ConfigError, load_config
@@ -162,7 +162,7 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
         (r"/api/trakt/?", IndexHandler, common),
         data_file(r"/api/trakt/user/profile/?", layout.PROFILE),
         data_file(r"/api/trakt/user/stats/?", layout.STATS),
-        data_file(r"/api/trakt/user/comments/?", layout.COMMENTS),
+        (r"/api/trakt/user/comments/?", PagedFileHandler, dict(common, endpoint=layout.COMMENTS)),
         data_file(r"/api/trakt/user/ratings/?", layout.RATINGS),
         data_file(r"/api/trakt/user/lists/?", layout.LISTS),
         (r"/api/trakt/user/lists/([^/]+)/?", ListItemsHandler, common),

@@ -6,8 +6,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from handlers.base import ApiHandler
-from services.data.queries import (CALENDAR, COLLECTION, INSIGHTS, PAGE_DEFAULT, PAGE_LIMIT_DEFAULT, SEARCH,
-                                    UP_NEXT)
+from services.data.queries import CALENDAR, COLLECTION, INSIGHTS, PAGED, SEARCH, UP_NEXT, paging
 from services.data.store import DataStore
 from services.watching.watcher import Watcher
 
@@ -49,6 +48,15 @@ class FileHandler(StoreHandler):
         return self.write_cached(self.store.file(self.endpoint))
 
 
+class PagedFileHandler(FileHandler):
+    """A list-shaped file (comments) whole, or one page of it with `page` + `limit`."""
+
+    def get(self) -> Awaitable[None] | None:
+        paged = paging(self.parsed(PAGED))
+        return self.write_cached(self.store.file(self.endpoint) if paged is None
+                                 else self.store.page(self.endpoint, *paged))
+
+
 class TypedCollectionHandler(StoreHandler):
     """history / watched / watchlist with `type=movies|shows|all` and optional `page` + `limit`."""
 
@@ -58,9 +66,8 @@ class TypedCollectionHandler(StoreHandler):
 
     def get(self) -> Awaitable[None] | None:
         query = self.parsed(COLLECTION)
-        kind, page, limit = query["type"], query["page"], query["limit"]
-        if page is not None or limit is not None:
-            page, limit = page or PAGE_DEFAULT, limit or PAGE_LIMIT_DEFAULT
+        kind = query["type"]
+        page, limit = paging(query) or (None, None)
         if kind == "all":
             body = self.store.both(self.files, page, limit)
         elif page is not None:
@@ -71,8 +78,11 @@ class TypedCollectionHandler(StoreHandler):
 
 
 class ListItemsHandler(StoreHandler):
+    """The items of one list, whole or one page of them with `page` + `limit`."""
+
     def get(self, list_id: str) -> Awaitable[None] | None:
-        return self.write_cached(self.store.list_items(list_id))
+        paged = paging(self.parsed(PAGED))
+        return self.write_cached(self.store.list_items(list_id, *(paged or (None, None))))
 
 
 class ActivityHandler(StoreHandler):

@@ -1,5 +1,5 @@
-"""Query parameters of the mirror's routes (README "API"): history, watched, watchlist, search, insights,
-up next, the calendar and its feed.
+"""Query parameters of the mirror's routes (README "API"): history, watched, watchlist, comments, list items,
+search, insights, up next, the calendar and its feed.
 
 Declared once here; handlers/data.py parses with them and services/ops/openapi.py documents them."""
 
@@ -17,15 +17,29 @@ PAGE_DEFAULT = 1
 PAGE_LIMIT_DEFAULT = 50
 SEARCH_QUERY_MAX = 200
 
+PAGE = Param("page", "Page number (1-based); with it the answer holds `limit` items and paging metadata "
+                     f"(default {PAGE_DEFAULT} when `limit` is given).",
+             type="integer", minimum=1, maximum=PAGE_MAX)
+LIMIT = Param("limit", f"Items per page (default {PAGE_LIMIT_DEFAULT} when `page` is given).",
+              type="integer", minimum=1, maximum=PAGE_LIMIT_MAX)
+# A list-shaped file answered whole, or a page of it (comments, the items of a list).
+PAGED = Query((PAGE, LIMIT))
+
 COLLECTION = Query((
     Param("type", "movies or shows: that file; all (default): both as {movies, shows}.",
           choices=TYPES, default="all"),
-    Param("page", "Page number (1-based); with it the answer holds `limit` items and paging metadata "
-                  f"(default {PAGE_DEFAULT} when `limit` is given).",
-          type="integer", minimum=1, maximum=PAGE_MAX),
-    Param("limit", f"Items per page (default {PAGE_LIMIT_DEFAULT} when `page` is given).",
-          type="integer", minimum=1, maximum=PAGE_LIMIT_MAX),
+    PAGE,
+    LIMIT,
 ))
+
+
+def paging(query: dict) -> tuple[int, int] | None:
+    """(page, limit) of a parsed PAGED or COLLECTION query; None: the whole file was asked for."""
+    page, limit = query["page"], query["limit"]
+    if page is None and limit is None:
+        return None
+    return page or PAGE_DEFAULT, limit or PAGE_LIMIT_DEFAULT
+
 
 SEARCH = Query((
     Param("q", "Words to find; case- and accent-insensitive. Blank or white space only: 400.",

@@ -334,14 +334,15 @@ class DataStore:
             combined = dataset.combined[key] = combined_body(movies, shows)
         return combined
 
-    def list_items(self, list_id: str) -> Body:
-        """Items of the list whose slug or numeric Trakt id is `list_id` (a dict lookup only)."""
+    def list_items(self, list_id: str, page: int | None = None, limit: int | None = None) -> Body:
+        """Items of the list whose slug or numeric Trakt id is `list_id` (a dict lookup only), all
+        of them or one page."""
         if not layout.is_safe_slug(list_id):
             raise InvalidRequest(f"Invalid list id {list_id[:80]!r}: use a list slug or numeric Trakt id")
         endpoint = self._require().list_endpoints.get(list_id)
         if endpoint is None:
             raise NotFound(f"List not found: {list_id}")
-        return self.file(endpoint)
+        return self.file(endpoint) if page is None else self.page(endpoint, page, limit)
 
     def first_rows(self, endpoint: str, limit: int) -> list:
         """The first `limit` items of a list-shaped file, parsed; for occasional work that needs

@@ -12,7 +12,7 @@ import copy
 from typing import Any
 
 from services.data.layout import SLUG_PATTERN
-from services.data.queries import CALENDAR, COLLECTION, FEED, INSIGHTS, SEARCH, UP_NEXT
+from services.data.queries import CALENDAR, COLLECTION, FEED, INSIGHTS, PAGED, SEARCH, UP_NEXT
 from services.images.queries import IMAGE
 from services.query import Param, Query
 
@@ -387,14 +387,15 @@ PATHS: dict[str, Any] = {
     },
     "/api/trakt/user/profile": _data_get("Profile", _ref("ObjectWrapper"), "trakt"),
     "/api/trakt/user/stats": _data_get("Statistics", _ref("ObjectWrapper"), "trakt"),
-    "/api/trakt/user/comments": _data_get("Comments and reviews", _ref("ListWrapper"), "trakt"),
+    "/api/trakt/user/comments": _data_get("Comments and reviews", _ref("ListWrapper"), "trakt", _parameters(PAGED)),
     "/api/trakt/user/ratings": _data_get("Ratings", _ref("ListWrapper"), "trakt"),
     "/api/trakt/user/lists": _data_get("The user's lists", _ref("ListWrapper"), "trakt"),
     "/api/trakt/user/lists/{id}": _data_get(
         "Items of one list, by slug or numeric Trakt id", _ref("ListWrapper"), "trakt",
         [{"name": "id", "in": "path", "required": True,
           "schema": {"type": "string", "pattern": _whole(SLUG_PATTERN)},
-          "description": "List slug (e.g. `best-of-2023`) or numeric Trakt id; anything else is 400."}]),
+          "description": "List slug (e.g. `best-of-2023`) or numeric Trakt id; anything else is 400."},
+         *_parameters(PAGED)]),
     "/api/trakt/user/history": _data_get("Watch history", _ref("Collection"), "trakt", _parameters(COLLECTION)),
     "/api/trakt/user/watched": _data_get("Watched movies and shows with play counts", _ref("Collection"),
                                          "trakt", _parameters(COLLECTION)),

@@ -41,9 +41,9 @@ export function query(params) {
   return text ? `?${text}` : "";
 }
 
-/** One page of a collection (history/watched/watchlist) of one type. */
-export function getPage(collection, type, page, limit, options) {
-  return getJSON(`/api/trakt/user/${collection}${query({ type, page, limit })}`, options);
+/** One page of a paged route (a collection of one type, the comments, a list's items). */
+export function getPage(path, page, limit, params = {}, options) {
+  return getJSON(`${path}${query({ ...params, page, limit })}`, options);
 }
 
 /** Share one request between sections; after a failure the next call asks again (Retry). */

@@ -3,32 +3,28 @@
 
 import { h, fmtNumber, timeEl, episodeCode } from "./dom.js";
 import { getPage } from "./api.js";
-import { pagedGrid, tabs } from "./ui.js";
+import { pagedGrid, tabs, localPages } from "./ui.js";
 import { poster, titleLinks, titleLink } from "./media.js";
 
 const PAGE_SIZE = 24;
 
-/** Fetch one page; when the server ignores paging (whole file), page the array locally. */
-function pager(collection, type) {
-  let whole = null;
+/**
+ * A paged grid's `fetchPage` for any paged route (collections, comments, list items): page N of
+ * `path` with `size` items, so no view ever fetches a whole large file; when the server ignores
+ * paging (it answered the whole file), the array is paged locally.
+ */
+export function pager(path, { params = {}, size = PAGE_SIZE } = {}) {
+  let local = null;
   return async (page) => {
-    if (whole) return slice(whole, page);
-    const doc = await getPage(collection, type, page, PAGE_SIZE);
+    if (local) return local(page);
+    const doc = await getPage(path, page, size, params);
     const meta = doc.metadata || {};
     const data = Array.isArray(doc.data) ? doc.data : [];
     if (meta.page_count === undefined) {
-      whole = data;
-      return slice(whole, page);
+      local = localPages(data, size);
+      return local(page);
     }
     return { items: data, total: meta.total ?? data.length, pageCount: meta.page_count };
-  };
-}
-
-function slice(items, page) {
-  return {
-    items: items.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE),
-    total: items.length,
-    pageCount: Math.max(1, Math.ceil(items.length / PAGE_SIZE)),
   };
 }
 
@@ -166,7 +162,7 @@ export async function renderCollections(section, indexPromise) {
   const view = tabs(name, entries.map(([tab, label, collection, type, renderItem, emptyText, groupWith]) => ({
     id: tab, label, count: files[`user/${collection}/${type}.json`] ?? null,
     render: () => pagedGrid({
-      fetchPage: pager(collection, type), renderItem, label: `${name}: ${label}`, emptyText, groupWith,
+      fetchPage: pager(`/api/trakt/user/${collection}`, { params: { type } }), renderItem, label: `${name}: ${label}`, emptyText, groupWith,
       unit: groupWith ? "plays" : "",
     }),
   })));

@@ -1,23 +1,23 @@
-// Comments and reviews: reviews are marked, spoilers (whole comments or [spoiler] parts) stay
-// blurred until their "show" button is pressed, long reviews fold.
+// Comments and reviews, fetched a page at a time (`?page=N&limit=12`): reviews are marked,
+// spoilers (whole comments or [spoiler] parts) stay blurred until their "show" button is pressed,
+// long reviews fold.
 
-import { h, fmtNumber, timeEl, icon, ICONS, episodeCode } from "./dom.js";
-import { getJSON } from "./api.js";
-import { runSection, pagedGrid, localPages } from "./ui.js";
+import { h, replace, fmtNumber, timeEl, icon, ICONS, episodeCode } from "./dom.js";
+import { pagedGrid } from "./ui.js";
+import { pager } from "./collections.js";
 import { titleLink, titleLinks, badge } from "./media.js";
 
 const PAGE = 12;
 const FOLD_CHARS = 420;
 
+/** Fill the comments section; resolves once the first page is shown (or its inline error). */
 export function renderComments() {
-  const body = document.getElementById("comments-body");
-  return runSection(body, () => getJSON("/api/trakt/user/comments"), (doc) => {
-    const items = Array.isArray(doc.data) ? doc.data : [];
-    return pagedGrid({
-      fetchPage: localPages(items, PAGE), renderItem: commentCard,
-      label: "Comments", emptyText: "No comments yet.", gridClass: "comment-grid",
-    });
+  const grid = pagedGrid({
+    fetchPage: pager("/api/trakt/user/comments", { size: PAGE }), renderItem: commentCard,
+    label: "Comments", emptyText: "No comments yet.", gridClass: "comment-grid",
   });
+  replace(document.getElementById("comments-body"), grid);
+  return grid.ready;
 }
 
 /** What a comment is about: {kind, media, label}. */

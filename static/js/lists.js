@@ -1,9 +1,10 @@
-// Lists: one card per list; choosing a card shows its items below (a page at a time).
+// Lists: one card per list; choosing a card shows its items below, fetched a page at a time
+// (`?page=N&limit=24`).
 
 import { h, replace, fmtNumber, timeEl, episodeCode } from "./dom.js";
 import { getJSON } from "./api.js";
-import { runSection, pagedGrid, localPages, empty } from "./ui.js";
-import { mediaCard } from "./collections.js";
+import { runSection, pagedGrid, empty } from "./ui.js";
+import { mediaCard, pager } from "./collections.js";
 import { traktUrl } from "./media.js";
 
 const ITEMS_PAGE = 24;
@@ -49,15 +50,12 @@ function openList(list, cards, container) {
     list.ids?.slug && list.user?.ids?.slug
       ? h("a", { href: traktUrl("users", list.user.ids.slug, "lists", list.ids.slug), target: "_blank", rel: "noopener noreferrer", class: "ext" }, "Open on Trakt")
       : null);
-  const slot = h("div");
-  replace(container, heading, slot);
-  return runSection(slot, () => getJSON(`/api/trakt/user/lists/${encodeURIComponent(id)}`), (doc) => {
-    const rows = Array.isArray(doc.data) ? doc.data : [];
-    return pagedGrid({
-      fetchPage: localPages(rows, ITEMS_PAGE), renderItem: listItemCard,
-      label: `Items of ${list.name || id}`, emptyText: "This list is empty.",
-    });
+  const grid = pagedGrid({
+    fetchPage: pager(`/api/trakt/user/lists/${encodeURIComponent(id)}`, { size: ITEMS_PAGE }),
+    renderItem: listItemCard, label: `Items of ${list.name || id}`, emptyText: "This list is empty.",
   });
+  replace(container, heading, grid);
+  return grid.ready;
 }
 
 function listItemCard(item) {

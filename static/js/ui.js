@@ -140,7 +140,7 @@ export function pagedGrid({
   return root;
 }
 
-/** Client-side paging for an array already in memory (list items, comments). */
+/** Client-side paging for an array already in memory (a server that answered the whole file). */
 export function localPages(items, size) {
   return async (page) => ({
     items: items.slice((page - 1) * size, page * size),

@@ -57,8 +57,13 @@ def test_scale_50_account_renders_in_pages_without_errors(scale_server, open_pag
     # Every poster falls back to its text frame (no images in this account).
     assert page.locator(".poster.is-missing").count() > 0
 
-    comments = scale_server.get_json("/api/trakt/user/comments")["data"]
-    assert page.locator("#comments .comment").count() == min(len(comments), 12)
+    comments = scale_server.get_json("/api/trakt/user/comments?page=1&limit=1")["metadata"]["total"]
+    assert page.locator("#comments .comment").count() == min(comments, 12)
+    # Comments and list items too: pages only, never the whole (megabyte) file.
+    paged_requests = [url for url in watched.requests if "/api/trakt/user/comments" in url
+                      or re.search(r"/api/trakt/user/lists/[^/?]+", url)]
+    assert any("/comments" in url for url in paged_requests) and any("/lists/" in url for url in paged_requests)
+    assert all("page=" in url for url in paged_requests), paged_requests
 
     movie = scale_server.get_json("/api/trakt/user/watched?type=movies&page=1&limit=1")["data"][0]["movie"]
     page.locator("input[type=search]").fill(movie["title"])
