@@ -69,23 +69,28 @@ class Body:
     gzip-compressed with their own ETag, so a request only picks one (README "Performance").
 
     The gzip form is a stream of independent deflate pieces, each ending on a byte boundary, so
-    bodies joined from other bodies (`joined`) reuse their parts' compressed bytes. A body made
-    with `compress=False` has no gzip form (`gzip` is None: answer identity) until `compress()`."""
+    bodies joined from other bodies (`joined`) reuse their parts' compressed bytes: a large body's
+    gzip form is kept as three chunks (header, deflate stream, final block and trailer), and a
+    joined body's chunks are its own header, separators and trailer around its parts' deflate
+    streams, the same bytes objects (the `type=all` answers copy nothing). A small body's gzip form
+    is one chunk, written with the headers. A body made with `compress=False` has no gzip form
+    (`gzip` is None: answer identity) until `compress()`."""
 
-    __slots__ = ("chunks", "etag", "length", "gzip", "gzip_etag", "_parts")
+    __slots__ = ("chunks", "etag", "length", "gzip", "gzip_length", "gzip_etag", "_parts")
 
     def __init__(self, chunks: tuple[bytes, ...], etag: str,
-                 deflated: tuple[bytes | memoryview, ...] | None = None, *, compress: bool = True) -> None:
+                 deflated: tuple[bytes, ...] | None = None, *, compress: bool = True) -> None:
         self.chunks = chunks
         self.etag = etag
         self.length = sum(len(c) for c in chunks)
-        self.gzip: bytes | None = None
+        self.gzip: tuple[bytes, ...] | None = None
+        self.gzip_length = 0
         self.gzip_etag = etag[:-1] + '-gz"'
         self._parts: tuple[bytes | Body, ...] | None = None
         if compress:
             self.compress(deflated)
 
-    def compress(self, deflated: tuple[bytes | memoryview, ...] | None = None) -> None:
+    def compress(self, deflated: tuple[bytes, ...] | None = None) -> None:
         """Make the gzip form (zlib releases the GIL while it works: a worker thread can do it
         beside the event loop)."""
         if self.gzip is not None:
@@ -98,17 +103,30 @@ class Body:
         crc = 0
         for chunk in self.chunks:
             crc = zlib.crc32(chunk, crc)
-        pieces = deflated if deflated is not None else _deflate_pieces(*self.chunks)
-        # One join: no intermediate copy of the compressed bytes (tens of MB for the history).
-        self.gzip = b"".join((_GZIP_HEADER, *pieces, _LAST_BLOCK,
-                              struct.pack("<II", crc, self.length & 0xFFFFFFFF)))
+        trailer = _LAST_BLOCK + struct.pack("<II", crc, self.length & 0xFFFFFFFF)
+        if deflated is None:
+            # One join: no intermediate copy of the compressed bytes (tens of MB for the history).
+            stream = b"".join(_deflate_pieces(*self.chunks))
+            if len(stream) <= SINGLE_GZIP_CHUNK_LIMIT:
+                self.gzip = (b"".join((_GZIP_HEADER, stream, trailer)),)
+            else:
+                self.gzip = (_GZIP_HEADER, stream, trailer)
+        else:
+            self.gzip = _coalesced((_GZIP_HEADER, *deflated, trailer))
+        self.gzip_length = sum(len(c) for c in self.gzip)
         self._parts = None
 
     @property
-    def deflated(self) -> memoryview:
-        """The deflate pieces of the gzip form, without header, final block and trailer."""
+    def deflated(self) -> tuple[bytes, ...]:
+        """The deflate pieces of the gzip form, without header, final block and trailer: the
+        same bytes objects for a large body, a copy of the few bytes of a small one."""
         self.compress()
-        return memoryview(self.gzip)[len(_GZIP_HEADER):-len(_LAST_BLOCK) - 8]
+        assert self.gzip is not None
+        if len(self.gzip) == 1:
+            return (self.gzip[0][len(_GZIP_HEADER):-len(_LAST_BLOCK) - 8],)
+        first, *middle, last = self.gzip
+        return (*_pieces_after(first, len(_GZIP_HEADER)), *middle,
+                *_pieces_before(last, len(_LAST_BLOCK) + 8))
 
     @classmethod
     def joined(cls, parts: tuple[bytes | Body, ...], etag: str, *, compress: bool = True) -> Body:
@@ -122,8 +140,38 @@ class Body:
         return body
 
 
-def _deflated_parts(parts: tuple[bytes | Body, ...]) -> tuple[bytes | memoryview, ...]:
-    return tuple(part.deflated if isinstance(part, Body) else _deflate_separator(part) for part in parts)
+SINGLE_GZIP_CHUNK_LIMIT = 64 * 1024  # a larger deflate stream stays its own bytes object, shared by joins
+_SMALL_PIECE = 4096  # pieces this short are joined into their neighbours (fewer writes per answer)
+
+
+def _pieces_after(chunk: bytes, skip: int) -> tuple[bytes, ...]:
+    return (chunk[skip:],) if len(chunk) > skip else ()
+
+
+def _pieces_before(chunk: bytes, drop: int) -> tuple[bytes, ...]:
+    return (chunk[:-drop],) if len(chunk) > drop else ()
+
+
+def _coalesced(pieces: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    """Runs of short pieces joined into one chunk; long pieces kept as they are (not copied)."""
+    out: list[bytes] = []
+    run: list[bytes] = []
+    for piece in pieces:
+        if len(piece) < _SMALL_PIECE:
+            run.append(piece)
+            continue
+        if run:
+            out.append(b"".join(run))
+            run = []
+        out.append(piece)
+    if run:
+        out.append(b"".join(run))
+    return tuple(out)
+
+
+def _deflated_parts(parts: tuple[bytes | Body, ...]) -> tuple[bytes, ...]:
+    return tuple(piece for part in parts
+                 for piece in (part.deflated if isinstance(part, Body) else (_deflate_separator(part),)))
 
 
 def _deflate(*chunks: bytes) -> bytes:
