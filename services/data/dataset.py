@@ -562,13 +562,17 @@ def _up_next_view(dataset: Dataset, zone_name: str) -> UpNextView | None:
     if layout.SHOW_SEASONS not in dataset.raw_files or layout.SHOW_SEASONS in dataset.problems:
         return None
 
-    def rows(endpoint: str) -> list:
+    def each_row(endpoint: str) -> Iterator[Any]:
         # Item by item: one parse of a whole large file would hold the GIL (and the event loop) long.
         array_file = dataset.arrays.get(endpoint)
         if array_file is None or endpoint in dataset.problems:
-            return []
+            return
         raw, offsets = array_file.body.chunks[0], array_file.offsets
-        return [ujson.loads(raw[offsets[k]:offsets[k + 1]].rstrip(b",")) for k in range(array_file.count)]
+        for k in range(array_file.count):
+            yield ujson.loads(raw[offsets[k]:offsets[k + 1]].rstrip(b","))
+
+    def rows(endpoint: str) -> list:
+        return list(each_row(endpoint))
 
     show_data = rows(layout.SHOW_SEASONS)
     # Watchlist movies with release dates (the sync's extended=full copy), else the watchlist itself.
@@ -581,7 +585,10 @@ def _up_next_view(dataset: Dataset, zone_name: str) -> UpNextView | None:
             show_data, movies = shift_air_dates(show_data, days), shift_release_dates(movies, days)
         except ValueError:
             pass
-    shows = build_shows(rows(layout.WATCHED["shows"]), show_data, rows(layout.SHOW_HIDDEN))
+    # The watched shows one row at a time: as a list, the largest file after the history would
+    # exist whole as objects for a moment, and what up next keeps of it would be scattered over
+    # the heap that held it (memory the allocator cannot give back).
+    shows = build_shows(each_row(layout.WATCHED["shows"]), show_data, rows(layout.SHOW_HIDDEN))
     return UpNextView(shows, movies, _zone(zone_name), zone_name or "system", dataset.last_updated)
 
 
@@ -839,7 +846,7 @@ class _Collector:
             self.insights.add_episode_play(watched_at, show, episode)
         if entry is not None:
             if "history" not in entry.sources:
-                entry.sources.append("history")
+                entry.add_source("history")
             if type(watched_at) is str and (entry.last_watched_at is None or watched_at > entry.last_watched_at):
                 entry.last_watched_at = watched_at
         self.activity.add(watched_at, kind, runtime)
@@ -859,8 +866,7 @@ class _Collector:
             entry = self.catalogue.entry(media_kind, row.get(media_kind))
             if entry:
                 entry.add_source("list")
-                if info not in entry.lists:
-                    entry.lists.append(info)
+                entry.add_list(info)
 
 
 def _whole_hour_offsets(zone: tzinfo) -> bool:
