@@ -666,11 +666,16 @@ def _offsets_from(raw: bytes, byte_start: int, on_row: Callable[[dict], None] | 
         text = raw.decode("utf-8")
         ascii_only = len(text) == len(raw)  # then character offsets are byte offsets
         char_position = resume_at if ascii_only else len(raw[:resume_at].decode("utf-8"))
-        rest = _scan_items(text, char_position, resume_at, ascii_only, on_row)
+        rest = _scan_items(text, char_position, resume_at, ascii_only, on_row, len(raw))
         if rest is None:
             return None
         offsets.extend(rest)
     return offsets
+
+
+def _offset_array(size: int) -> array:
+    """For the item offsets of a file of `size` bytes: 4 bytes each below 4 GiB, not 8."""
+    return array("I" if size < 2**32 else "Q")
 
 
 def _quick_offsets(raw: bytes, start: int, count: Any) -> array | None:
@@ -688,7 +693,7 @@ def _quick_offsets(raw: bytes, start: int, count: Any) -> array | None:
             or raw[end - 1:end] != b"}" or key_end < 0):
         return None
     separator = b"}," + raw[start:key_end + 2]
-    offsets = array("Q")
+    offsets = _offset_array(len(raw))
     append, find = offsets.append, raw.find
     piece = start
     while piece >= 0:
@@ -712,7 +717,7 @@ def _split_items(raw: bytes, start: int, on_row: Callable[[dict], None] | None) 
     offsets are byte offsets). Returns the offsets found and, when a piece will not parse even
     joined with the next few (items with another first key…), where the exact scanner must
     take over (None when the whole array was read)."""
-    offsets = array("Q")
+    offsets = _offset_array(len(raw))
     end = len(raw) - 2  # where "]" stands in a well-formed file
     key_end = raw.find(b'":', start)
     if raw[end:] != b"]}" or start == end or raw[start:start + 2] != b'{"' or key_end < 0:
@@ -745,9 +750,9 @@ def _split_items(raw: bytes, start: int, on_row: Callable[[dict], None] | None) 
 
 
 def _scan_items(text: str, position: int, byte_position: int, ascii_only: bool,
-                on_row: Callable[[dict], None] | None) -> array | None:
+                on_row: Callable[[dict], None] | None, size: int) -> array | None:
     """The exact path: the C scanner reads one value at a time and says where it ended."""
-    offsets = array("Q")
+    offsets = _offset_array(size)
     scan = _scanner
     while text[position] != "]":
         item, end = scan(text, position)
@@ -768,8 +773,8 @@ def _scan_items(text: str, position: int, byte_position: int, ascii_only: bool,
 def _canonical_array_file(endpoint: str, metadata: dict, items: list) -> ArrayFile:
     """For a file in another layout: serialise it once, compactly, and serve that."""
     head = (_HEAD + dumps(metadata) + _DATA).encode()
-    offsets = array("Q")
     pieces = [dumps(item).encode() for item in items]
+    offsets = _offset_array(len(head) + sum(len(piece) + 1 for piece in pieces) + 2)
     cursor = len(head)
     for piece in pieces:
         offsets.append(cursor)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from array import array
 from bisect import bisect_left, bisect_right
 from itertools import islice, repeat
 from operator import contains
@@ -170,9 +171,10 @@ class _TypeIndex:
         keys = [suffix for suffix, _ in pairs_in_order]
         order = sorted(range(len(keys)), key=keys.__getitem__)
         self.suffixes = [keys[k] for k in order]
-        self.suffix_owners = [pairs_in_order[k][1] for k in order]
+        # Positions as 4-byte arrays, not lists of int objects (kept for every title).
+        self.suffix_owners = array("I", [pairs_in_order[k][1] for k in order])
         self.haystack = "\n".join(self.titles) + "\n"
-        self.starts = []
+        self.starts = array("I" if len(self.haystack) < 2**32 else "Q")
         offset = 0
         for title in self.titles:
             self.starts.append(offset)
