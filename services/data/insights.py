@@ -605,8 +605,8 @@ def _brief(obj: dict) -> dict:
 
 def _kept(obj: dict) -> str | dict:
     """`_brief(obj)` kept for the whole load, small: as JSON text when it reads back equal (a parsed
-    object costs a kilobyte, its keys being new strings each time; ujson refuses NaN, lone
-    surrogates and integers beyond 64 bits: such an object stays as it is)."""
+    object costs a kilobyte, its keys being new strings each time); otherwise (NaN, anything ujson
+    cannot write) the object as it is."""
     brief = _brief(obj)
     try:
         text = ujson.dumps(brief)

@@ -88,8 +88,8 @@ _SOURCE_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per combi
 
 
 def _compact(media: dict) -> str | dict:
-    """The object as JSON text when it reads back equal (ujson refuses NaN, lone surrogates and
-    integers beyond 64 bits: such an object stays as it is)."""
+    """The object as JSON text when it reads back equal; otherwise (NaN, anything ujson cannot
+    write) the object as it is."""
     try:
         text = ujson.dumps(media)
     except (OverflowError, UnicodeError, TypeError, ValueError):
