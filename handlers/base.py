@@ -99,7 +99,7 @@ class BaseHandler(tornado.web.RequestHandler):
         headers = self.request.headers
         if body.gzip is not None and accepts_gzip(headers.get("Accept-Encoding", "")):
             self.set_header("Content-Encoding", "gzip")
-            chunks, length, etag = (body.gzip,), len(body.gzip), body.gzip_etag
+            chunks, length, etag = body.gzip, body.gzip_length, body.gzip_etag
         else:
             chunks, length, etag = body.chunks, body.length, body.etag
         self.set_header("Vary", "Accept-Encoding")

@@ -69,23 +69,28 @@ class Body:
     gzip-compressed with their own ETag, so a request only picks one (README "Performance").
 
     The gzip form is a stream of independent deflate pieces, each ending on a byte boundary, so
-    bodies joined from other bodies (`joined`) reuse their parts' compressed bytes. A body made
-    with `compress=False` has no gzip form (`gzip` is None: answer identity) until `compress()`."""
+    bodies joined from other bodies (`joined`) reuse their parts' compressed bytes: a large body's
+    gzip form is kept as three chunks (header, deflate stream, final block and trailer), and a
+    joined body's chunks are its own header, separators and trailer around its parts' deflate
+    streams, the same bytes objects (the `type=all` answers copy nothing). A small body's gzip form
+    is one chunk, written with the headers. A body made with `compress=False` has no gzip form
+    (`gzip` is None: answer identity) until `compress()`."""
 
-    __slots__ = ("chunks", "etag", "length", "gzip", "gzip_etag", "_parts")
+    __slots__ = ("chunks", "etag", "length", "gzip", "gzip_length", "gzip_etag", "_parts")
 
     def __init__(self, chunks: tuple[bytes, ...], etag: str,
-                 deflated: tuple[bytes | memoryview, ...] | None = None, *, compress: bool = True) -> None:
+                 deflated: tuple[bytes, ...] | None = None, *, compress: bool = True) -> None:
         self.chunks = chunks
         self.etag = etag
         self.length = sum(len(c) for c in chunks)
-        self.gzip: bytes | None = None
+        self.gzip: tuple[bytes, ...] | None = None
+        self.gzip_length = 0
         self.gzip_etag = etag[:-1] + '-gz"'
         self._parts: tuple[bytes | Body, ...] | None = None
         if compress:
             self.compress(deflated)
 
-    def compress(self, deflated: tuple[bytes | memoryview, ...] | None = None) -> None:
+    def compress(self, deflated: tuple[bytes, ...] | None = None) -> None:
         """Make the gzip form (zlib releases the GIL while it works: a worker thread can do it
         beside the event loop)."""
         if self.gzip is not None:
@@ -98,17 +103,30 @@ class Body:
         crc = 0
         for chunk in self.chunks:
             crc = zlib.crc32(chunk, crc)
-        pieces = deflated if deflated is not None else _deflate_pieces(*self.chunks)
-        # One join: no intermediate copy of the compressed bytes (tens of MB for the history).
-        self.gzip = b"".join((_GZIP_HEADER, *pieces, _LAST_BLOCK,
-                              struct.pack("<II", crc, self.length & 0xFFFFFFFF)))
+        trailer = _LAST_BLOCK + struct.pack("<II", crc, self.length & 0xFFFFFFFF)
+        if deflated is None:
+            # One join: no intermediate copy of the compressed bytes (tens of MB for the history).
+            stream = b"".join(_deflate_pieces(*self.chunks))
+            if len(stream) <= SINGLE_GZIP_CHUNK_LIMIT:
+                self.gzip = (b"".join((_GZIP_HEADER, stream, trailer)),)
+            else:
+                self.gzip = (_GZIP_HEADER, stream, trailer)
+        else:
+            self.gzip = _coalesced((_GZIP_HEADER, *deflated, trailer))
+        self.gzip_length = sum(len(c) for c in self.gzip)
         self._parts = None
 
     @property
-    def deflated(self) -> memoryview:
-        """The deflate pieces of the gzip form, without header, final block and trailer."""
+    def deflated(self) -> tuple[bytes, ...]:
+        """The deflate pieces of the gzip form, without header, final block and trailer: the
+        same bytes objects for a large body, a copy of the few bytes of a small one."""
         self.compress()
-        return memoryview(self.gzip)[len(_GZIP_HEADER):-len(_LAST_BLOCK) - 8]
+        assert self.gzip is not None
+        if len(self.gzip) == 1:
+            return (self.gzip[0][len(_GZIP_HEADER):-len(_LAST_BLOCK) - 8],)
+        first, *middle, last = self.gzip
+        return (*_pieces_after(first, len(_GZIP_HEADER)), *middle,
+                *_pieces_before(last, len(_LAST_BLOCK) + 8))
 
     @classmethod
     def joined(cls, parts: tuple[bytes | Body, ...], etag: str, *, compress: bool = True) -> Body:
@@ -122,8 +140,38 @@ class Body:
         return body
 
 
-def _deflated_parts(parts: tuple[bytes | Body, ...]) -> tuple[bytes | memoryview, ...]:
-    return tuple(part.deflated if isinstance(part, Body) else _deflate_separator(part) for part in parts)
+SINGLE_GZIP_CHUNK_LIMIT = 64 * 1024  # a larger deflate stream stays its own bytes object, shared by joins
+_SMALL_PIECE = 4096  # pieces this short are joined into their neighbours (fewer writes per answer)
+
+
+def _pieces_after(chunk: bytes, skip: int) -> tuple[bytes, ...]:
+    return (chunk[skip:],) if len(chunk) > skip else ()
+
+
+def _pieces_before(chunk: bytes, drop: int) -> tuple[bytes, ...]:
+    return (chunk[:-drop],) if len(chunk) > drop else ()
+
+
+def _coalesced(pieces: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    """Runs of short pieces joined into one chunk; long pieces kept as they are (not copied)."""
+    out: list[bytes] = []
+    run: list[bytes] = []
+    for piece in pieces:
+        if len(piece) < _SMALL_PIECE:
+            run.append(piece)
+            continue
+        if run:
+            out.append(b"".join(run))
+            run = []
+        out.append(piece)
+    if run:
+        out.append(b"".join(run))
+    return tuple(out)
+
+
+def _deflated_parts(parts: tuple[bytes | Body, ...]) -> tuple[bytes, ...]:
+    return tuple(piece for part in parts
+                 for piece in (part.deflated if isinstance(part, Body) else (_deflate_separator(part),)))
 
 
 def _deflate(*chunks: bytes) -> bytes:
@@ -514,13 +562,17 @@ def _up_next_view(dataset: Dataset, zone_name: str) -> UpNextView | None:
     if layout.SHOW_SEASONS not in dataset.raw_files or layout.SHOW_SEASONS in dataset.problems:
         return None
 
-    def rows(endpoint: str) -> list:
+    def each_row(endpoint: str) -> Iterator[Any]:
         # Item by item: one parse of a whole large file would hold the GIL (and the event loop) long.
         array_file = dataset.arrays.get(endpoint)
         if array_file is None or endpoint in dataset.problems:
-            return []
+            return
         raw, offsets = array_file.body.chunks[0], array_file.offsets
-        return [ujson.loads(raw[offsets[k]:offsets[k + 1]].rstrip(b",")) for k in range(array_file.count)]
+        for k in range(array_file.count):
+            yield ujson.loads(raw[offsets[k]:offsets[k + 1]].rstrip(b","))
+
+    def rows(endpoint: str) -> list:
+        return list(each_row(endpoint))
 
     show_data = rows(layout.SHOW_SEASONS)
     # Watchlist movies with release dates (the sync's extended=full copy), else the watchlist itself.
@@ -533,7 +585,10 @@ def _up_next_view(dataset: Dataset, zone_name: str) -> UpNextView | None:
             show_data, movies = shift_air_dates(show_data, days), shift_release_dates(movies, days)
         except ValueError:
             pass
-    shows = build_shows(rows(layout.WATCHED["shows"]), show_data, rows(layout.SHOW_HIDDEN))
+    # The watched shows one row at a time: as a list, the largest file after the history would
+    # exist whole as objects for a moment, and what up next keeps of it would be scattered over
+    # the heap that held it (memory the allocator cannot give back).
+    shows = build_shows(each_row(layout.WATCHED["shows"]), show_data, rows(layout.SHOW_HIDDEN))
     return UpNextView(shows, movies, _zone(zone_name), zone_name or "system", dataset.last_updated)
 
 
@@ -611,11 +666,16 @@ def _offsets_from(raw: bytes, byte_start: int, on_row: Callable[[dict], None] | 
         text = raw.decode("utf-8")
         ascii_only = len(text) == len(raw)  # then character offsets are byte offsets
         char_position = resume_at if ascii_only else len(raw[:resume_at].decode("utf-8"))
-        rest = _scan_items(text, char_position, resume_at, ascii_only, on_row)
+        rest = _scan_items(text, char_position, resume_at, ascii_only, on_row, len(raw))
         if rest is None:
             return None
         offsets.extend(rest)
     return offsets
+
+
+def _offset_array(size: int) -> array:
+    """For the item offsets of a file of `size` bytes: 4 bytes each below 4 GiB, not 8."""
+    return array("I" if size < 2**32 else "Q")
 
 
 def _quick_offsets(raw: bytes, start: int, count: Any) -> array | None:
@@ -633,7 +693,7 @@ def _quick_offsets(raw: bytes, start: int, count: Any) -> array | None:
             or raw[end - 1:end] != b"}" or key_end < 0):
         return None
     separator = b"}," + raw[start:key_end + 2]
-    offsets = array("Q")
+    offsets = _offset_array(len(raw))
     append, find = offsets.append, raw.find
     piece = start
     while piece >= 0:
@@ -657,7 +717,7 @@ def _split_items(raw: bytes, start: int, on_row: Callable[[dict], None] | None) 
     offsets are byte offsets). Returns the offsets found and, when a piece will not parse even
     joined with the next few (items with another first key…), where the exact scanner must
     take over (None when the whole array was read)."""
-    offsets = array("Q")
+    offsets = _offset_array(len(raw))
     end = len(raw) - 2  # where "]" stands in a well-formed file
     key_end = raw.find(b'":', start)
     if raw[end:] != b"]}" or start == end or raw[start:start + 2] != b'{"' or key_end < 0:
@@ -690,9 +750,9 @@ def _split_items(raw: bytes, start: int, on_row: Callable[[dict], None] | None) 
 
 
 def _scan_items(text: str, position: int, byte_position: int, ascii_only: bool,
-                on_row: Callable[[dict], None] | None) -> array | None:
+                on_row: Callable[[dict], None] | None, size: int) -> array | None:
     """The exact path: the C scanner reads one value at a time and says where it ended."""
-    offsets = array("Q")
+    offsets = _offset_array(size)
     scan = _scanner
     while text[position] != "]":
         item, end = scan(text, position)
@@ -713,8 +773,8 @@ def _scan_items(text: str, position: int, byte_position: int, ascii_only: bool,
 def _canonical_array_file(endpoint: str, metadata: dict, items: list) -> ArrayFile:
     """For a file in another layout: serialise it once, compactly, and serve that."""
     head = (_HEAD + dumps(metadata) + _DATA).encode()
-    offsets = array("Q")
     pieces = [dumps(item).encode() for item in items]
+    offsets = _offset_array(len(head) + sum(len(piece) + 1 for piece in pieces) + 2)
     cursor = len(head)
     for piece in pieces:
         offsets.append(cursor)
@@ -791,7 +851,7 @@ class _Collector:
             self.insights.add_episode_play(watched_at, show, episode)
         if entry is not None:
             if "history" not in entry.sources:
-                entry.sources.append("history")
+                entry.add_source("history")
             if type(watched_at) is str and (entry.last_watched_at is None or watched_at > entry.last_watched_at):
                 entry.last_watched_at = watched_at
         self.activity.add(watched_at, kind, runtime)
@@ -811,8 +871,7 @@ class _Collector:
             entry = self.catalogue.entry(media_kind, row.get(media_kind))
             if entry:
                 entry.add_source("list")
-                if info not in entry.lists:
-                    entry.lists.append(info)
+                entry.add_list(info)
 
 
 def _whole_hour_offsets(zone: tzinfo) -> bool:

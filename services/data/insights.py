@@ -15,6 +15,7 @@ counts 0 minutes and is counted in `unknown_runtime_plays`. Nothing is guessed.
 
 from __future__ import annotations
 
+import sys
 from array import array
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -40,7 +41,7 @@ class _Title:
     """What is known of one movie or show: its object (minimal) and the details that count."""
 
     kind: str
-    obj: dict
+    obj: str | dict  # `_brief` of its object, as JSON text (see `_kept`)
     key: Any = None
     index: int = 0  # in the collector's list: plays refer to their title by it
     runtime: int | None = None
@@ -48,19 +49,24 @@ class _Title:
     year: int | None = None
     country: str | None = None
     language: str | None = None
+    name: Any = None  # its title, for ordering
+
+    @property
+    def brief(self) -> dict:
+        return self.obj if type(self.obj) is dict else ujson.loads(self.obj)
 
     def learn(self, obj: dict) -> None:
         """Fill what is still unknown from another copy of the object (history or watched)."""
         if self.runtime is None and _positive(obj.get("runtime")):
             self.runtime = obj["runtime"]
         if not self.genres and isinstance(obj.get("genres"), list):
-            self.genres = tuple(g for g in obj["genres"] if isinstance(g, str) and g)
+            self.genres = tuple(sys.intern(g) for g in obj["genres"] if isinstance(g, str) and g)
         if self.year is None and type(obj.get("year")) is int:
             self.year = obj["year"]
         if self.country is None and isinstance(obj.get("country"), str) and obj["country"]:
-            self.country = obj["country"]
+            self.country = sys.intern(obj["country"])
         if self.language is None and isinstance(obj.get("language"), str) and obj["language"]:
-            self.language = obj["language"]
+            self.language = sys.intern(obj["language"])
 
 
 def _positive(value: Any) -> bool:
@@ -276,7 +282,7 @@ class InsightsCollector:
 
     def _new_title(self, titles: dict, kind: str, key: Any, obj: dict) -> _Title:
         # Only what the answers show is kept of the object: the row it came from can be freed.
-        title = titles[key] = _Title(kind, _brief(obj), key=key, index=len(self._titles))
+        title = titles[key] = _Title(kind, _kept(obj), key=key, index=len(self._titles), name=obj.get("title"))
         self._titles.append(title)
         title.learn(obj)
         return title
@@ -433,14 +439,14 @@ class InsightsCollector:
 
     @staticmethod
     def _top_shows(shows: list) -> list[dict]:
-        ranked = sorted(shows, key=lambda kv: (-kv[1][1], -kv[1][0], str(kv[0].obj.get("title"))))[:TOP]
-        return [{"show": _brief(title.obj), "plays": plays, "minutes": minutes, "episodes": len(episodes)}
+        ranked = sorted(shows, key=lambda kv: (-kv[1][1], -kv[1][0], str(kv[0].name)))[:TOP]
+        return [{"show": title.brief, "plays": plays, "minutes": minutes, "episodes": len(episodes)}
                 for title, (plays, minutes, _, episodes) in ranked]
 
     @staticmethod
     def _top_movies(movies: list) -> list[dict]:
         ranked = sorted(movies, key=lambda kv: (-kv[1][0], -kv[1][2], -kv[1][1]))
-        return [{"movie": _brief(title.obj), "plays": plays, "minutes": minutes,
+        return [{"movie": title.brief, "plays": plays, "minutes": minutes,
                  "last_watched": date.fromordinal(last).isoformat()}
                 for title, (plays, minutes, last, _) in ranked[:TOP]]
 
@@ -595,6 +601,18 @@ def _streaks(days: Any, end: date) -> dict:
 
 def _brief(obj: dict) -> dict:
     return {k: obj[k] for k in ("title", "year", "ids") if k in obj}
+
+
+def _kept(obj: dict) -> str | dict:
+    """`_brief(obj)` kept for the whole load, small: as JSON text when it reads back equal (a parsed
+    object costs a kilobyte, its keys being new strings each time); otherwise (NaN, anything ujson
+    cannot write) the object as it is."""
+    brief = _brief(obj)
+    try:
+        text = ujson.dumps(brief)
+    except (OverflowError, UnicodeError, TypeError, ValueError):
+        return brief
+    return text if ujson.loads(text) == brief else brief
 
 
 def _rating_entry(row: dict) -> dict:

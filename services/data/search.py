@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from array import array
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
 from itertools import islice, repeat
 from operator import contains
 from typing import Any, Iterable, Sequence
+
+import ujson
 
 SOURCES = ("watched", "watchlist", "history", "list")
 TYPES = ("movies", "shows")
@@ -33,35 +35,66 @@ def normalize(text: str) -> str:
     return _NON_WORD.sub(" ", stripped.casefold()).strip()
 
 
-@dataclass
 class TitleEntry:
-    """What we know about one movie or show across the account."""
+    """What we know about one movie or show across the account.
 
-    kind: str  # "movie" | "show"
-    media: dict  # the Trakt movie/show object (title, year, ids)
-    sources: list[str] = field(default_factory=list)
-    lists: list[dict] = field(default_factory=list)
-    plays: int | None = None
-    last_watched_at: str | None = None
-    rank: int | None = None
-    listed_at: str | None = None
-    rating: int | None = None
+    Kept for every title of the account, so kept small (README "Performance"): the Trakt object
+    is its compact JSON text, parsed again only for the rows a search answers (a parsed copy of
+    its `ids` costs a kilobyte: ujson makes new key strings for every object); `sources` and
+    `lists` are shared tuples until a title has some of its own."""
+
+    __slots__ = ("kind", "media", "sources", "lists", "plays", "last_watched_at", "rank", "listed_at", "rating")
+
+    def __init__(self, kind: str, media: dict) -> None:
+        self.kind = kind  # "movie" | "show"
+        self.media: str | dict = _compact(media)  # the Trakt movie/show object (title, year, ids)
+        self.sources: tuple[str, ...] = ()
+        self.lists: tuple[dict, ...] = ()
+        self.plays: int | None = None
+        self.last_watched_at: str | None = None
+        self.rank: int | None = None
+        self.listed_at: str | None = None
+        self.rating: int | None = None
+
+    @property
+    def media_object(self) -> dict:
+        return self.media if type(self.media) is dict else ujson.loads(self.media)
 
     def add_source(self, source: str) -> None:
         if source not in self.sources:
-            self.sources.append(source)
+            self.sources = _SOURCE_SETS.setdefault((*self.sources, source), (*self.sources, source))
+
+    def add_list(self, info: dict) -> None:
+        if info not in self.lists:
+            self.lists = (*self.lists, info)
 
     def row(self, score: str) -> dict:
         ordered = [s for s in SOURCES if s in self.sources]
-        row: dict[str, Any] = {"type": self.kind, self.kind: self.media, "source": ordered[0],
+        row: dict[str, Any] = {"type": self.kind, self.kind: self.media_object, "source": ordered[0],
                                "sources": ordered, "score": score}
         if self.lists:
-            row["lists"] = self.lists
+            row["lists"] = list(self.lists)
         for key in ("plays", "last_watched_at", "rank", "listed_at", "rating"):
             value = getattr(self, key)
             if value is not None:
                 row[key] = value
         return row
+
+    def __repr__(self) -> str:
+        return f"TitleEntry({self.kind!r}, {self.media_object!r}, sources={self.sources!r})"
+
+
+_SOURCE_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per combination, shared by titles
+
+
+def _compact(media: dict) -> str | dict:
+    """The object as JSON text when it reads back equal; otherwise (NaN, anything ujson cannot
+    write) the object as it is."""
+    try:
+        text = ujson.dumps(media)
+    except (OverflowError, UnicodeError, TypeError, ValueError):
+        return media
+    return text if ujson.loads(text) == media else media
 
 
 def title_key(kind: str, media: dict) -> tuple:
@@ -122,10 +155,14 @@ class _TypeIndex:
     "wars": word prefix, one bisect) and one joined string (substring: C-speed `str.find`)."""
 
     def __init__(self, entries: Iterable[TitleEntry]) -> None:
-        pairs = sorted(((normalize(e.media["title"]), e) for e in entries),
-                       key=lambda p: (p[0], p[1].media.get("year") or 0))
-        self.titles = [p[0] for p in pairs]
-        self.entries = [p[1] for p in pairs]
+        triples = []
+        for entry in entries:
+            media = entry.media_object
+            triples.append((normalize(media["title"]), media.get("year") or 0, entry))
+        triples.sort(key=lambda t: (t[0], t[1]))
+        self.titles = [t[0] for t in triples]
+        self.entries = [t[2] for t in triples]
+        del triples
         # Sorted by (suffix, owner): made in owner order, so a stable sort on the strings alone
         # does it, and string comparisons are several times cheaper than tuple ones (the sort holds
         # the GIL from start to end, and it runs beside the event loop).
@@ -134,9 +171,10 @@ class _TypeIndex:
         keys = [suffix for suffix, _ in pairs_in_order]
         order = sorted(range(len(keys)), key=keys.__getitem__)
         self.suffixes = [keys[k] for k in order]
-        self.suffix_owners = [pairs_in_order[k][1] for k in order]
+        # Positions as 4-byte arrays, not lists of int objects (kept for every title).
+        self.suffix_owners = array("I", [pairs_in_order[k][1] for k in order])
         self.haystack = "\n".join(self.titles) + "\n"
-        self.starts = []
+        self.starts = array("I" if len(self.haystack) < 2**32 else "Q")
         offset = 0
         for title in self.titles:
             self.starts.append(offset)

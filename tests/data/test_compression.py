@@ -147,8 +147,57 @@ def test_a_page_is_made_once_per_load_and_only_the_newest_pages_are_kept():
     array_file = build_dataset(None, {endpoint: raw}, is_demo=False, zone="UTC").arrays[endpoint]
     first = array_file.page(1, 2)
     assert array_file.page(1, 2) is first  # the bytes and their gzip form are not made again
-    assert json.loads(gzip.decompress(first.gzip))["data"] == rows[:2]
+    assert json.loads(gzip.decompress(b"".join(first.gzip)))["data"] == rows[:2]
     for page in range(2, PAGE_CACHE_SIZE + 2):
         array_file.page(page, 2)
     again = array_file.page(1, 2)
     assert again is not first and again.chunks == first.chunks  # evicted as the oldest, made anew
+
+
+def _poorly_compressible_rows(kind: str, count: int, first_id: int) -> list[dict]:
+    return [{"id": first_id + i, "watched_at": f"2025-01-{1 + i % 28:02d}T20:00:00.000Z", "action": "watch",
+             "type": kind, kind: {"title": hashlib.sha256(f"{kind}{i}".encode()).hexdigest(), "year": 2000,
+                                  "ids": {"trakt": first_id + i}}} for i in range(count)]
+
+
+def test_a_joined_gzip_form_reuses_the_files_compressed_bytes_and_is_one_valid_stream():
+    from services.data.dataset import SINGLE_GZIP_CHUNK_LIMIT, build_dataset
+    from services.data.snapshots import dumps
+
+    files = {layout.HISTORY["movies"]: dumps({"metadata": {"endpoint": "movies"},
+                                              "data": _poorly_compressible_rows("movie", 3000, 1)}).encode(),
+             layout.HISTORY["shows"]: dumps({"metadata": {"endpoint": "shows"},
+                                             "data": _poorly_compressible_rows("show", 2000, 10_000)}).encode()}
+    dataset = build_dataset(None, files, is_demo=False, zone="UTC")
+    movies, shows = dataset.bodies[layout.HISTORY["movies"]], dataset.bodies[layout.HISTORY["shows"]]
+    combined = dataset.combined[(layout.HISTORY["movies"], layout.HISTORY["shows"])]
+    expected = b'{"movies":' + files[layout.HISTORY["movies"]] + b',"shows":' + files[layout.HISTORY["shows"]] + b"}"
+    assert b"".join(combined.chunks) == expected
+    packed = b"".join(combined.gzip)
+    assert gzip.decompress(packed) == expected  # the CRC32 and length of the trailer are checked too
+    assert combined.gzip_length == len(packed)
+    for part in (movies, shows):
+        assert gzip.decompress(b"".join(part.gzip)) == files[layout.HISTORY["movies" if part is movies else "shows"]]
+        stream = part.gzip[1]  # a large file's deflate stream is its own bytes object...
+        assert len(stream) > SINGLE_GZIP_CHUNK_LIMIT
+        assert any(chunk is stream for chunk in combined.gzip)  # ...which the joined answer holds, not a copy
+    assert sum(len(chunk) for chunk in combined.gzip) < len(movies.gzip[1]) + len(shows.gzip[1]) + 200
+
+
+@pytest.mark.gen_test
+async def test_a_large_history_of_both_kinds_and_its_pages_are_valid_gzip(http_client, base_url, data_dir, services):
+    from services.data.snapshots import dumps
+
+    for kind, path, first_id in (("movie", layout.HISTORY["movies"], 1), ("show", layout.HISTORY["shows"], 50_000)):
+        (data_dir / path).write_bytes(dumps({"metadata": {"endpoint": path},
+                                             "data": _poorly_compressible_rows(kind, 2500, first_id)}).encode())
+    await services.store.reload()
+    movies, shows = ((data_dir / layout.HISTORY[kind]).read_bytes() for kind in ("movies", "shows"))
+    await assert_both_encodings(http_client, base_url, "/api/trakt/user/history?type=all",
+                                b'{"movies":' + movies + b',"shows":' + shows + b"}")
+    plain_page = await get(http_client, base_url, "/api/trakt/user/history?type=all&page=2&limit=3")
+    page = json.loads(plain_page.body)
+    assert [row["id"] for row in page["movies"]["data"]] == [4, 5, 6]
+    assert [row["id"] for row in page["shows"]["data"]] == [50_003, 50_004, 50_005]
+    await assert_both_encodings(http_client, base_url, "/api/trakt/user/history?type=all&page=2&limit=3",
+                                plain_page.body)
