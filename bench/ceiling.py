@@ -1,8 +1,8 @@
 """The ceiling: a minimal Tornado app that replays recorded responses byte for byte.
 
 It answers each recorded URI with the same status, headers and body our server gave, and a
-recorded ETag with 304 by a plain string comparison (no per-request hashing, no routing beyond
-one dict lookup, no logging). Whatever one Tornado process can do with those bytes on this
+recorded ETag with 304 by a plain string comparison carrying the headers our own 304 carried (no
+per-request hashing, no routing beyond one dict lookup, no logging). Whatever one Tornado process can do with those bytes on this
 machine, this does; our server's throughput is reported as a ratio of it.
 
 Run as its own process: `python -m bench.ceiling --port P --fixtures <folder>`.
@@ -14,7 +14,7 @@ import argparse
 import asyncio
 import json
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import tornado.httpserver
@@ -28,11 +28,13 @@ _FRAMEWORK_HEADERS = {"date", "server", "content-length", "transfer-encoding", "
 
 @dataclass(frozen=True)
 class Fixture:
-    """One recorded response: what to send for a URI."""
+    """One recorded response: what to send for a URI, and the headers of its recorded 304."""
 
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    # Our server's 304 for this URI (ETag, Vary, CORS, security headers); none recorded: the ETag.
+    not_modified: tuple[tuple[str, str], ...] = ()
 
     @property
     def etag(self) -> str | None:
@@ -44,8 +46,15 @@ class Fixture:
     @classmethod
     def recorded(cls, status: int, headers: list[tuple[str, str]], body: bytes) -> Fixture:
         """A fixture from a live response, without the headers Tornado adds by itself."""
-        kept = tuple((n, v) for n, v in headers if n.lower() not in _FRAMEWORK_HEADERS)
-        return cls(status, kept, body)
+        return cls(status, _replayed(headers), body)
+
+    def with_not_modified(self, headers: list[tuple[str, str]]) -> Fixture:
+        """This fixture with the headers of a live 304 for its URI, to send on a matching ETag."""
+        return replace(self, not_modified=_replayed(headers))
+
+
+def _replayed(headers: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((n, v) for n, v in headers if n.lower() not in _FRAMEWORK_HEADERS)
 
 
 class ReplayHandler(tornado.web.RequestHandler):
@@ -69,7 +78,8 @@ class ReplayHandler(tornado.web.RequestHandler):
         etag = fixture.etag
         if etag is not None and self.request.headers.get("If-None-Match") == etag:
             self.set_status(304)
-            self.set_header("Etag", etag)
+            for name, value in fixture.not_modified or (("Etag", etag),):
+                self.add_header(name, value)
             self.finish()
             return
         self.set_status(fixture.status)
@@ -103,7 +113,7 @@ def save_fixtures(folder: Path, fixtures: dict[str, Fixture]) -> None:
         body_name = f"body-{number}.bin"
         (folder / body_name).write_bytes(fixture.body)
         index.append({"uri": uri, "status": fixture.status, "headers": [list(h) for h in fixture.headers],
-                      "body": body_name})
+                      "not_modified": [list(h) for h in fixture.not_modified], "body": body_name})
     (folder / "index.json").write_text(json.dumps(index, indent=1))
 
 
@@ -111,9 +121,13 @@ def load_fixtures(folder: Path) -> dict[str, Fixture]:
     """Read what save_fixtures() wrote."""
     fixtures = {}
     for entry in json.loads((folder / "index.json").read_text()):
-        fixtures[entry["uri"]] = Fixture(int(entry["status"]), tuple((str(n), str(v)) for n, v in entry["headers"]),
-                                         (folder / entry["body"]).read_bytes())
+        fixtures[entry["uri"]] = Fixture(int(entry["status"]), _pairs(entry["headers"]),
+                                         (folder / entry["body"]).read_bytes(), _pairs(entry.get("not_modified", ())))
     return fixtures
+
+
+def _pairs(headers) -> tuple[tuple[str, str], ...]:
+    return tuple((str(n), str(v)) for n, v in headers)
 
 
 READY_URI = "/healthz"

@@ -125,12 +125,14 @@ def routes(data_root: Path, images_uri: str | None) -> list[Route]:
 
 
 def record(server: ServerProcess, route_list: list[Route]) -> tuple[dict[str, Fixture], list[Row]]:
-    """Fetch each route once from our server; fill in the real ETag for the 304 route; keep the answers.
+    """Fetch each route once from our server; fill in the real ETag for the 304 route; keep the
+    answers, and the headers of the 304 for the ceiling's own 304.
 
     A route the server does not have yet (its JSON 404 "No such endpoint") is dropped from
     `route_list` and reported as skipped rather than failing the section.
     """
     fixtures: dict[str, Fixture] = {}
+    not_modified: dict[str, list[tuple[str, str]]] = {}  # URI -> the headers of our 304
     skipped_rows: list[Row] = []
     for route in list(route_list):
         if "If-None-Match" in route.headers:
@@ -146,8 +148,12 @@ def record(server: ServerProcess, route_list: list[Route]) -> tuple[dict[str, Fi
             continue
         if status != route.expect:
             raise BenchError(f"{route.uri} answered {status}, expected {route.expect}: {body[:200]!r}")
+        if status == 304:
+            not_modified[route.uri] = headers
         if route.uri not in fixtures or status == 200:
             fixtures[route.uri] = Fixture.recorded(status, headers, body)
+    for uri, headers in not_modified.items():  # the ceiling's 304 carries what ours did
+        fixtures[uri] = fixtures[uri].with_not_modified(headers)
     return fixtures, skipped_rows
 
 

@@ -67,6 +67,11 @@ RECORDED = {
     ),
     "/api/trakt/user/history?type=all": Fixture.recorded(
         200, [("Content-Type", "application/json; charset=UTF-8"), ("Etag", '"v1-all"')], LARGE_BODY),
+    "/api/trakt/user/watched?type=movies": Fixture.recorded(
+        200, [("Content-Type", "application/json; charset=UTF-8"), ("Etag", '"v1-movies"')], b"[]",
+    ).with_not_modified([("Server", "TornadoServer/6.6.1"), ("X-Content-Type-Options", "nosniff"),
+                         ("Access-Control-Allow-Origin", "*"), ("Vary", "Accept-Encoding"),
+                         ("Etag", '"v1-movies"')]),
     "/api/images?type=movies&category=posters&tmdb_id=27205": Fixture.recorded(
         302, [("Location", "/images/movies/posters/27205_poster.jpg"), ("Content-Length", "0")], b""),
 }
@@ -136,6 +141,18 @@ async def test_ceiling_answers_matching_if_none_match_with_304(http_client, base
     assert response.body == b""
     stale = await http_client.fetch(base_url + "/api/trakt/user/stats", headers={"If-None-Match": '"old"'})
     assert stale.code == 200
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_ceiling_304_carries_the_headers_of_the_recorded_304(http_client, base_url):
+    response = await http_client.fetch(base_url + "/api/trakt/user/watched?type=movies",
+                                       headers={"If-None-Match": '"v1-movies"'}, raise_error=False)
+    assert response.code == 304
+    assert response.headers.get_list("Etag") == ['"v1-movies"']
+    assert response.headers["Vary"] == "Accept-Encoding"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert response.headers.get_list("Server") == ["TornadoServer/6.6.1"]  # Tornado's own, once
 
 
 @pytest.mark.gen_test(timeout=10)
