@@ -70,7 +70,7 @@ async def _build(folder: Path):
 
 
 def run(ctx: Context) -> list[Row]:
-    missing = missing_modules("services/images.py")
+    missing = missing_modules("services/images/index.py")
     if missing:
         return [skipped(SECTION, f"{', '.join(missing)} not present")]
     count = FILE_COUNT if not ctx.quick else 10_000
