@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from services.trakt.auth import TokenStore
 from services.trakt.oauth import Token
 from tests.fakes.trakt import FakeAccount, FakeTrakt
 from tests.fakes.trakt_oauth import CLIENT_ID, CLIENT_SECRET, FakeTraktOAuth
+from tests.helpers.watching import watching_payload
 from tests.helpers.process import ROOT, SECRET_VARIABLES, free_port
 
 USER = "fakeuser"
@@ -99,14 +100,6 @@ async def wait_until(check, deadline: float = 20.0):
 def no_secret_in(text: str, oauth: FakeTraktOAuth) -> None:
     for value in (*oauth.secret_values(), CLIENT_SECRET):
         assert value not in text
-
-
-def watching_payload() -> dict:
-    now = datetime.now(UTC)
-    fmt = "%Y-%m-%dT%H:%M:%S.000Z"
-    return {"expires_at": (now + timedelta(minutes=90)).strftime(fmt),
-            "started_at": (now - timedelta(minutes=10)).strftime(fmt), "action": "scrobble", "type": "movie",
-            "movie": {"title": "Heat", "year": 1995, "ids": {"trakt": 5, "slug": "heat-1995", "tmdb": 949}}}
 
 
 # --- a server started before login -------------------------------------------------------------------

@@ -12,7 +12,6 @@ import logging
 import os
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from services.trakt.report import read_last_attempt
 from services.trakt.service import missing_settings
 from tests.fakes.trakt import PRIVATE_MODES, FakeAccount, FakeTrakt, at_level
 from tests.fakes.trakt_oauth import CLIENT_ID, CLIENT_SECRET, FakeTraktOAuth
+from tests.helpers.watching import watching_payload
 
 USER = "fakeuser"
 SIGN_IN_AGAIN = "sign in again: trakt-watch login"
@@ -148,14 +148,6 @@ async def sync_in_server(http_client, base_url: str) -> dict:
         return status if not status["running"] and status["last_attempt_at"] else None
 
     return await wait_until(finished)
-
-
-def watching_payload() -> dict:
-    now = datetime.now(UTC)
-    fmt = "%Y-%m-%dT%H:%M:%S.000Z"
-    return {"expires_at": (now + timedelta(minutes=90)).strftime(fmt),
-            "started_at": (now - timedelta(minutes=10)).strftime(fmt), "action": "scrobble", "type": "movie",
-            "movie": {"title": "Heat", "year": 1995, "ids": {"trakt": 5, "slug": "heat-1995", "tmdb": 949}}}
 
 
 # --- which account, and whether the settings allow a sync -------------------------------------------
