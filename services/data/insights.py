@@ -188,29 +188,28 @@ class InsightsCollector:
     # The next three run once per row of the largest files: plain lookups and additions only. The
     # minutes of a play without its own runtime are its title's, known by then: the watched
     # collections are fed before the history (dataset._derive_order).
+    def _title(self, titles: dict, kind: str, item: dict) -> Any:
+        """The title a play is of, by Trakt id (else by its title key), made on first sight."""
+        ids = item.get("ids")
+        key = ids.get("trakt") if type(ids) is dict else None
+        title = titles.get(key)
+        if title is None:
+            if key is None:
+                key = _title_key(item)
+            title = titles.get(key) or self._new_title(titles, kind, key, item)
+        return title
+
     def add_movie_play(self, watched_at: Any, movie: Any) -> None:
         if type(watched_at) is not str or type(movie) is not dict:
             return
-        ids = movie.get("ids")
-        key = ids.get("trakt") if type(ids) is dict else None
-        title = self.movies.get(key)
-        if title is None:
-            if key is None:
-                key = _title_key(movie)
-            title = self.movies.get(key) or self._new_title(self.movies, "movie", key, movie)
+        title = self._title(self.movies, "movie", movie)
         runtime = movie.get("runtime")
         self._add(watched_at, title, None, runtime if type(runtime) is int and 0 < runtime < 100_000 else 0)
 
     def add_episode_play(self, watched_at: Any, show: Any, episode: Any) -> None:
         if type(watched_at) is not str or type(show) is not dict:
             return
-        ids = show.get("ids")
-        key = ids.get("trakt") if type(ids) is dict else None
-        title = self.shows.get(key)
-        if title is None:
-            if key is None:
-                key = _title_key(show)
-            title = self.shows.get(key) or self._new_title(self.shows, "show", key, show)
+        title = self._title(self.shows, "show", show)
         runtime = episode_key = None
         if type(episode) is dict:
             ids = episode.get("ids")
