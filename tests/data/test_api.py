@@ -5,19 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 from services.data import layout
 from tests.helpers import accounts
-
-
-async def get(http_client, base_url, path, **kwargs):
-    try:
-        return await http_client.fetch(base_url + path, **kwargs)
-    except HTTPClientError as exc:
-        if exc.response is None:
-            raise
-        return exc.response
+from tests.helpers.serving import get
 
 
 def body(response) -> dict:

@@ -13,6 +13,7 @@ from tornado.httpclient import HTTPClientError
 
 from services.ops.logs import ACCESS_LOGGER
 from tests.helpers.upnext_account import ALPHA, ECHO, NOW, PREMIERE_MOVIE, ZONE, write_upnext_account
+from tests.helpers.serving import get as answer
 
 TOKEN = "s3cret-feed-token-7f1c"
 
@@ -43,12 +44,7 @@ def app(config, services):
 
 
 async def get(http_client, base_url, path):
-    try:
-        return await http_client.fetch(base_url + path)
-    except HTTPClientError as exc:
-        if exc.response is None:
-            raise
-        return exc.response
+    return await answer(http_client, base_url, path)
 
 
 def events(body: bytes) -> list:

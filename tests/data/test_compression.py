@@ -9,23 +9,18 @@ import json
 import os
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 from handlers.dashboard import PrecompressedFiles
 from services import resources
 from services.data import layout
+from tests.helpers.serving import get as answer
 
 GZIP = {"Accept-Encoding": "gzip"}
 
 
 async def get(http_client, base_url, path, headers=None):
     """The answer exactly as sent: Tornado's client neither asks for nor undoes compression."""
-    try:
-        return await http_client.fetch(base_url + path, headers=headers or {}, decompress_response=False)
-    except HTTPClientError as exc:
-        if exc.response is None:
-            raise
-        return exc.response
+    return await answer(http_client, base_url, path, headers=headers or {}, decompress_response=False)
 
 
 async def assert_both_encodings(http_client, base_url, path, expected: bytes):

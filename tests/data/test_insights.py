@@ -13,11 +13,11 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 from services.config import Config
 from services.data import layout
 from services.data.snapshots import write_flat_folder
+from tests.helpers.serving import get
 
 ZONE = "America/St_Johns"
 LAST_UPDATED = "2025-11-02T12:00:00.000000+00:00"  # 09:00 local on 2 November 2025: "today"
@@ -88,15 +88,6 @@ def data_dir(tmp_path):
 @pytest.fixture
 def config(data_dir) -> Config:
     return replace(Config(), data_dir=data_dir, timezone=ZONE, data_check_seconds=0.1)
-
-
-async def get(http_client, base_url, path, **kwargs):
-    try:
-        return await http_client.fetch(base_url + path, **kwargs)
-    except HTTPClientError as exc:
-        if exc.response is None:
-            raise
-        return exc.response
 
 
 async def insights(http_client, base_url, query: str = "") -> dict:

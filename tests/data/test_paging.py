@@ -8,11 +8,11 @@ import gzip
 import json
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 from services.data import layout
 from services.data.snapshots import write_flat_folder
 from tests.helpers import accounts
+from tests.helpers.serving import get as answer
 
 COMMENTS = 7
 ITEMS = 5
@@ -36,12 +36,7 @@ def account_dir(tmp_path):
 
 
 async def get(http_client, base_url, path, headers=None, *, decompress=True):
-    try:
-        return await http_client.fetch(base_url + path, headers=headers or {}, decompress_response=decompress)
-    except HTTPClientError as exc:
-        if exc.response is None:
-            raise
-        return exc.response
+    return await answer(http_client, base_url, path, headers=headers or {}, decompress_response=decompress)
 
 
 def on_disk(data_dir, endpoint) -> dict:

@@ -16,12 +16,12 @@ import threading
 import weakref
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 from services.data import dataset as dataset_module
 from services.data import layout
 from services.data.dataset import build_dataset, prepare_dataset
 from tests.helpers import accounts
+from tests.helpers.serving import get as answer
 
 
 @pytest.fixture
@@ -54,12 +54,7 @@ def services(io_loop, config, held):
 
 
 async def fetch(http_client, base_url, path, **kwargs):
-    try:
-        return await http_client.fetch(base_url + path, decompress_response=False, **kwargs)
-    except HTTPClientError as exc:
-        if exc.response is None:
-            raise
-        return exc.response
+    return await answer(http_client, base_url, path, decompress_response=False, **kwargs)
 
 
 def file_data(data_dir, endpoint: str) -> list:

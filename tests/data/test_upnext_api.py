@@ -6,10 +6,10 @@ import json
 from dataclasses import replace
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 from services.data import layout
 from tests.helpers.upnext_account import NOW, ZONE, write_upnext_account
+from tests.helpers.serving import get
 
 
 @pytest.fixture
@@ -30,15 +30,6 @@ def app(config, services):
 
     services.store.clock = lambda: NOW
     return make_app(config, services)
-
-
-async def get(http_client, base_url, path, **kwargs):
-    try:
-        return await http_client.fetch(base_url + path, **kwargs)
-    except HTTPClientError as exc:
-        if exc.response is None:
-            raise
-        return exc.response
 
 
 @pytest.mark.gen_test

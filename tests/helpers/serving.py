@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+from tornado.httpclient import HTTPClientError
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
@@ -27,3 +28,13 @@ async def serving(config: Config) -> AsyncIterator[str]:
     finally:
         server.stop()
         await services.stop()
+
+
+async def get(http_client, base_url: str, path: str, **kwargs):
+    """The answer whatever its status: Tornado's client raises on 4xx and 5xx, tests read them."""
+    try:
+        return await http_client.fetch(base_url + path, **kwargs)
+    except HTTPClientError as exc:
+        if exc.response is None:
+            raise
+        return exc.response
