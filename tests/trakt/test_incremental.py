@@ -396,3 +396,34 @@ async def test_every_request_of_a_check_goes_through_the_shared_budget(fake, con
     report = await sync.run_once()
     assert report.committed
     assert budget.used() - used == len(fake.requests) == report.totals()["requests"]
+
+
+# --- what one new play costs (README "Incremental sync and freshness", python -m bench) ------------
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.parametrize("signed", [True, False])
+async def test_one_new_play_costs_what_the_readme_says_on_the_bench_account(tmp_path, signed):
+    """10 requests signed in and 12 without, on the bench's 10,000-play account with 600 shows: the
+    check itself (signed in: last_activities and the stats; without: the stats, the watchlist's last
+    page, the lists, the history since the newest play), the first page of the new play's history
+    (signed in also its window since the newest play), the watched shows again (100 a page with
+    extended=progress) and, without a token, the profile."""
+    account = FakeAccount.build(history=10_000, watched_movies=3_000, shows=600, lists=40, watchlist=300,
+                                comments=120, ratings=700)
+    fake = FakeTrakt(account)
+    await fake.start()
+    try:
+        config = replace(Config(), trakt_api_key="test-key", trakt_username=USER, trakt_api_url=fake.url,
+                         data_dir=tmp_path / "bench-account", sync_interval_hours=0, sync_check_minutes=0,
+                         trakt_rate_limit=100_000, timezone="UTC")
+        sync = service(config, signed)
+        await sync.run_once(full=True)
+        fake.add_play("episode", index=0)
+        fake.reset_counts()
+        report = await sync.run_once()
+    finally:
+        await fake.stop()
+    assert report.outcome == "success" and report.committed
+    watched_show_pages = 600 // 100
+    expected = (2 + 1 + 1 + watched_show_pages) if signed else (4 + 1 + watched_show_pages + 1)
+    assert expected == (10 if signed else 12)
+    assert fake.count() == expected, [path for _, path, _ in fake.requests]
