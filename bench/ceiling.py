@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import signal
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -55,6 +56,11 @@ class Fixture:
 
 def _replayed(headers: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     return tuple((n, v) for n, v in headers if n.lower() not in _FRAMEWORK_HEADERS)
+
+
+def ceiling_argv(port: int, fixtures_dir: Path) -> list[str]:
+    """The command line that serves the fixtures saved in `fixtures_dir` on `port` (run from the repository)."""
+    return [sys.executable, "-m", "bench.ceiling", "--port", str(port), "--fixtures", str(fixtures_dir)]
 
 
 class ReplayHandler(tornado.web.RequestHandler):

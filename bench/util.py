@@ -26,6 +26,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Servers under test on one core, the load generator on another, so neither steals the other's
 # time slices (README "Performance"); on a one-core machine, or without taskset, nothing is pinned.
 SERVER_CPU, LOAD_CPU = "0", "1"
+BUILT_LAST = "/api/trakt/user/insights"  # answers once all that is built after ready is done
 
 # Variables that would make a server we start talk to the outside world or need credentials.
 _EXTERNAL_VARIABLES = ("TRAKT_API_KEY", "TRAKT_USERNAME", "TMDB_API_KEY", "ADMIN_TOKEN")
@@ -229,6 +230,13 @@ class ServerProcess:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
                                          cwd=str(self.cwd) if self.cwd else None, start_new_session=True)
 
+    def wait_built(self, timeout: float = 60.0) -> None:
+        """Ready, and done with what a large account builds after ready (rows, gzip forms: seconds
+        of CPU in worker threads on the server's core): measured before that, ours would share its
+        core with the build while the ceiling has its own to itself."""
+        self.wait_ready(timeout=timeout)
+        self.wait_ready(path=BUILT_LAST, timeout=timeout, fallback=None)
+
     def wait_ready(self, path: str = "/healthz", timeout: float = 60.0, expect: int = 200,
                    fallback: str | None = "/api/trakt") -> float:
         """Poll `path` until it answers `expect`; returns seconds since start().
@@ -403,21 +411,27 @@ def parse_wrk(output: str) -> WrkResult:
 
 
 def ensure_wrk(say: Any = print) -> str:
-    """Path of wrk, installing Debian's package with apt-get when it is missing (and saying so)."""
-    found = shutil.which("wrk")
+    """Path of wrk, installing Debian's package when it is missing."""
+    return ensure_debian_tool("wrk", "wrk", say)
+
+
+def ensure_debian_tool(command: str, package: str, say: Any = print) -> str:
+    """Path of `command`, installing Debian's `package` with apt-get when it is missing (and saying so)."""
+    found = shutil.which(command)
     if found:
         return found
     if os.geteuid() != 0:
-        raise BenchError("wrk is not installed and installing it needs root: apt-get install -y wrk")
-    say("wrk not found: installing Debian's wrk package (apt-get install -y wrk)")
+        raise BenchError(f"{command} is not installed and installing it needs root: apt-get install -y {package}")
+    say(f"{command} not found: installing Debian's {package} package (apt-get install -y {package})")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = subprocess.run(["apt-get", "install", "-y", "wrk"], env=env, check=False, capture_output=True, text=True)
+    install = subprocess.run(["apt-get", "install", "-y", package], env=env, check=False, capture_output=True, text=True)
     if install.returncode != 0:
         subprocess.run(["apt-get", "update"], env=env, check=False, capture_output=True, text=True)
-        install = subprocess.run(["apt-get", "install", "-y", "wrk"], env=env, check=False, capture_output=True, text=True)
-    found = shutil.which("wrk")
+        install = subprocess.run(["apt-get", "install", "-y", package], env=env, check=False, capture_output=True,
+                                 text=True)
+    found = shutil.which(command)
     if not found:
-        raise BenchError(f"apt-get install -y wrk failed: {install.stderr.strip()[-300:]}")
+        raise BenchError(f"apt-get install -y {package} failed: {install.stderr.strip()[-300:]}")
     return found
 
 

@@ -220,6 +220,56 @@ def test_large_answers_are_counted_in_bytes_small_ones_in_requests():
     assert LARGE_BODY == 2**20
 
 
+def test_a_burst_of_load_on_one_cycle_does_not_move_the_ratio(monkeypatch, tmp_path):
+    """Five ABBA cycles, the ceiling serving 1,000 req/s and ours 960, except in one cycle where
+    a burst of other load halves ours: the ratio is the cycles' median, 0.96, while a ratio of
+    all runs summed would have fallen to about 0.88."""
+    from bench import rest
+    from bench.util import Context, WrkResult
+
+    class Server:
+        def __init__(self, name: str) -> None:
+            self.name, self.base_url = name, f"http://{name}"
+
+        def cpu(self) -> float:
+            return 0.0
+
+        def wait_idle(self) -> None:
+            pass
+
+    ours, ceiling = Server("ours"), Server("ceiling")
+    served = {"ours": 0}
+
+    def fake_wrk(wrk, url, *, connections, duration, headers=None, latency=False, timeout_s=10):
+        rate = 1000.0
+        if url.startswith("http://ours"):
+            served["ours"] += 1
+            rate = 960.0 if served["ours"] not in (5, 6) or latency else 480.0  # cycle 3: a burst
+        return WrkResult(int(rate * duration), duration, rate, 1e-3, 2e-3, {50: 1e-3, 99: 2e-3}, {}, 600.0 * rate)
+
+    monkeypatch.setattr(rest, "run_wrk", fake_wrk)
+    monkeypatch.setattr(rest, "single_request", lambda server, route: (0.001, 600))
+    route = rest.Route("stats", "/api/trakt/user/stats", {}, cached=True)
+    numbers = rest.measure("wrk", ours, ceiling, route, Context(quick=False, work_dir=tmp_path))
+    assert len(numbers["cycle_ratios"]) == rest.CYCLES == 5
+    assert numbers["ratio"] == pytest.approx(0.96)
+    assert numbers["rps_ours"] / numbers["rps_ceiling"] == pytest.approx(0.864)  # (8 x 960 + 2 x 480) / 10
+    assert rest.throughput_value(numbers) == "864 / 1000 req/s; 0.96x (median of 5, 0.48-0.96)"
+    assert rest.route_rows(route, numbers, 600)[0].status == "PASS"
+
+
+def test_a_callgrind_dump_is_read_by_its_totals_line_once_it_is_complete(tmp_path):
+    """`summary:` wraps below zero after `callgrind_control -z` (seen: 18446744073709551431), and a
+    dump being written has no `totals:` line yet."""
+    from bench.instructions import dump_total, under_callgrind
+
+    dump = "version: 1\ncmd: python server.py\nevents: Ir\nsummary: 18446744073709551431\n\nfn=(1) main\n0 5\n"
+    assert dump_total(dump) is None
+    assert dump_total(dump + "\ntotals: 674790321\n") == 674790321
+    argv = under_callgrind(["python", "server.py"], tmp_path / "ours.out")
+    assert argv[:3] == ["valgrind", "--tool=callgrind", "--instr-atstart=no"] and argv[-2:] == ["python", "server.py"]
+
+
 def test_search_queries_are_distinct_deterministic_and_in_four_shapes():
     from bench.scale import make_queries
 
