@@ -5,7 +5,8 @@ Matching is case- and accent-insensitive ("amelie" finds "Amélie", "spider man"
 "Spider-Man"). Ranking: exact title > title prefix > word prefix > substring; ties are
 alphabetical. One- and two-character queries match title and word starts only (a substring
 "a" matches nearly everything and helps nobody). Each class is found with bisects on sorted
-lists or C-speed string search, never a Python loop per title for a rare query.
+lists, or (substrings) in the titles that hold the query's rarest three letters, never a scan of
+every title.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from array import array
-from bisect import bisect_left, bisect_right
-from itertools import islice, repeat
+from bisect import bisect_left
+from itertools import repeat
 from operator import contains
 from typing import Any, Iterable, Sequence
 
@@ -152,7 +153,8 @@ SUBSTRING_MIN_LENGTH = 3  # shorter queries match the start of a title or of a w
 class _TypeIndex:
     """The titles of one type, normalized and sorted, with three views for the match classes:
     the sorted list (exact and prefix: one bisect), the sorted word suffixes ("star wars" ->
-    "wars": word prefix, one bisect) and one joined string (substring: C-speed `str.find`)."""
+    "wars": word prefix, one bisect) and, for each three letters any title holds, the titles
+    holding them (substring: the candidates of the query's rarest three letters, checked in C)."""
 
     def __init__(self, entries: Iterable[TitleEntry]) -> None:
         triples = []
@@ -173,23 +175,41 @@ class _TypeIndex:
         self.suffixes = [keys[k] for k in order]
         # Positions as 4-byte arrays, not lists of int objects (kept for every title).
         self.suffix_owners = array("I", [pairs_in_order[k][1] for k in order])
-        self.haystack = "\n".join(self.titles) + "\n"
-        self.starts = array("I" if len(self.haystack) < 2**32 else "Q")
-        offset = 0
-        for title in self.titles:
-            self.starts.append(offset)
-            offset += len(title) + 1
-        self.starts.append(offset)
+        self.grams = _grams(self.titles)
 
     def matches(self, query: str) -> _Matches:
         """The titles matching `query`, by class: counted now, listed on demand (`first`)."""
         return _Matches(self, query)
 
+    def holding(self, query: str) -> Sequence[int]:
+        """Ascending numbers of the titles that may hold `query` (at least GRAM letters long): those
+        holding its rarest GRAM letters. Every title that holds `query` is among them."""
+        grams = self.grams
+        return min((grams.get(query[i:i + GRAM], _NONE) for i in range(len(query) - GRAM + 1)), key=len)
+
+
+GRAM = SUBSTRING_MIN_LENGTH  # the letters a substring index is keyed by
+_NONE = array("I")
+
+
+def _grams(titles: Sequence[str]) -> dict[str, array]:
+    """Each GRAM letters any title holds -> the ascending numbers of the titles holding them."""
+    found: dict[str, list[int]] = {}
+    for number, title in enumerate(titles):
+        for gram in {title[i:i + GRAM] for i in range(len(title) - GRAM + 1)}:
+            holders = found.get(gram)
+            if holders is None:
+                found[gram] = [number]
+            else:
+                holders.append(number)
+    return {gram: array("I", holders) for gram, holders in found.items()}  # 4 bytes a title, not 36
+
 
 class _Matches:
     """What one query matches in one _TypeIndex. Counting is C-speed work (bisects, a set built from
-    a slice, a split of the joined titles); listing a class walks only as far as the rows asked for,
-    so a query that matches thousands of titles costs about what one that matches fifty does."""
+    a slice, `in` over the candidates of the query's rarest letters); listing a class walks only as
+    far as the rows asked for, so a query that matches thousands of titles costs about what one that
+    matches fifty does."""
 
     def __init__(self, index: _TypeIndex, query: str) -> None:
         self.index, self.query = index, query
@@ -206,16 +226,16 @@ class _Matches:
         self.words = set(index.suffix_owners[word_low:word_high])
         self.words.difference_update(self.starts_with)
         self.substring = len(query) >= SUBSTRING_MIN_LENGTH
+        self.candidates = index.holding(query) if self.substring else _NONE
         # Every title of the other classes contains the query too: all of them are the titles containing it.
         self.total = self._containing() if self.substring else len(self.starts_with) + len(self.words)
 
     def _containing(self) -> int:
-        """How many titles contain the query: one more than the gaps between its occurrences that
-        cross a line end (the query itself never holds one)."""
-        pieces = self.index.haystack.split(self.query)
-        if len(pieces) == 1:
-            return 0
-        return 1 + sum(map(contains, islice(pieces, 1, len(pieces) - 1), repeat("\n")))
+        """How many titles contain the query: its candidates, checked with `in` when the query is
+        longer than the letters they were found by."""
+        if len(self.query) == GRAM:
+            return len(self.candidates)
+        return sum(map(contains, map(self.index.titles.__getitem__, self.candidates), repeat(self.query)))
 
     def first(self, class_number: int, count: int) -> Sequence[int]:
         """The first `count` entries of a class (0 exact, 1 prefix, 2 word, 3 substring), alphabetical."""
@@ -227,16 +247,13 @@ class _Matches:
             return self.prefix[:count]
         if class_number == 2:
             return sorted(self.words)[:count]
-        if not self.substring:
-            return ()
         found: list[int] = []
-        starts, find, better = self.index.starts, self.index.haystack.find, self.starts_with
-        position = find(self.query)
-        while position != -1 and len(found) < count:
-            line = bisect_right(starts, position) - 1
-            if line not in better and line not in self.words:
-                found.append(line)
-            position = find(self.query, starts[line + 1])  # the next title: each one counts once
+        titles, query, better, words = self.index.titles, self.query, self.starts_with, self.words
+        for number in self.candidates:  # ascending: alphabetical
+            if query in titles[number] and number not in better and number not in words:
+                found.append(number)
+                if len(found) == count:
+                    break
         return found
 
 
