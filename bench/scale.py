@@ -28,7 +28,7 @@ from pathlib import Path
 from bench import accounts
 from bench import rest
 from bench.util import (
-    REPO, SERVER_PY, BenchError, Context, Row, ServerProcess, ensure_wrk, fmt_ms, free_port, http_get,
+    REPO, SERVER_CPU, SERVER_PY, BenchError, Context, Row, ServerProcess, ensure_wrk, fmt_ms, free_port, http_get,
     missing_modules, our_server, percentile, run_wrk, scrubbed_env, skipped, verdict,
 )
 
@@ -168,12 +168,13 @@ def insights_routes(scale: int, ctx: Context) -> list[Row]:
     wrk = ensure_wrk(ctx.say)
     data_dir, _ = accounts.working_copy(scale, ctx.work_dir / f"account-{scale}-routes", ctx.say)
     accounts.mark_as_synced(data_dir)  # no demo now-watching schedule, as in the REST section
-    ours = our_server(data_dir, log_dir=ctx.work_dir, name="scale-routes")
+    # Pinned like the ceiling, and measured once the after-ready build is done (bench/rest.py).
+    ours = our_server(data_dir, log_dir=ctx.work_dir, name="scale-routes", cpu=SERVER_CPU)
     ceiling: ServerProcess | None = None
     rows: list[Row] = []
     try:
         ours.start()
-        ours.wait_ready(timeout=120)
+        ours.wait_built(timeout=120)
         status, _, body = http_get(ours.base_url + "/api/trakt/user/insights", timeout=120)
         years = json.loads(body)["years"] if status == 200 else []
         if not years:
