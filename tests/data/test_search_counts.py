@@ -53,3 +53,14 @@ def test_the_limit_spans_both_kinds_with_better_classes_first():
     assert three["total_results"] == 3  # Sons, and inside Lessons and Persona
     assert [(row["score"], row[row["type"]]["title"]) for kind in ("movies", "shows")
             for row in three["results"][kind]] == [("substring", "Persona"), ("prefix", "Sons"), ("substring", "Lessons")]
+
+
+def test_a_title_holding_every_three_letters_of_a_query_but_not_the_query_is_no_match():
+    # "oth the her" holds "oth", "the" and "her", each a piece of "other", but not "other" itself;
+    # the substring index finds it as a candidate, and only the check of the whole query drops it.
+    index = index_of(["Oth The Her", "Brother", "Otherworld"])
+    answer = index.search("other", "movies")
+    assert answer["total_results"] == 2
+    assert [(row["movie"]["title"], row["score"]) for row in answer["results"]["movies"]] == [
+        ("Otherworld", "prefix"), ("Brother", "substring")]
+    assert index.search("xyz", "movies")["total_results"] == 0  # three letters no title holds
