@@ -99,7 +99,7 @@ class SearchHandler(StoreHandler):
 
     def get(self) -> None:
         query = self.parsed(SEARCH)
-        self.write_json(self.store.search(query["q"], query["type"], query["limit"]))
+        self.finish(self.store.search_json(query["q"], query["type"], query["limit"]))
 
 
 class InsightsHandler(StoreHandler):

@@ -371,8 +371,8 @@ class DataStore:
         dataset = self._finished()
         return dataset.insights.summary(watching, now or self.clock(), dataset.upnext)
 
-    def search(self, query: str, kind: str, limit: int) -> dict:
-        return self._finished().search.search(query, kind, limit)
+    def search_json(self, query: str, kind: str, limit: int) -> bytes:
+        return self._finished().search.search_json(query, kind, limit)
 
     # --- up next and the calendar (README "Up next and the calendar") -------------------------
     def _upnext(self) -> UpNextView:

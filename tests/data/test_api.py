@@ -384,7 +384,7 @@ async def test_no_data_and_no_key_serves_the_bundled_demo_and_says_so(tmp_path):
         assert demo.store.is_demo
         document = json.loads(demo.store.index().chunks[0])
         assert document["metadata"]["source"] == "demo" and document["metadata"]["demo"] is True
-        assert demo.store.search("amelie", "all", 5)["total_results"] >= 1
+        assert demo.store.search_index.search("amelie", "all", 5)["total_results"] >= 1
     finally:
         await demo.store.stop()
 

@@ -8,6 +8,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from services.data.search import Catalogue, SearchIndex, normalize
+from services.data.snapshots import dumps
 
 
 async def search(http_client, base_url, query: str):
@@ -144,3 +145,41 @@ async def test_control_characters_are_searched_not_dropped(http_client, base_url
     assert code == 200 and document["total_results"] == 0 and document["query"] == "\x10"
     code, document = await search(http_client, base_url, "q=%1F%20")
     assert code == 400 and "must not be empty" in document["error"]
+
+
+def test_the_served_bytes_are_the_answer_objects_written_as_json():
+    """The handler writes `search_json`, joined from text each title keeps; it must say exactly
+    what the objects say, whatever a title holds, and each row must carry this query's score."""
+    catalogue = Catalogue()
+    odd_titles = ['Quote " and \\ back', "Slash / Amélie", "Tab\tand NUL\x00score\x00", "Emoji 🎬 film",
+                  "日本 映画", "Plain film"]
+    for number, title in enumerate(odd_titles, 1):
+        entry = catalogue.entry("movie", {"title": title, "year": 2000 + number, "ids": {"trakt": number}})
+        entry.add_source("watched")
+        entry.plays, entry.last_watched_at = number, "2025-01-02T03:04:05.000Z"
+    show = catalogue.entry("show", {"title": "Film Club", "year": None, "ids": {"trakt": 99, "slug": "film-club"}})
+    show.add_source("list")
+    show.add_list({"name": 'My "best"', "slug": "best"})
+    show.rating = 8
+    odd = catalogue.entry("movie", {"title": "Odd film", "year": float("nan"), "ids": {"trakt": 100}})
+    odd.add_source("history")
+    index = SearchIndex(catalogue)
+    # "film" is exact for nobody, a prefix of "Film Club", a word of three movies and inside no
+    # other; asking twice shows a title's kept text takes each query's score.
+    for query, kind, limit in (("film", "all", 50), ("film", "movies", 2), ("plain", "movies", 5),
+                               ("plain film", "all", 5), ("ilm", "all", 50), ("club", "shows", 5), ("zzz", "all", 5)):
+        served = index.search_json(query, kind, limit)
+        assert served == dumps(index.search(query, kind, limit)).encode()
+        parsed = json.loads(served)
+        assert parsed["query"] == query and parsed["type"] == kind
+    first = json.loads(index.search_json("plain film", "movies", 1))["results"]["movies"][0]
+    again = json.loads(index.search_json("film", "movies", 50))["results"]["movies"]
+    assert first["score"] == "exact" and first["movie"]["title"] == "Plain film"
+    assert {row["movie"]["title"]: row["score"] for row in again}["Plain film"] == "word"
+    [club] = json.loads(index.search_json("film", "shows", 5))["results"]["shows"]
+    assert club == {"type": "show", "show": {"title": "Film Club", "year": None, "ids": {"trakt": 99, "slug": "film-club"}},
+                    "source": "list", "sources": ["list"], "score": "prefix",
+                    "lists": [{"name": 'My "best"', "slug": "best"}], "rating": 8}
+    titles_found = {row["movie"]["title"] for row in json.loads(index.search_json("film", "movies", 50))["results"]["movies"]}
+    assert titles_found == {"Emoji 🎬 film", "Plain film", "Odd film"}
+    assert b'"year":NaN' in index.search_json("odd", "movies", 5)  # kept as read, as the objects keep it
