@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 import logging
 import re
 import sys
@@ -117,8 +118,10 @@ class LogHandler(logging.StreamHandler):
     """The one handler `setup_logging` installs: records as any StreamHandler writes them, and
     access lines (`access_line`) gathered and written once per event-loop iteration.
 
-    A record written in between first writes the lines gathered before it, and `flush()` (called
-    by `logging.shutdown` at exit) writes what is left, so lines keep their order and none is lost."""
+    A request costs a tuple appended to a deque: the lines are formatted, redacted and written
+    together at the end of the iteration (README "Performance"). A record written in between first
+    writes the lines gathered before it, and `flush()` (called by `logging.shutdown` at exit) writes
+    what is left, so lines keep their order and none is lost."""
 
     def __init__(self, stream: TextIO, log_format: str, secrets: Iterable[str]) -> None:
         super().__init__(stream)
@@ -127,28 +130,17 @@ class LogHandler(logging.StreamHandler):
         self.redacting = RedactingFilter(secrets)
         self.addFilter(self.redacting)
         self.text_stamp = _SecondStamps(_local_second, logging.Formatter.default_msec_format)
-        self._pending: list[str] = []
+        # Appended on the loop thread without the lock (deque appends and pops are atomic); drained
+        # under the lock by whichever thread writes next.
+        self._pending: deque[tuple] = deque()
 
-    def access_line(self, level: int, logger: str, method: str, path: str, status: int, ms: float, route: str,
-                    remote_ip: str) -> None:
-        """What `logger.log(level, "%s %s %d %.2fms %s", ...)` with these fields as `extra=` would
-        write through this handler, redacted as its filter would redact it."""
-        redact = self.redacting.redact
-        message = f"{method} {path} {status} {ms:.2f}ms {remote_ip}"
-        if redact:
-            message, path = redact(message), redact(path)
-        now = time.time()
-        if self.as_json:
-            line = json.dumps({"time": self.formatter.stamp(now), "level": logging.getLevelName(level),
-                               "logger": logger, "message": message, "method": method, "path": path,
-                               "status": status, "ms": ms, "route": route, "remote_ip": remote_ip},
-                              ensure_ascii=False, default=str)
-        else:
-            line = f"{self.text_stamp(now)} {logging.getLevelName(level)} {logger}: {message}"
-        with self.lock:
-            self._pending.append(line + self.terminator)
-            if len(self._pending) > 1:
-                return
+    def access_line(self, level: int, logger: str, method: str, path: str, status: int, seconds: float,
+                    route: str, remote_ip: str) -> None:
+        """Gather the line `logger.log(level, "%s %s %d %.2fms %s", ...)` with these fields as
+        `extra=` would write through this handler (`ms` = `seconds` in milliseconds, 2 decimals)."""
+        pending = self._pending
+        pending.append((time.time(), level, logger, method, path, status, seconds, route, remote_ip))
+        if len(pending) == 1:  # the first of this iteration: the others find the write scheduled
             try:
                 asyncio.get_running_loop().call_soon(self.write_access_lines)
             except RuntimeError:  # no event loop: nothing will come back for it
@@ -156,13 +148,40 @@ class LogHandler(logging.StreamHandler):
 
     def write_access_lines(self) -> None:
         with self.lock:
-            lines, self._pending = self._pending, []
-            if lines:
-                try:
-                    self.stream.write("".join(lines))
-                    self.stream.flush()
-                except (OSError, ValueError):  # a closed or broken stream, as logging.raiseExceptions=False
-                    pass
+            pending = self._pending
+            if not pending:
+                return
+            lines = self._format_access([pending.popleft() for _ in range(len(pending))])
+            try:
+                self.stream.write(lines)
+                self.stream.flush()
+            except (OSError, ValueError):  # a closed or broken stream, as logging.raiseExceptions=False
+                pass
+
+    def _format_access(self, gathered: list[tuple]) -> str:
+        """The gathered fields as the text this handler would write for their records, redacted as
+        its filter would redact them."""
+        redact = self.redacting.redact
+        if self.as_json or redact:
+            return "".join(self._format_record_like(fields, redact) + self.terminator for fields in gathered)
+        # The common case in one f-string per line: the text format's stamp, level, logger and message.
+        stamp, terminator, level_name = self.text_stamp, self.terminator, logging.getLevelName
+        return "".join([
+            f"{stamp(created)} {level_name(level)} {logger}: {method} {path} {status} {seconds * 1000:.2f}ms "
+            f"{remote_ip}{terminator}"
+            for created, level, logger, method, path, status, seconds, _, remote_ip in gathered])
+
+    def _format_record_like(self, fields: tuple, redact: Redactor) -> str:
+        created, level, logger, method, path, status, seconds, route, remote_ip = fields
+        message = f"{method} {path} {status} {seconds * 1000:.2f}ms {remote_ip}"
+        if redact:
+            message, path = redact(message), redact(path)
+        if not self.as_json:
+            return f"{self.text_stamp(created)} {logging.getLevelName(level)} {logger}: {message}"
+        return json.dumps({"time": self.formatter.stamp(created), "level": logging.getLevelName(level),
+                           "logger": logger, "message": message, "method": method, "path": path, "status": status,
+                           "ms": round(seconds * 1000, 2), "route": route, "remote_ip": remote_ip},
+                          ensure_ascii=False, default=str)
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._pending:
@@ -222,7 +241,11 @@ class RouteNamer:
         return self._by_class
 
     def name(self, handler: tornado.web.RequestHandler) -> str:
-        candidates = self._index(handler.application).get(type(handler), [])
+        index = self._index(handler.application)
+        candidates = index.get(type(handler))
+        if candidates is None:  # a class no rule names (the streaming twin of a routed one): its base's routes
+            candidates = index[type(handler)] = next(
+                (index[base] for base in type(handler).__mro__[1:] if base in index), [])
         if len(candidates) == 1:
             return candidates[0][1]
         key = (type(handler), handler.request.path)
@@ -291,11 +314,11 @@ def access_log_function(metrics: AppMetrics | None = None,
         level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
         if not access.isEnabledFor(level):
             return
-        ms = round(seconds * 1000, 2)
         direct = _only_handler(access)
         if direct is not None:
-            direct.access_line(level, access.name, method, request.path, status, ms, route, request.remote_ip)
+            direct.access_line(level, access.name, method, request.path, status, seconds, route, request.remote_ip)
             return
+        ms = round(seconds * 1000, 2)
         access.log(level, "%s %s %d %.2fms %s", method, request.path, status, ms, request.remote_ip,
                    extra={"method": method, "path": request.path, "status": status, "ms": ms,
                           "route": route, "remote_ip": request.remote_ip})
