@@ -23,7 +23,7 @@ from tornado.routing import AnyMatches, Rule
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
 
-from handlers.base import SERVER_BODY_LIMIT, NotFoundHandler
+from handlers.base import SERVER_BODY_LIMIT, Application, NotFoundHandler
 from handlers.dashboard import DashboardFileHandler, PrecompressedFiles
 from handlers.images import (AvailableImagesHandler, ImageFileHandler, ImageRedirectHandler, ImageReloadHandler,
                              RandomBackdropHandler)
@@ -197,7 +197,7 @@ def make_app(config: Config, services: Services, **settings: Any) -> tornado.web
     ]
     settings.setdefault("log_function", access_log_function(services.metrics))
     settings.setdefault("dashboard_headers", dashboard_headers(config))
-    app = tornado.web.Application(
+    app = Application(
         routes,
         default_handler_class=NotFoundHandler,
         default_handler_args={"config": config},

@@ -36,11 +36,11 @@ PARSED_KEPT = 4096  # parsed query strings remembered (BaseHandler.parsed)
 _PARSED: dict[tuple[int, str], dict[str, Any]] = {}
 
 
-@tornado.web.stream_request_body  # prepare() runs on the headers, before any body is read
 class BaseHandler(tornado.web.RequestHandler):
     """Errors as `{"error": …}` JSON, never a traceback."""
 
     config: Config
+    refuses_large_bodies = True  # prepare() refuses a body from its headers (see Application)
 
     def initialize(self, config: Config, **_: Any) -> None:
         self.config = config
@@ -203,6 +203,41 @@ class BaseHandler(tornado.web.RequestHandler):
                                                     f"refused: send no body, or JSON")
 
 
+class Application(tornado.web.Application):
+    """Tornado's, with the body rule of README "Security and reliability" applied per request: a
+    request that announces a body is handled by the `stream_request_body` twin of its handler, so
+    prepare() runs on the headers and refuses a large body before a byte of it is read. A request
+    that announces none (nearly all of them) is handled by the handler itself: streaming costs
+    every request two more turns of the event loop (README "Performance")."""
+
+    def get_handler_delegate(self, request: Any, target_class: type, target_kwargs: dict | None = None,
+                             path_args: list | None = None, path_kwargs: dict | None = None) -> Any:
+        if announces_body(request.headers):
+            target_class = streaming_twin(target_class)
+        return super().get_handler_delegate(request, target_class, target_kwargs, path_args, path_kwargs)
+
+
+def announces_body(headers: Any) -> bool:
+    """HTTP/1.1 has a request body only with one of these headers (RFC 9112 §6.3)."""
+    return "Content-Length" in headers or "Transfer-Encoding" in headers
+
+
+_TWINS: dict[type, type] = {}
+
+
+def streaming_twin(handler_class: type) -> type:
+    """`handler_class` in `stream_request_body` mode (made once), when its prepare() refuses large
+    bodies; any other class as it is (Tornado then reads a body up to SERVER_BODY_LIMIT)."""
+    if not getattr(handler_class, "refuses_large_bodies", False):
+        return handler_class
+    twin = _TWINS.get(handler_class)
+    if twin is None:
+        twin = _TWINS[handler_class] = tornado.web.stream_request_body(
+            type(handler_class.__name__, (handler_class,), {"__module__": handler_class.__module__,
+                                                            "__qualname__": handler_class.__qualname__}))
+    return twin
+
+
 class ApiHandler(BaseHandler):
     """JSON API: CORS for GET from any origin (no credentials)."""
 
@@ -265,10 +300,11 @@ def _default_message(status_code: int) -> str:
 
 def refuse_large_body(request: Any, limit: int) -> None:
     """413 when `Content-Length` says more than `limit` bytes; a chunked body is cut off by the
-    connection once it passes `limit` (call from `prepare()` of a `stream_request_body` handler)."""
+    connection once it passes `limit` (call from `prepare()`: Application streams the body of such
+    a handler, so prepare() runs before it is read)."""
     headers = request.headers
-    if "Content-Length" not in headers and "Transfer-Encoding" not in headers:
-        return  # HTTP/1.1 has no body without one of them (RFC 9112 §6.3): nothing to limit
+    if not announces_body(headers):
+        return  # nothing to limit
     length = headers.get("Content-Length", "").strip()
     if length.isdigit() and int(length) > limit:
         raise tornado.web.HTTPError(413, reason=f"Request body too large: at most {limit} bytes")

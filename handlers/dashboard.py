@@ -42,10 +42,11 @@ class PrecompressedFiles:
 
 
 
-@tornado.web.stream_request_body  # prepare() runs on the headers, before any body is read
 class DashboardFileHandler(tornado.web.StaticFileHandler):
     """`GET /` (index.html) and `/static/*`. Files are revalidated on every load (cheap 304s), so
     an upgrade is picked up at once even though the file names carry no version."""
+
+    refuses_large_bodies = True  # prepare() refuses a body from its headers (handlers.base.Application)
 
     def initialize(self, path: str, default_filename: str | None = None,
                    packed: PrecompressedFiles | None = None) -> None:

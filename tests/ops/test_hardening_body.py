@@ -141,3 +141,40 @@ async def test_ten_parallel_huge_posts_leave_the_server_process_small(tmp_path):
     assert grown_mib < 40, f"peak RSS grew by {grown_mib:.0f} MiB"
     assert health.code == 200
     assert log_size < 20_000
+
+
+def test_only_a_request_that_announces_a_body_is_handled_in_streaming_mode(app):
+    """Streaming costs every request two more turns of the event loop, so a request without a
+    body is handled by its route's class itself; one with a body by the class's streaming twin,
+    whose prepare() runs before the body is read (what the 413 tests above rely on)."""
+    import tornado.httputil
+    import tornado.web
+
+    from handlers.base import streaming_twin
+    from handlers.data import FileHandler
+
+    def handler_class(headers: dict) -> type:
+        request = tornado.httputil.HTTPServerRequest(
+            start_line=tornado.httputil.RequestStartLine("POST", "/api/trakt/user/stats", "HTTP/1.1"),
+            headers=tornado.httputil.HTTPHeaders({"Host": "localhost", **headers}), connection=None)
+        return app.find_handler(request).handler_class
+
+    plain, with_length, chunked = ({}, {"Content-Length": "0"}, {"Transfer-Encoding": "chunked"})
+    assert handler_class(plain) is FileHandler
+    assert not getattr(FileHandler, "_stream_request_body", False)
+    for headers in (with_length, chunked):
+        twin = handler_class(headers)
+        assert twin is streaming_twin(FileHandler) and issubclass(twin, FileHandler)
+        assert twin._stream_request_body is True
+    assert streaming_twin(tornado.web.RedirectHandler) is tornado.web.RedirectHandler  # it has no body rule
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_request_with_a_body_is_counted_under_its_route(http_server, http_port):
+    """The streaming twin is named after the route its class serves, in the metrics and the log."""
+    body = b'{"note": "reload"}'
+    status, _, _ = await raw_request(http_port, announce("POST", "/api/trakt", len(body)), body)
+    assert status == 200
+    status, _, metrics = await raw_request(http_port, "GET /metrics HTTP/1.1\r\nHost: localhost")
+    assert status == 200
+    assert 'trakt_watch_http_requests_total{method="POST",route="/api/trakt",status="200"} 1.0' in metrics.decode()
