@@ -343,3 +343,20 @@ def test_every_file_a_bench_section_waits_for_exists():
                 named += [arg.value for arg in node.args if isinstance(arg, ast.Constant)]
     assert "services/images/index.py" in named
     assert [name for name in named if not (REPO / name).exists()] == []
+
+
+def test_the_p99_of_an_answer_of_megabytes_is_held_to_the_ceilings_not_to_5_ms():
+    from bench import rest
+
+    def numbers(ours_p99: float, ceiling_p99: float) -> dict:
+        return {"rps_ours": 30.0, "rps_ceiling": 30.0, "ratio": 1.0, "cycle_ratios": [1.0], "by_bytes": True,
+                "duration_s": 3.0, "cpu_per_request_ours": 0.03, "cpu_per_request_ceiling": 0.03,
+                "latency_ours": {50: 0.08, 99: ours_p99}, "latency_ceiling": {50: 0.08, 99: ceiling_p99}}
+
+    route = rest.Route("history all", "/api/trakt/user/history?type=all", {}, cached=True)
+    big = 95 * 2**20
+    assert rest.route_rows(route, numbers(0.250, 0.277), big)[1].status == "PASS"  # 0.90x the ceiling's
+    assert rest.route_rows(route, numbers(0.330, 0.277), big)[1].status == "MISS"  # 1.19x
+    assert rest.route_rows(route, numbers(0.0051, 0.0050), 2**20)[1].status == "PASS"  # 1.02x, over 5 ms
+    small = rest.route_rows(route, numbers(0.0051, 0.0001), 600)[1]
+    assert (small.status, small.target) == ("MISS", "p99 <= 5 ms")  # a small answer keeps the 5 ms bound
