@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import deque
 import logging
 import re
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
