@@ -161,17 +161,10 @@ class LogHandler(logging.StreamHandler):
     def _format_access(self, gathered: list[tuple]) -> str:
         """The gathered fields as the text this handler would write for their records, redacted as
         its filter would redact them."""
-        redact = self.redacting.redact
-        if self.as_json or redact:
-            return "".join(self._format_record_like(fields, redact) + self.terminator for fields in gathered)
-        # The common case in one f-string per line: the text format's stamp, level, logger and message.
-        stamp, terminator, level_name = self.text_stamp, self.terminator, logging.getLevelName
-        return "".join([
-            f"{stamp(created)} {level_name(level)} {logger}: {method} {path} {status} {seconds * 1000:.2f}ms "
-            f"{remote_ip}{terminator}"
-            for created, level, logger, method, path, status, seconds, _, remote_ip in gathered])
+        redact, terminator = self.redacting.redact, self.terminator
+        return "".join([self._access_text(fields, redact) + terminator for fields in gathered])
 
-    def _format_record_like(self, fields: tuple, redact: Redactor) -> str:
+    def _access_text(self, fields: tuple, redact: Redactor) -> str:
         created, level, logger, method, path, status, seconds, route, remote_ip = fields
         message = f"{method} {path} {status} {seconds * 1000:.2f}ms {remote_ip}"
         if redact:
