@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from tornado.httpclient import HTTPClientError
-from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
 from services.config import Config
@@ -14,14 +13,14 @@ from services.config import Config
 
 @contextlib.asynccontextmanager
 async def serving(config: Config) -> AsyncIterator[str]:
-    """Build and start the services for `config`, serve `make_app` on a loopback port (with the
-    proxy headers honoured when `config.trust_proxy`); yields the base URL."""
-    from server import build_services, make_app
+    """Build and start the services for `config` and serve `make_app` on a loopback port in the
+    HTTP server `serve` runs (make_http_server); yields the base URL."""
+    from server import build_services, make_app, make_http_server
 
     services = build_services(config)
     await services.start()
     sock, port = bind_unused_port()
-    server = HTTPServer(make_app(config, services), xheaders=config.trust_proxy)
+    server = make_http_server(make_app(config, services), config)
     server.add_sockets([sock])
     try:
         yield f"http://127.0.0.1:{port}"
