@@ -20,7 +20,6 @@ import tornado.netutil
 import tornado.routing
 import tornado.web
 from tornado.routing import AnyMatches, Rule
-from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
 
 from handlers.base import SERVER_BODY_LIMIT, Application, NotFoundHandler
@@ -36,6 +35,7 @@ from handlers.data import (ActivityHandler, CalendarHandler, FileHandler, IndexH
 from services import resources
 from services.data import layout
 from services.config import Config, ConfigError, load_config
+from services.ops.connections import HTTPServer
 from services.ops.listen import Listener, raise_open_files_limit
 from services.ops.logs import access_log_function, setup_logging
 from services.ops.metrics import AppMetrics, ServicesCollector
@@ -251,7 +251,8 @@ def fixed_paths(pattern: str) -> list[str]:
 # --- serve -------------------------------------------------------------------------------
 def make_http_server(app: tornado.web.Application, config: Config) -> HTTPServer:
     """The HTTP server `serve` runs `app` in: proxy headers honoured only with TRUST_PROXY, a cap
-    on bodies for routes outside the handlers' own rule, reads of READ_CHUNK_BYTES."""
+    on bodies for routes outside the handlers' own rule, reads of READ_CHUNK_BYTES, idle
+    connections closed by a sweep (services/ops/connections.py)."""
     return HTTPServer(app, xheaders=config.trust_proxy, max_body_size=SERVER_BODY_LIMIT,
                       chunk_size=READ_CHUNK_BYTES)
 

@@ -1,7 +1,10 @@
-"""The HTTP server `serve` runs: how it reads from a socket (README "Performance").
+"""The HTTP server `serve` runs: how it reads from a socket and times out idle connections
+(README "Performance", "Security and reliability").
 
-Tornado's default is to zero a fresh 64 KiB buffer for every read, twice a request. Ours reads
-4 KiB at a time: a request's headers fit in one read, and larger ones still arrive whole.
+Tornado's default is to zero a fresh 64 KiB buffer for every read, twice a request, and to set a
+timer around every wait for a request's headers. Ours reads 4 KiB at a time (a request's headers
+fit in one read, and larger ones still arrive whole) and closes connections idle for 5 minutes
+with one sweep (tests/ops/test_connections.py has the rule itself).
 """
 
 from __future__ import annotations
@@ -11,12 +14,16 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 import pytest
+import tornado.gen
 import tornado.iostream
+import tornado.web
 
 from services.config import Config
 from tests.helpers.serving import serving
 
 READ_BYTES = 4 * 1024  # README "Performance"
+IDLE_SECONDS = 300  # README "Security and reliability"
+SWEEP_SECONDS = 10
 
 
 async def raw_get(port: int, path: str, extra_headers: str = "") -> tuple[int, bytes]:
@@ -69,3 +76,32 @@ async def test_headers_larger_than_one_read_are_answered(data_dir, server_reads)
     etag = [line for line in short_head.split(b"\r\n") if line.lower().startswith(b"etag:")]
     assert etag and etag[0] in long_head.split(b"\r\n")
     assert len(server_reads) >= 2 + 20_000 // READ_BYTES
+
+
+def test_serve_closes_connections_idle_for_five_minutes(data_dir):
+    from server import make_http_server
+
+    server = make_http_server(tornado.web.Application(), replace(Config(), data_dir=data_dir))
+    assert (server.idle_seconds, server.sweep_seconds) == (IDLE_SECONDS, SWEEP_SECONDS)
+    assert server.conn_params.header_timeout is None  # the sweep, not Tornado's per-request timer
+
+
+@pytest.mark.gen_test
+async def test_the_server_sets_no_timer_per_request(data_dir, monkeypatch):
+    calls = []
+    original = tornado.gen.with_timeout
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(tornado.gen, "with_timeout", counting)
+    config = replace(Config(), data_dir=data_dir, timezone="UTC")
+    async with serving(config) as url:
+        reader, writer = await asyncio.open_connection("127.0.0.1", urlsplit(url).port)
+        for _ in range(10):
+            writer.write(b"HEAD /api/trakt/user/stats HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 200")
+        writer.close()
+    assert calls == []
