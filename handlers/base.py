@@ -97,14 +97,14 @@ class BaseHandler(tornado.web.RequestHandler):
         is sent after the headers: Tornado would otherwise append it to the header buffer, a full
         copy on every request."""
         headers = self.request.headers
-        if body.gzip is not None and accepts_gzip(headers.get("Accept-Encoding", "")):
+        if body.gzip is not None and accepts_gzip(header_value(headers, "Accept-Encoding", "")):
             self.set_header("Content-Encoding", "gzip")
             chunks, length, etag = body.gzip, body.gzip_length, body.gzip_etag
         else:
             chunks, length, etag = body.chunks, body.length, body.etag
         self.set_header("Vary", "Accept-Encoding")
         self.set_header("Etag", etag)
-        sent = headers.get("If-None-Match")
+        sent = header_value(headers, "If-None-Match")
         if sent is not None and (sent == etag or self.check_etag_header()):
             self.set_status(304)
             self.finish()
@@ -215,6 +215,13 @@ class Application(tornado.web.Application):
         if announces_body(request.headers):
             target_class = streaming_twin(target_class)
         return super().get_handler_delegate(request, target_class, target_kwargs, path_args, path_kwargs)
+
+
+def header_value(headers: Any, name: str, default: str | None = None) -> str | None:
+    """`headers.get(name, default)` without its exception: HTTPHeaders inherits Mapping.get,
+    which raises and catches a KeyError for an absent header (0.8 µs against 0.26 µs for `in`);
+    on the path of every cached answer, the headers looked up are usually absent."""
+    return headers[name] if name in headers else default
 
 
 def announces_body(headers: Any) -> bool:

@@ -9,10 +9,11 @@ from dataclasses import replace
 
 import pytest
 import tornado.httpclient
+import tornado.httputil
 import tornado.iostream
 import tornado.web
 
-from handlers.base import ApiHandler
+from handlers.base import ApiHandler, header_value
 from services.config import Config
 from services.errors import BrokenData, NotFound
 
@@ -100,3 +101,14 @@ async def test_an_error_after_the_headers_went_out_cuts_the_connection(http_clie
     # The answer must not look complete: the client sees the connection end before Content-Length.
     with pytest.raises((tornado.httpclient.HTTPClientError, tornado.iostream.StreamClosedError, OSError)):
         await http_client.fetch(f"{base_url}/fail/partial")
+
+
+def test_header_value_is_what_get_answers_for_present_absent_and_repeated_headers():
+    headers = tornado.httputil.HTTPHeaders()
+    headers.add("Accept-Encoding", "gzip")
+    headers.add("If-None-Match", '"a"')
+    headers.add("If-None-Match", '"b"')
+    assert header_value(headers, "accept-encoding", "") == "gzip"
+    assert header_value(headers, "If-None-Match") == '"a","b"'  # joined, as get() joins them
+    assert header_value(headers, "Origin") is None
+    assert header_value(headers, "Origin", "") == ""

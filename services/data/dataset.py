@@ -270,6 +270,7 @@ class Dataset:
         # One mapping per dataset: users may cache derived values keyed on its identity.
         self.documents = LazyDocuments(self)
         self._started = False
+        self._built = False  # `finished` done without error, once someone saw it (see wait())
 
     @property
     def large(self) -> bool:
@@ -277,9 +278,17 @@ class Dataset:
         return sum(len(raw) for raw in self.raw_files.values()) >= BACKGROUND_FROM_BYTES
 
     def wait(self) -> Dataset:
-        """This dataset once finished (at once, except in the seconds after start-up)."""
-        self.finished.result()
+        """This dataset once finished (at once, except in the seconds after start-up). Asked on
+        every request that needs the rows' figures: once the build is seen to have succeeded, a
+        flag answers, not the Future (whose done() and result() take its lock: 1.7 µs)."""
+        if not self._built:
+            self.finished.result()  # waits, or raises what the build raised (every time)
+            self._built = True
         return self
+
+    def is_finished(self) -> bool:
+        """Whether wait() would return (or raise) at once."""
+        return self._built or self.finished.done()
 
     def finish(self) -> Dataset:
         """Build the rest now, in this thread."""

@@ -120,7 +120,7 @@ class DataStore:
         seconds after start-up of a large account). Handlers of the answers built last await it,
         so waiting never holds the event loop."""
         dataset = self._dataset
-        if dataset is None or dataset.root is None or dataset.finished.done():
+        if dataset is None or dataset.root is None or dataset.is_finished():
             return None  # nothing to wait for (no data is a 503 at once)
         return asyncio.wrap_future(dataset.finished)
 

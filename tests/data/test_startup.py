@@ -142,3 +142,27 @@ def test_a_replaced_dataset_is_freed_by_reference_counting_alone(account_dir):
         assert gone() is None
     finally:
         gc.enable()
+
+
+def test_a_failed_build_fails_every_wait_and_a_good_one_answers_from_then_on(monkeypatch):
+    """wait() keeps a flag once the build is seen to succeed (requests ask it every time); a
+    build that failed must never set it: every wait raises the build's error."""
+    endpoint = layout.HISTORY["movies"]
+
+    def broken(dataset):
+        raise RuntimeError("rows unreadable")
+
+    monkeypatch.setattr(dataset_module, "_derive", broken)
+    failed = prepare_dataset(None, {endpoint: wrapped([{"id": 1}], 1)}, is_demo=False, zone="UTC")
+    assert not failed.is_finished()
+    failed.finish()
+    assert failed.is_finished()
+    for _ in range(3):
+        with pytest.raises(RuntimeError, match="rows unreadable"):
+            failed.wait()
+    monkeypatch.undo()
+    good = prepare_dataset(None, {endpoint: wrapped([{"id": 1}], 1)}, is_demo=False, zone="UTC")
+    good.finish()
+    assert good.wait() is good and good.is_finished()
+    good.finished = None  # the Future is no longer asked once the build was seen to succeed
+    assert good.wait() is good and good.is_finished()
