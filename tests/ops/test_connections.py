@@ -12,7 +12,6 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-import tornado.gen
 import tornado.web
 import tornado.websocket
 from tornado.testing import bind_unused_port
@@ -153,22 +152,14 @@ async def test_closed_connections_leave_the_table():
 
 
 @pytest.mark.gen_test(timeout=20)
-async def test_requests_set_no_timer(monkeypatch):
+async def test_requests_set_no_timer(timeouts_set):
     """Tornado's own server wraps each wait for headers in gen.with_timeout; ours never calls it."""
     async with running() as server:
-        calls = []
-        original = tornado.gen.with_timeout
-
-        def counting(*args, **kwargs):
-            calls.append(args)
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(tornado.gen, "with_timeout", counting)
         reader, writer = await connect(server)
         for _ in range(20):
             assert await request(reader, writer) == b"quick"
         writer.close()
-        assert calls == []
+    assert timeouts_set == []
 
 
 @pytest.mark.gen_test(timeout=20)

@@ -14,7 +14,6 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 import pytest
-import tornado.gen
 import tornado.iostream
 import tornado.web
 
@@ -87,15 +86,7 @@ def test_serve_closes_connections_idle_for_five_minutes(data_dir):
 
 
 @pytest.mark.gen_test
-async def test_the_server_sets_no_timer_per_request(data_dir, monkeypatch):
-    calls = []
-    original = tornado.gen.with_timeout
-
-    def counting(*args, **kwargs):
-        calls.append(args)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(tornado.gen, "with_timeout", counting)
+async def test_the_server_sets_no_timer_per_request(data_dir, timeouts_set):
     config = replace(Config(), data_dir=data_dir, timezone="UTC")
     async with serving(config) as url:
         reader, writer = await asyncio.open_connection("127.0.0.1", urlsplit(url).port)
@@ -104,4 +95,4 @@ async def test_the_server_sets_no_timer_per_request(data_dir, monkeypatch):
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
             assert head.startswith(b"HTTP/1.1 200")
         writer.close()
-    assert calls == []
+    assert timeouts_set == []
