@@ -12,6 +12,7 @@ it takes its connection over, and keeps itself alive with its own pings.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -19,6 +20,8 @@ import tornado.httpserver
 from tornado.httputil import HTTPConnection, HTTPMessageDelegate
 from tornado.ioloop import PeriodicCallback
 from tornado.iostream import IOStream
+
+log = logging.getLogger("trakt_watch.connections")
 
 # README "Security and reliability": a keep-alive connection may wait this long for its next
 # request (nginx keeps 75 s, Tornado an hour); a client trickling headers gets no longer either.
@@ -64,8 +67,8 @@ class HTTPServer(tornado.httpserver.HTTPServer):
         self._waiting_since.pop(server_conn.stream, None)  # type: ignore[attr-defined]
         super().on_close(server_conn)
 
-    def close_idle_connections(self) -> int:
-        """Close every connection waiting on its client for more than `idle_seconds`; how many."""
+    def close_idle_connections(self) -> None:
+        """Close every connection waiting on its client for more than `idle_seconds`."""
         cutoff = time.monotonic() - self.idle_seconds
         closed = 0
         for stream, since in list(self._waiting_since.items()):
@@ -74,7 +77,8 @@ class HTTPServer(tornado.httpserver.HTTPServer):
             if since < cutoff and stream.reading() and not stream.writing():
                 stream.close()  # the connection's loop ends as on a client's close (on_close)
                 closed += 1
-        return closed
+        if closed:
+            log.debug("Closed %d connection(s) idle for over %.0f s", closed, self.idle_seconds)
 
     def stop(self) -> None:
         self._sweeper.stop()
